@@ -1,0 +1,96 @@
+//! User account operations shared by the console and the command line.
+
+use diesel::MysqlConnection;
+use serde_json::json;
+
+use crate::audit;
+use crate::auth::password;
+use crate::db::DbError;
+use crate::db::models::users::{self, InsertUserError};
+use crate::domain::{Email, Login, Password, Role};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("a user with login '{0}' already exists")]
+    LoginTaken(String),
+    #[error("no user has login '{0}'")]
+    UnknownLogin(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Creates a user and records who did it.
+pub fn create(
+    conn: &mut MysqlConnection,
+    login: &Login,
+    email: &Email,
+    role: Role,
+    new_password: &Password,
+    actor: &str,
+) -> Result<(), AccountError> {
+    let hash = password::hash(new_password);
+    users::insert(conn, login, email, &hash, role).map_err(|e| match e {
+        InsertUserError::LoginTaken => AccountError::LoginTaken(login.to_string()),
+        InsertUserError::Db(e) => AccountError::Db(e),
+    })?;
+    audit::record(
+        conn,
+        audit::Event::new(actor, audit::USER_CREATED)
+            .target("user", login.as_str())
+            .details(json!({ "email": email.as_str(), "role": role.as_str() })),
+    )?;
+    Ok(())
+}
+
+/// Replaces a user's password.
+pub fn set_password(
+    conn: &mut MysqlConnection,
+    login: &Login,
+    new_password: &Password,
+    actor: &str,
+) -> Result<(), AccountError> {
+    let hash = password::hash(new_password);
+    if !users::update_password(conn, login, &hash)? {
+        return Err(AccountError::UnknownLogin(login.to_string()));
+    }
+    audit::record(
+        conn,
+        audit::Event::new(actor, audit::USER_PASSWORD_CHANGED).target("user", login.as_str()),
+    )?;
+    Ok(())
+}
+
+/// The first superuser, created at start-up when there is none.
+pub struct FirstSuperuser {
+    pub login: Login,
+    /// Present when the password was generated and must be shown to the operator once.
+    pub generated_password: Option<String>,
+}
+
+/// Creates `login` as a superuser if no superuser exists yet. The password is `given` or,
+/// when absent, a generated one returned so the caller can print it once.
+pub fn ensure_first_superuser(
+    conn: &mut MysqlConnection,
+    login: &Login,
+    email: &Email,
+    given: Option<Password>,
+) -> Result<Option<FirstSuperuser>, AccountError> {
+    if users::count_with_role(conn, Role::Superuser)? > 0 {
+        return Ok(None);
+    }
+    let (pw, generated_password) = match given {
+        Some(pw) => (pw, None),
+        None => {
+            let raw = crate::auth::random_token(18);
+            (
+                Password::parse(&raw).expect("24 random characters are a valid password"),
+                Some(raw),
+            )
+        }
+    };
+    create(conn, login, email, Role::Superuser, &pw, "system")?;
+    Ok(Some(FirstSuperuser {
+        login: login.clone(),
+        generated_password,
+    }))
+}

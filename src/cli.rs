@@ -1,0 +1,277 @@
+//! The command line: `serve` (the default), `migrate` and `user ...`. Every failure is one
+//! line on standard error and exit code 2; commands call the same functions as the pages.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use diesel::{Connection, MysqlConnection};
+use serde_json::json;
+
+use crate::auth::accounts::{self, AccountError};
+use crate::config::{Config, ConfigError, KeySource};
+use crate::db::{self, DbError};
+use crate::domain::{Email, InvalidInput, Login, Password, Role};
+use crate::startup::{Application, StartupError};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "consentry",
+    version,
+    about = "Consentry: a self-hosted OAuth 2.0 authorization server with an administration console"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Prepare the database and serve the console and OAuth endpoints (the default).
+    Serve,
+    /// Create the database if needed and apply pending migrations.
+    Migrate,
+    /// Manage console users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input or --password-file.
+    Create {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["superuser", "support", "user"])]
+        role: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a user's password (read from standard input or --password-file).
+    SetPassword {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("{flag}: {message}")]
+    Invalid {
+        flag: &'static str,
+        message: InvalidInput,
+    },
+    #[error("{0}")]
+    Account(#[from] AccountError),
+    #[error("DATABASE_URL: {0}")]
+    Database(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+fn invalid(flag: &'static str) -> impl FnOnce(InvalidInput) -> CliError {
+    move |message| CliError::Invalid { flag, message }
+}
+
+/// One line, whatever the driver printed.
+fn one_line(s: impl std::fmt::Display) -> String {
+    s.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn unreachable_db(config: &Config, e: DbError) -> CliError {
+    CliError::Database(format!(
+        "cannot use the database at {} ({}); fix: start MariaDB/MySQL there (scripts/run does it) or point DATABASE_URL at a running server",
+        config.database_url.address(),
+        one_line(e)
+    ))
+}
+
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(),
+        Command::Migrate => {
+            let config = Config::from_env()?;
+            let applied =
+                db::prepare(&config.database_url).map_err(|e| unreachable_db(&config, e))?;
+            println!(
+                "database {} is up to date ({applied} migration(s) applied)",
+                config.database_url.database_name()
+            );
+            Ok(())
+        }
+        Command::User { command } => user(command),
+    }
+}
+
+fn serve() -> Result<(), CliError> {
+    let config = Config::from_env()?;
+    let applied = db::prepare(&config.database_url).map_err(|e| unreachable_db(&config, e))?;
+    if applied > 0 {
+        tracing::info!(applied, "applied database migrations");
+    }
+    let mut conn = connect(&config)?;
+    ensure_first_superuser(&mut conn)?;
+    drop(conn);
+    let pool = db::build_pool(&config.database_url, config.db_pool_size, config.db_timeout)
+        .map_err(|e| unreachable_db(&config, e))?;
+    if config.session_key_source == KeySource::Generated {
+        tracing::warn!(
+            path = %config.data_dir.join("session.key").display(),
+            "CONSENTRY_SESSION_KEY is unset: generated a session key and stored it (mode 0600); it is reused on restart"
+        );
+    }
+    let public = config.public_base();
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(config, pool.clone())?;
+        tracing::info!(port = app.port(), url = %public, "Consentry is serving");
+        app.run_until_stopped(pool)
+            .await
+            .map_err(|e| CliError::Io(one_line(e)))
+    })
+}
+
+/// Creates the first superuser when there is none (scripts/run relies on this).
+fn ensure_first_superuser(conn: &mut MysqlConnection) -> Result<(), CliError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let login = Login::parse(&env("CONSENTRY_ADMIN_LOGIN").unwrap_or_else(|| "admin".into()))
+        .map_err(invalid("CONSENTRY_ADMIN_LOGIN"))?;
+    let email =
+        Email::parse(&env("CONSENTRY_ADMIN_EMAIL").unwrap_or_else(|| "admin@example.com".into()))
+            .map_err(invalid("CONSENTRY_ADMIN_EMAIL"))?;
+    let password = env("CONSENTRY_ADMIN_PASSWORD")
+        .map(|p| Password::parse(&p))
+        .transpose()
+        .map_err(invalid("CONSENTRY_ADMIN_PASSWORD"))?;
+    if let Some(created) = accounts::ensure_first_superuser(conn, &login, &email, password)? {
+        match created.generated_password {
+            // Printed once to the operator's terminal, never logged.
+            Some(pw) => println!(
+                "Created the first superuser '{}' with password: {pw}\n(shown only this once; change it with: consentry user set-password --login {})",
+                created.login, created.login
+            ),
+            None => println!(
+                "Created the first superuser '{}' with the password from CONSENTRY_ADMIN_PASSWORD",
+                created.login
+            ),
+        }
+    }
+    Ok(())
+}
+
+fn connect(config: &Config) -> Result<MysqlConnection, CliError> {
+    MysqlConnection::establish(config.database_url.full())
+        .map_err(|e| unreachable_db(config, DbError::Unavailable(e.to_string())))
+}
+
+/// Connects for a `user` command, creating and migrating the database first if needed.
+fn prepared_connection() -> Result<MysqlConnection, CliError> {
+    let config = Config::from_env()?;
+    db::prepare(&config.database_url).map_err(|e| unreachable_db(&config, e))?;
+    connect(&config)
+}
+
+fn read_password(file: Option<&PathBuf>) -> Result<Password, CliError> {
+    let raw = match file {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+            CliError::Io(format!(
+                "--password-file: cannot read {} ({})",
+                path.display(),
+                one_line(e)
+            ))
+        })?,
+        None => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprint!("Password (input is visible; prefer --password-file): ");
+            }
+            let mut buf = String::new();
+            stdin
+                .lock()
+                .read_to_string(&mut buf)
+                .map_err(|e| CliError::Io(format!("standard input: {}", one_line(e))))?;
+            buf
+        }
+    };
+    let first_line = raw.lines().next().unwrap_or("");
+    Password::parse(first_line).map_err(invalid("password"))
+}
+
+fn user(command: UserCommand) -> Result<(), CliError> {
+    match command {
+        UserCommand::Create {
+            login,
+            email,
+            role,
+            password_file,
+        } => {
+            let login = Login::parse(&login).map_err(invalid("--login"))?;
+            let email = Email::parse(&email).map_err(invalid("--email"))?;
+            let role: Role = role.parse().map_err(invalid("--role"))?;
+            let password = read_password(password_file.as_ref())?;
+            let mut conn = prepared_connection()?;
+            accounts::create(&mut conn, &login, &email, role, &password, "cli")?;
+            println!("created {role} '{login}'");
+        }
+        UserCommand::List { json } => {
+            let mut conn = prepared_connection()?;
+            let users =
+                db::models::users::list(&mut conn).map_err(|e| CliError::Database(one_line(e)))?;
+            if json {
+                let rows: Vec<_> = users
+                    .iter()
+                    .map(|u| {
+                        json!({
+                            "login": u.login,
+                            "email": u.email,
+                            "role": u.role,
+                            "created_at": u.created_at.and_utc().to_rfc3339(),
+                            "last_login_at": u.last_login_at.map(|t| t.and_utc().to_rfc3339()),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                println!(
+                    "{:<24} {:<10} {:<32} LAST SIGN-IN (UTC)",
+                    "LOGIN", "ROLE", "EMAIL"
+                );
+                for u in users {
+                    let last = u
+                        .last_login_at
+                        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or_else(|| "never".into());
+                    println!("{:<24} {:<10} {:<32} {last}", u.login, u.role, u.email);
+                }
+            }
+        }
+        UserCommand::SetPassword {
+            login,
+            password_file,
+        } => {
+            let login = Login::parse(&login).map_err(invalid("--login"))?;
+            let password = read_password(password_file.as_ref())?;
+            let mut conn = prepared_connection()?;
+            accounts::set_password(&mut conn, &login, &password, "cli")?;
+            println!("password of '{login}' changed");
+        }
+    }
+    Ok(())
+}

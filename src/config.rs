@@ -1,0 +1,408 @@
+//! Typed settings read from the environment (and an optional `.env`), validated once at
+//! start-up so that a bad value ends the process with a one-line message naming the fix.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use rand::RngCore;
+use url::Url;
+
+/// Minimum length of the session key: actix-session derives signing and encryption keys from it.
+pub const SESSION_KEY_MIN_BYTES: usize = 64;
+
+/// A configuration problem: which variable, what is wrong, and how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}; fix: {fix}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl ConfigError {
+    pub fn new(variable: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// Bytes that must never reach a log or a page; `Debug` prints a placeholder.
+#[derive(Clone)]
+pub struct SecretBytes(Vec<u8>);
+
+impl SecretBytes {
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretBytes(<redacted>)")
+    }
+}
+
+/// Where the session key came from, so start-up can warn once when it was generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    Environment,
+    StoredFile,
+    Generated,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Full URL of the application database (`mysql://user:pass@host:port/name`).
+    pub database_url: DatabaseUrl,
+    pub bind: SocketAddr,
+    /// Public origin of the console and issuer, without a trailing slash.
+    pub public_url: Url,
+    pub session_key: SecretBytes,
+    pub session_key_source: KeySource,
+    pub data_dir: PathBuf,
+    /// How long a request waits for a database connection before answering 503.
+    pub db_timeout: Duration,
+    pub db_pool_size: u32,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+}
+
+impl Config {
+    /// Reads every setting from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Reads settings through `get`, so tests can supply their own values.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let database_url = DatabaseUrl::parse(
+            &get("DATABASE_URL").unwrap_or_else(|| "mysql://root@127.0.0.1:3306/consentry".into()),
+        )?;
+        let bind_raw = get("CONSENTRY_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind: SocketAddr = bind_raw.parse().map_err(|_| {
+            ConfigError::new(
+                "CONSENTRY_BIND",
+                format!("'{bind_raw}' is not an address and port"),
+                "use the form 127.0.0.1:8080",
+            )
+        })?;
+        let public_url = parse_public_url(
+            &get("CONSENTRY_PUBLIC_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
+        )?;
+        let data_dir = PathBuf::from(get("CONSENTRY_DATA_DIR").unwrap_or_else(|| "data".into()));
+        let (session_key, session_key_source) = match get("CONSENTRY_SESSION_KEY") {
+            Some(raw) => (decode_session_key(&raw)?, KeySource::Environment),
+            None => load_or_create_session_key(&data_dir)?,
+        };
+        let seconds = |var: &'static str, default: u64, min: u64, max: u64| {
+            parse_bounded(var, get(var), default, min, max).map(Duration::from_secs)
+        };
+        Ok(Self {
+            database_url,
+            bind,
+            public_url,
+            session_key,
+            session_key_source,
+            data_dir,
+            db_timeout: seconds("CONSENTRY_DB_TIMEOUT", 5, 1, 60)?,
+            db_pool_size: parse_bounded(
+                "CONSENTRY_DB_POOL_SIZE",
+                get("CONSENTRY_DB_POOL_SIZE"),
+                10,
+                1,
+                200,
+            )? as u32,
+            session_idle: seconds("CONSENTRY_SESSION_IDLE", 30 * 60, 60, 24 * 3600)?,
+            session_absolute: seconds("CONSENTRY_SESSION_ABSOLUTE", 12 * 3600, 300, 7 * 24 * 3600)?,
+        })
+    }
+
+    /// Whether cookies must be marked `Secure` (the console is served over https).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// The public origin (`scheme://host[:port]`) that browsers send in `Origin`.
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    /// The public URL without a trailing slash, for building absolute links.
+    pub fn public_base(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_string()
+    }
+}
+
+/// A MySQL URL split into the server part and the database name, so the database can be
+/// created before the application connects to it.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    url: Url,
+    name: String,
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.url.clone();
+        if shown.password().is_some() {
+            let _ = shown.set_password(Some("<redacted>"));
+        }
+        write!(f, "DatabaseUrl({shown})")
+    }
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let fix = "use the form mysql://user:password@host:3306/consentry";
+        let url = Url::parse(raw)
+            .map_err(|e| ConfigError::new("DATABASE_URL", format!("cannot parse it ({e})"), fix))?;
+        if url.scheme() != "mysql" {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "the scheme must be mysql://",
+                fix,
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(ConfigError::new("DATABASE_URL", "it names no host", fix));
+        }
+        let name = url.path().trim_start_matches('/').to_string();
+        if name.is_empty()
+            || name.len() > 64
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "the database name must be 1 to 64 letters, digits or underscores",
+                fix,
+            ));
+        }
+        Ok(Self { url, name })
+    }
+
+    /// The same server with another database name (used by tests and `create database`).
+    pub fn with_database(&self, name: &str) -> Result<Self, ConfigError> {
+        let mut url = self.url.clone();
+        url.set_path(&format!("/{name}"));
+        Self::parse(url.as_str())
+    }
+
+    pub fn database_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The URL including the database, for the application pool.
+    pub fn full(&self) -> &str {
+        self.url.as_str()
+    }
+
+    /// The URL without a database, to create or drop one.
+    pub fn server_only(&self) -> String {
+        let mut url = self.url.clone();
+        url.set_path("");
+        url.as_str().trim_end_matches('/').to_string()
+    }
+
+    /// `host:port` for messages; never includes credentials.
+    pub fn address(&self) -> String {
+        format!(
+            "{}:{}",
+            self.url.host_str().unwrap_or("?"),
+            self.url.port().unwrap_or(3306)
+        )
+    }
+}
+
+fn parse_public_url(raw: &str) -> Result<Url, ConfigError> {
+    let fix = "use an absolute http(s) URL such as https://consentry.example.com";
+    let url = Url::parse(raw).map_err(|e| {
+        ConfigError::new(
+            "CONSENTRY_PUBLIC_URL",
+            format!("cannot parse '{raw}' ({e})"),
+            fix,
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::new(
+            "CONSENTRY_PUBLIC_URL",
+            "it must be an http or https URL",
+            fix,
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(ConfigError::new(
+            "CONSENTRY_PUBLIC_URL",
+            "it must not carry a query, fragment or user name (it becomes the issuer)",
+            fix,
+        ));
+    }
+    Ok(url)
+}
+
+fn parse_bounded(
+    var: &'static str,
+    raw: Option<String>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = raw else { return Ok(default) };
+    match raw.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError::new(
+            var,
+            format!("'{raw}' is not a whole number from {min} to {max}"),
+            format!("set it within that range or unset it for the default {default}"),
+        )),
+    }
+}
+
+fn decode_session_key(raw: &str) -> Result<SecretBytes, ConfigError> {
+    let fix = "generate one with: head -c 64 /dev/urandom | base64 -w0";
+    let bytes = B64
+        .decode(raw.trim())
+        .map_err(|_| ConfigError::new("CONSENTRY_SESSION_KEY", "it is not valid base64", fix))?;
+    if bytes.len() < SESSION_KEY_MIN_BYTES {
+        return Err(ConfigError::new(
+            "CONSENTRY_SESSION_KEY",
+            format!(
+                "it decodes to {} bytes, at least {SESSION_KEY_MIN_BYTES} are needed",
+                bytes.len()
+            ),
+            fix,
+        ));
+    }
+    Ok(SecretBytes(bytes))
+}
+
+/// Reuses the key stored under the data directory, or creates it (mode 0600) so that
+/// sessions survive restarts even when no key is configured.
+fn load_or_create_session_key(data_dir: &Path) -> Result<(SecretBytes, KeySource), ConfigError> {
+    let path = data_dir.join("session.key");
+    let fix = format!(
+        "make {} writable, or set CONSENTRY_SESSION_KEY (head -c 64 /dev/urandom | base64 -w0)",
+        data_dir.display()
+    );
+    match std::fs::read_to_string(&path) {
+        Ok(stored) => {
+            let key = decode_session_key(&stored).map_err(|e| {
+                ConfigError::new(
+                    "CONSENTRY_SESSION_KEY",
+                    format!("{} is corrupt ({})", path.display(), e.problem),
+                    format!("delete it to generate a new one, or {fix}"),
+                )
+            })?;
+            Ok((key, KeySource::StoredFile))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = vec![0u8; SESSION_KEY_MIN_BYTES];
+            rand::rng().fill_bytes(&mut bytes);
+            write_private_file(data_dir, &path, B64.encode(&bytes).as_bytes()).map_err(|e| {
+                ConfigError::new(
+                    "CONSENTRY_SESSION_KEY",
+                    format!("cannot store a generated key in {} ({e})", path.display()),
+                    fix.clone(),
+                )
+            })?;
+            Ok((SecretBytes(bytes), KeySource::Generated))
+        }
+        Err(e) => Err(ConfigError::new(
+            "CONSENTRY_SESSION_KEY",
+            format!("cannot read {} ({e})", path.display()),
+            fix,
+        )),
+    }
+}
+
+fn write_private_file(dir: &Path, path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(dir)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("consentry-cfg-{}", rand::random::<u64>()));
+        let mut map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        map.entry("CONSENTRY_DATA_DIR".into())
+            .or_insert(dir.display().to_string());
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_base(), "http://127.0.0.1:8080");
+        assert_eq!(c.database_url.database_name(), "consentry");
+        assert_eq!(c.database_url.server_only(), "mysql://root@127.0.0.1:3306");
+        assert_eq!(c.session_idle, Duration::from_secs(1800));
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("DATABASE_URL", "postgres://x/y"),
+            ("DATABASE_URL", "not a url"),
+            ("DATABASE_URL", "mysql://root@localhost/"),
+            ("CONSENTRY_BIND", "localhost"),
+            ("CONSENTRY_PUBLIC_URL", "ftp://x"),
+            ("CONSENTRY_PUBLIC_URL", "https://x/?a=b"),
+            ("CONSENTRY_SESSION_KEY", "c2hvcnQ="),
+            ("CONSENTRY_SESSION_KEY", "***"),
+            ("CONSENTRY_DB_TIMEOUT", "0"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert_eq!(err.variable, var, "{value}");
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn generated_session_key_is_private_and_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("consentry-key-{}", rand::random::<u64>()));
+        let d = dir.display().to_string();
+        let first = config(&[("CONSENTRY_DATA_DIR", &d)]).unwrap();
+        assert_eq!(first.session_key_source, KeySource::Generated);
+        let mode = std::fs::metadata(dir.join("session.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let second = config(&[("CONSENTRY_DATA_DIR", &d)]).unwrap();
+        assert_eq!(second.session_key_source, KeySource::StoredFile);
+        assert_eq!(first.session_key.expose(), second.session_key.expose());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn database_password_is_not_printed() {
+        let url = DatabaseUrl::parse("mysql://u:hunter2@db:3307/app").unwrap();
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert_eq!(url.address(), "db:3307");
+    }
+}

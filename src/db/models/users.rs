@@ -1,0 +1,121 @@
+//! The `users` table.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbError;
+use crate::db::schema::users;
+use crate::domain::{Email, Login, Role};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: i64,
+    pub login: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub created_at: NaiveDateTime,
+    pub last_login_at: Option<NaiveDateTime>,
+}
+
+impl UserRow {
+    /// The stored role; the CHECK constraint keeps it one of the three.
+    pub fn role(&self) -> Role {
+        self.role.parse().unwrap_or(Role::User)
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct NewUser<'a> {
+    login: &'a str,
+    email: &'a str,
+    password_hash: &'a str,
+    role: &'a str,
+    created_at: NaiveDateTime,
+}
+
+/// Inserting failed because the login is taken, or for another reason.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertUserError {
+    #[error("a user with this login already exists")]
+    LoginTaken,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+pub fn insert(
+    conn: &mut MysqlConnection,
+    login: &Login,
+    email: &Email,
+    password_hash: &str,
+    role: Role,
+) -> Result<(), InsertUserError> {
+    diesel::insert_into(users::table)
+        .values(NewUser {
+            login: login.as_str(),
+            email: email.as_str(),
+            password_hash,
+            role: role.as_str(),
+            created_at: super::now(),
+        })
+        .execute(conn)
+        .map_err(|e| match e {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => InsertUserError::LoginTaken,
+            other => InsertUserError::Db(other.into()),
+        })?;
+    Ok(())
+}
+
+pub fn find_by_login(conn: &mut MysqlConnection, login: &str) -> Result<Option<UserRow>, DbError> {
+    Ok(users::table
+        .filter(users::login.eq(login))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_by_id(conn: &mut MysqlConnection, id: i64) -> Result<Option<UserRow>, DbError> {
+    Ok(users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list(conn: &mut MysqlConnection) -> Result<Vec<UserRow>, DbError> {
+    Ok(users::table
+        .order(users::login.asc())
+        .select(UserRow::as_select())
+        .load(conn)?)
+}
+
+pub fn count_with_role(conn: &mut MysqlConnection, role: Role) -> Result<i64, DbError> {
+    Ok(users::table
+        .filter(users::role.eq(role.as_str()))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Replaces the password hash; returns whether a user with that login exists.
+pub fn update_password(
+    conn: &mut MysqlConnection,
+    login: &Login,
+    password_hash: &str,
+) -> Result<bool, DbError> {
+    let n = diesel::update(users::table.filter(users::login.eq(login.as_str())))
+        .set(users::password_hash.eq(password_hash))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn update_last_login(conn: &mut MysqlConnection, id: i64) -> Result<(), DbError> {
+    diesel::update(users::table.find(id))
+        .set(users::last_login_at.eq(Some(super::now())))
+        .execute(conn)?;
+    Ok(())
+}

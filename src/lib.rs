@@ -1,0 +1,12 @@
+//! Consentry: an OAuth 2.0 authorization server with an administration console.
+
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

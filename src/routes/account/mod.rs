@@ -1,0 +1,3 @@
+//! Personal pages every signed-in user has.
+
+pub mod authorized_apps;

@@ -1,0 +1,5 @@
+//! Administration pages (superusers; support staff read-only).
+
+pub mod audit;
+pub mod clients;
+pub mod settings;

@@ -1,0 +1,9 @@
+//! Thin HTTP handlers: extract, convert to domain values, call `db::`/`auth::`, render.
+
+pub mod account;
+pub mod admin;
+pub mod client_ip;
+pub mod health;
+pub mod home;
+pub mod login;
+pub mod page;

@@ -1,0 +1,227 @@
+//! The one place that wires the application: shared state, middleware order and the route table.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity};
+use actix_session::storage::CookieSessionStore;
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::ServiceRequest;
+use actix_web::dev::{Server, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::{App, HttpServer, web};
+
+use crate::config::Config;
+use crate::db::{self, DbPool};
+use crate::error::{self, AppError};
+use crate::routes;
+
+/// Shared, read-only state handed to every handler.
+pub struct AppState {
+    pub pool: DbPool,
+    pub config: Arc<Config>,
+}
+
+/// Why the server could not start; each names the setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(
+        "CONSENTRY_BIND: {addr} is already in use; fix: stop the other process or set CONSENTRY_BIND to a free address"
+    )]
+    AddressInUse { addr: String },
+    #[error(
+        "CONSENTRY_BIND: cannot listen on {addr} ({source}); fix: choose an address of this machine"
+    )]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Content-Security-Policy for every response: no inline script, no framing, nothing third-party.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `config.bind` and builds the server; the database must already be prepared.
+    pub fn build(config: Config, pool: DbPool) -> Result<Self, StartupError> {
+        let addr = config.bind.to_string();
+        let listener = TcpListener::bind(config.bind).map_err(|source| match source.kind() {
+            std::io::ErrorKind::AddrInUse => StartupError::AddressInUse { addr: addr.clone() },
+            _ => StartupError::Bind {
+                addr: addr.clone(),
+                source,
+            },
+        })?;
+        Self::with_listener(config, pool, listener)
+    }
+
+    /// Builds the server on an already bound listener (tests bind port 0 first).
+    pub fn with_listener(
+        config: Config,
+        pool: DbPool,
+        listener: TcpListener,
+    ) -> Result<Self, StartupError> {
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let config = Arc::new(config);
+        let state = web::Data::new(AppState {
+            pool,
+            config: config.clone(),
+        });
+        let key = Key::from(config.session_key.expose());
+        let secure = config.secure_cookies();
+
+        let server = HttpServer::new(move || {
+            let session = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                // `__Host-` binds the cookie to this exact origin; browsers require Secure for it.
+                .cookie_name(if secure {
+                    "__Host-consentry".into()
+                } else {
+                    "consentry".into()
+                })
+                .cookie_secure(secure)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_path("/".into())
+                .cookie_content_security(CookieContentSecurity::Private)
+                .session_lifecycle(BrowserSession::default())
+                .build();
+            let mut headers = DefaultHeaders::new()
+                .add((header::CONTENT_SECURITY_POLICY, CSP))
+                .add((header::X_FRAME_OPTIONS, "DENY"))
+                .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .add((header::REFERRER_POLICY, "no-referrer"))
+                .add((header::CACHE_CONTROL, "no-store"));
+            if secure {
+                headers = headers.add((
+                    header::STRICT_TRANSPORT_SECURITY,
+                    "max-age=31536000; includeSubDomains",
+                ));
+            }
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::FormConfig::default().limit(64 * 1024))
+                .app_data(web::PayloadConfig::new(64 * 1024))
+                .wrap(from_fn(json_errors_for_api_callers))
+                .wrap(session)
+                .wrap(headers)
+                .wrap(tracing_actix())
+                .service(routes::health::healthz)
+                .service(routes::health::readyz)
+                .service(routes::home::home)
+                .service(routes::login::show_form)
+                .service(routes::login::submit)
+                .service(routes::login::logout)
+                .service(routes::admin::settings::show)
+                .service(routes::admin::clients::list)
+                .service(routes::admin::audit::list)
+                .service(routes::account::authorized_apps::list)
+                .service(
+                    web::scope("/static")
+                        .wrap(
+                            DefaultHeaders::new()
+                                .add((header::CACHE_CONTROL, "public, max-age=86400")),
+                        )
+                        .service(actix_files::Files::new("", static_dir())),
+                )
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(AppError::NotFound)
+                }))
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind { addr, source })?
+        .shutdown_timeout(5)
+        .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is stopped, purging expired throttling and session rows hourly.
+    pub async fn run_until_stopped(self, pool: DbPool) -> std::io::Result<()> {
+        tokio::spawn(purge_loop(pool));
+        self.server.await
+    }
+}
+
+/// Static files live beside the binary's sources; `CONSENTRY_STATIC_DIR` overrides for installs.
+fn static_dir() -> String {
+    std::env::var("CONSENTRY_STATIC_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/static").into())
+}
+
+async fn purge_loop(pool: DbPool) {
+    let mut tick = actix_web::rt::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let purged = db::run(&pool, |conn| {
+            let now = db::models::now();
+            let a = db::models::login_failures::delete_older_than(
+                conn,
+                now - crate::auth::throttle::WINDOW,
+            )?;
+            let b = db::models::revoked_sessions::delete_expired(conn, now)?;
+            Ok(a + b)
+        })
+        .await;
+        if let Err(e) = purged {
+            tracing::warn!(error = %e, "purge of expired rows failed; will retry");
+        }
+    }
+}
+
+/// Errors raised by handlers render as HTML; API callers that ask for JSON get JSON instead.
+async fn json_errors_for_api_callers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let wants_json = error::wants_json(req.request());
+    let res = next.call(req).await?;
+    let app_error = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<AppError>())
+        .map(|e| (e.status_code_for_json(), e.to_string()));
+    match (wants_json, app_error) {
+        (true, Some((status, message))) => {
+            let (req, _) = res.into_parts();
+            Ok(
+                ServiceResponse::new(req, error::error_page(status, &message, true))
+                    .map_into_right_body(),
+            )
+        }
+        _ => Ok(res.map_into_left_body()),
+    }
+}
+
+impl AppError {
+    fn status_code_for_json(&self) -> actix_web::http::StatusCode {
+        use actix_web::ResponseError;
+        match self {
+            // A JSON caller cannot follow a sign-in page; tell it plainly.
+            AppError::SignInRequired { .. } => actix_web::http::StatusCode::UNAUTHORIZED,
+            other => other.status_code(),
+        }
+    }
+}
+
+/// Access log without query strings: they can carry codes or tokens that must never be logged.
+fn tracing_actix() -> actix_web::middleware::Logger {
+    actix_web::middleware::Logger::new("%a \"%{route}xi\" %s %Dms")
+        .custom_request_replace("route", |req| format!("{} {}", req.method(), req.path()))
+}

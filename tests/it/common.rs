@@ -1,0 +1,233 @@
+//! `spawn_app()`: a real Consentry server on 127.0.0.1:0 against a uniquely named database
+//! that is created for the test and dropped when the `TestApp` goes out of scope.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+
+use base64::Engine;
+use consentry::auth::accounts;
+use consentry::config::{Config, DatabaseUrl};
+use consentry::db;
+use consentry::domain::{Email, Login, Password, Role};
+use consentry::startup::Application;
+use diesel::{Connection, MysqlConnection};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The server the tests use: `DATABASE_URL` (its database part is replaced per test).
+pub fn server_url() -> DatabaseUrl {
+    let raw = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/consentry".into());
+    DatabaseUrl::parse(&raw).unwrap_or_else(|e| panic!("DATABASE_URL is invalid: {e}"))
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub db_url: DatabaseUrl,
+    pub data_dir: std::path::PathBuf,
+}
+
+pub struct Options {
+    /// Where the app's pool connects, when it must differ from the test database URL
+    /// (the outage test routes it through a proxy it can cut).
+    pub pool_url: Option<DatabaseUrl>,
+    pub db_timeout_secs: u64,
+    /// The test database name, when the caller needs to know it in advance.
+    pub db_name: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            pool_url: None,
+            db_timeout_secs: 5,
+            db_name: None,
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let name = options
+        .db_name
+        .clone()
+        .unwrap_or_else(|| format!("consentry_test_{:016x}", rand::random::<u64>()));
+    let db_url = server_url()
+        .with_database(&name)
+        .expect("valid test database name");
+    let prepare_url = db_url.clone();
+    tokio::task::spawn_blocking(move || db::prepare(&prepare_url))
+        .await
+        .expect("prepare task")
+        .unwrap_or_else(|e| {
+            panic!(
+                "no usable MySQL/MariaDB at {} ({e}); start one with scripts/test, or set DATABASE_URL to a server where this account may create databases",
+                server_url().address()
+            )
+        });
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let port = listener.local_addr().unwrap().port();
+    let address = format!("http://127.0.0.1:{port}");
+    let data_dir = std::env::temp_dir().join(&name);
+    let key =
+        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>().repeat(2));
+    let pool_url = options.pool_url.clone().unwrap_or_else(|| db_url.clone());
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("DATABASE_URL", pool_url.full().to_string()),
+        ("CONSENTRY_PUBLIC_URL", address.clone()),
+        ("CONSENTRY_SESSION_KEY", key),
+        ("CONSENTRY_DATA_DIR", data_dir.display().to_string()),
+        ("CONSENTRY_DB_TIMEOUT", options.db_timeout_secs.to_string()),
+    ]);
+    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
+    let (url, timeout) = (pool_url.clone(), config.db_timeout);
+    let pool = tokio::task::spawn_blocking(move || db::build_pool(&url, 5, timeout))
+        .await
+        .unwrap()
+        .expect("pool");
+    let app = Application::with_listener(config, pool.clone(), listener).expect("build app");
+    tokio::spawn(app.run_until_stopped(pool.clone()));
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    TestApp {
+        address,
+        port,
+        client,
+        db_url,
+        data_dir,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let url = self.db_url.clone();
+        // Drop runs inside the async runtime; do the blocking work on a plain thread.
+        let _ = std::thread::spawn(move || db::drop_database(&url)).join();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A direct connection to this test's database, for checking what the app stored.
+    pub fn conn(&self) -> MysqlConnection {
+        MysqlConnection::establish(self.db_url.full()).expect("connect to the test database")
+    }
+
+    pub async fn create_user(&self, login: &str, role: Role) {
+        let url = self.db_url.clone();
+        let login = login.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = MysqlConnection::establish(url.full()).unwrap();
+            accounts::create(
+                &mut conn,
+                &Login::parse(&login).unwrap(),
+                &Email::parse(&format!("{login}@example.com")).unwrap(),
+                role,
+                &Password::parse(PASSWORD).unwrap(),
+                "test",
+            )
+            .unwrap();
+        })
+        .await
+        .unwrap();
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_html(&self, path: &str) -> String {
+        let res = self.get(path).await;
+        assert_eq!(res.status(), 200, "GET {path}");
+        res.text().await.unwrap()
+    }
+
+    /// The CSRF token in the first form of `path`.
+    pub async fn csrf_token(&self, path: &str) -> String {
+        csrf_in(&self.get_html(path).await)
+    }
+
+    /// Posts a form as a browser would (same-origin `Origin`), adding the page's CSRF token.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        token: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", token)];
+        form.extend_from_slice(fields);
+        self.client
+            .post(self.url(path))
+            .header("Origin", &self.address)
+            .form(&form)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> reqwest::Response {
+        let token = self.csrf_token("/login").await;
+        self.post_form(
+            "/login",
+            &token,
+            &[("login", login), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn logout(&self) {
+        let token = self.csrf_token("/account/authorized-apps").await;
+        let res = self.post_form("/logout", &token, &[]).await;
+        assert_eq!(res.status(), 303, "sign-out");
+    }
+
+    /// Signs in and asserts that it worked.
+    pub async fn sign_in_as(&self, login: &str, role: Role) {
+        self.create_user(login, role).await;
+        let res = self.login(login, PASSWORD).await;
+        assert_eq!(res.status(), 303, "sign-in of {login} should succeed");
+    }
+
+    pub fn audit_actions(&self) -> Vec<String> {
+        use consentry::db::schema::audit_events::dsl::*;
+        use diesel::prelude::*;
+        audit_events
+            .order(id.asc())
+            .select(action)
+            .load(&mut self.conn())
+            .unwrap()
+    }
+}
+
+pub fn csrf_in(html: &str) -> String {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse("input[name=csrf_token]").unwrap();
+    doc.select(&sel)
+        .next()
+        .and_then(|e| e.value().attr("value"))
+        .expect("page has a CSRF field")
+        .to_string()
+}
+
+/// Texts of the links in the main navigation.
+pub fn nav_links(html: &str) -> Vec<String> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse("nav a").unwrap();
+    doc.select(&sel)
+        .map(|a| a.value().attr("href").unwrap_or("").to_string())
+        .collect()
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real server on a random port, a fresh MySQL database per test.
+//! One test binary (modules by area) so the suite links once.
+
+mod cli;
+mod common;
+mod console;
+mod database_outage;
+mod health;
+mod login;
+mod security;

@@ -92,8 +92,7 @@ async fn cli_creates_lists_and_resets_users_who_can_then_sign_in() {
     );
     std::fs::remove_file(&dir).unwrap();
     assert!(reset.status.success(), "{}", stderr(&reset));
-    let fresh = crate::common::spawn_app().await; // a second browser would do; use a new client
-    drop(fresh);
+    // A new browser signs in with the new password.
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -248,10 +247,9 @@ async fn serve_creates_the_first_superuser_once() {
     };
     let wait_ready = || async {
         for _ in 0..100 {
-            if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await {
-                if r.status() == 200 {
-                    return;
-                }
+            let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }

@@ -27,6 +27,13 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db_url: DatabaseUrl,
     pub data_dir: std::path::PathBuf,
+    _db: TestDb,
+}
+
+/// Drops the test database (and the data directory) when the test ends, pass or fail.
+struct TestDb {
+    url: DatabaseUrl,
+    data_dir: std::path::PathBuf,
 }
 
 pub struct Options {
@@ -60,6 +67,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let db_url = server_url()
         .with_database(&name)
         .expect("valid test database name");
+    let data_dir = std::env::temp_dir().join(&name);
+    // Owns the database from here on, so even a failed start-up drops it.
+    let guard = TestDb {
+        url: db_url.clone(),
+        data_dir: data_dir.clone(),
+    };
     let prepare_url = db_url.clone();
     tokio::task::spawn_blocking(move || db::prepare(&prepare_url))
         .await
@@ -74,7 +87,6 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     let port = listener.local_addr().unwrap().port();
     let address = format!("http://127.0.0.1:{port}");
-    let data_dir = std::env::temp_dir().join(&name);
     let key =
         base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>().repeat(2));
     let pool_url = options.pool_url.clone().unwrap_or_else(|| db_url.clone());
@@ -105,12 +117,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         client,
         db_url,
         data_dir,
+        _db: guard,
     }
 }
 
-impl Drop for TestApp {
+impl Drop for TestDb {
     fn drop(&mut self) {
-        let url = self.db_url.clone();
+        let url = self.url.clone();
         // Drop runs inside the async runtime; do the blocking work on a plain thread.
         let _ = std::thread::spawn(move || db::drop_database(&url)).join();
         let _ = std::fs::remove_dir_all(&self.data_dir);

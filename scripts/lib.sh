@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Shared by scripts/run and scripts/test (sourced, not run): installs what a fresh Debian
+# machine with only the Rust toolchain lacks, makes sure a MySQL/MariaDB server answers, and
+# exports DATABASE_URL for a database account these scripts create themselves.
+#
+# Point both scripts at an existing server by exporting DATABASE_URL first; then nothing is
+# installed or started and that URL's account is used as it is.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CONSENTRY_DATA_DIR="${CONSENTRY_DATA_DIR:-$ROOT/data}"
+DB_HOST=127.0.0.1
+DB_PORT="${CONSENTRY_DB_PORT:-3306}"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "need root to run: $* (install sudo or run as root)"; fi
+}
+
+APT_UPDATED=""
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install $* yourself"
+  if [ -z "$APT_UPDATED" ]; then
+    say "apt-get update"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    APT_UPDATED=1
+  fi
+  say "installing $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+# The C client library diesel links against, and the tools that find it.
+ensure_build_deps() {
+  local missing=()
+  command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+  command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null || missing+=(libmariadb-dev libmariadb-dev-compat)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+tcp_answers() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# host and port of a mysql:// URL (defaults 127.0.0.1:3306)
+url_host() { local rest="${1#*://}"; rest="${rest#*@}"; rest="${rest%%/*}"; echo "${rest%%:*}"; }
+url_port() { local rest="${1#*://}"; rest="${rest#*@}"; rest="${rest%%/*}"; case "$rest" in *:*) echo "${rest##*:}";; *) echo 3306;; esac; }
+
+start_local_mariadb() {
+  if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+    apt_install mariadb-server mariadb-client
+  fi
+  command -v mariadb >/dev/null 2>&1 || apt_install mariadb-client
+  if [ ! -d /var/lib/mysql/mysql ]; then
+    say "initialising /var/lib/mysql"
+    as_root mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
+  fi
+  as_root install -d -o mysql -g mysql /run/mysqld
+  say "starting MariaDB on $DB_HOST:$DB_PORT"
+  as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- \
+    --user=mysql --bind-address="$DB_HOST" --port="$DB_PORT" >&2
+  for _ in $(seq 1 60); do
+    tcp_answers "$DB_HOST" "$DB_PORT" && return 0
+    sleep 1
+  done
+  die "MariaDB did not answer on $DB_HOST:$DB_PORT within 60 s (see /var/log/mysql or journal)"
+}
+
+# Runs SQL as the server's administrator: through the unix socket (how Debian's MariaDB lets
+# root in), else over TCP with an empty root password (some preinstalled servers).
+admin_sql() {
+  local sql="$1"
+  if mariadb -uroot --protocol=socket -e "$sql" 2>/dev/null; then return 0; fi
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n mariadb -uroot --protocol=socket -e "$sql" 2>/dev/null; then return 0; fi
+  mariadb -uroot -h"$DB_HOST" -P"$DB_PORT" --protocol=tcp -e "$sql"
+}
+
+# Makes DATABASE_URL usable and exports it.
+ensure_database() {
+  if [ -n "${DATABASE_URL:-}" ]; then
+    local host port
+    host="$(url_host "$DATABASE_URL")"; port="$(url_port "$DATABASE_URL")"
+    tcp_answers "$host" "$port" || die "DATABASE_URL points at $host:$port, where no server answers; start it, or unset DATABASE_URL to let this script run a local MariaDB"
+    say "using the database server at $host:$port from DATABASE_URL"
+    export DATABASE_URL
+    return 0
+  fi
+  command -v mariadb >/dev/null 2>&1 || apt_install mariadb-client
+  tcp_answers "$DB_HOST" "$DB_PORT" || start_local_mariadb
+
+  # A dedicated account with a generated password, kept (mode 0600) under the data directory.
+  local pwfile="$CONSENTRY_DATA_DIR/db-password" pw
+  mkdir -p "$CONSENTRY_DATA_DIR"
+  if [ ! -s "$pwfile" ]; then
+    (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$pwfile")
+  fi
+  pw="$(cat "$pwfile")"
+  local sql="" h
+  for h in localhost 127.0.0.1; do
+    sql+="CREATE USER IF NOT EXISTS 'consentry'@'$h' IDENTIFIED BY '$pw';"
+    sql+="ALTER USER 'consentry'@'$h' IDENTIFIED BY '$pw';"
+    # consentry (the app) and consentry_test_* (one database per test) only.
+    sql+="GRANT ALL PRIVILEGES ON \`consentry%\`.* TO 'consentry'@'$h';"
+  done
+  admin_sql "$sql" || die "cannot create the database account 'consentry' on $DB_HOST:$DB_PORT as root; set DATABASE_URL to an account that may create the consentry databases"
+  export DATABASE_URL="mysql://consentry:$pw@$DB_HOST:$DB_PORT/consentry"
+  say "database account 'consentry' ready on $DB_HOST:$DB_PORT"
+}

@@ -68,11 +68,19 @@ start_local_mariadb() {
 }
 
 # Runs SQL as the server's administrator: through the unix socket (how Debian's MariaDB lets
-# root in), else over TCP with an empty root password (some preinstalled servers).
+# root in; CONSENTRY_DB_SOCKET names a non-default one), else over TCP with an empty root
+# password (some preinstalled servers). The socket is used only if its server is the one
+# listening on DB_PORT, so the account is never created on another instance.
 admin_sql() {
-  local sql="$1"
-  if mariadb -uroot --protocol=socket -e "$sql" 2>/dev/null; then return 0; fi
-  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n mariadb -uroot --protocol=socket -e "$sql" 2>/dev/null; then return 0; fi
+  local sql="$1" sock=() sudo=()
+  [ -n "${CONSENTRY_DB_SOCKET:-}" ] && sock=(--socket="$CONSENTRY_DB_SOCKET")
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo=(sudo -n); fi
+  local port
+  port="$("${sudo[@]}" mariadb -uroot --protocol=socket "${sock[@]}" -N -B -e 'SELECT @@port' 2>/dev/null || true)"
+  if [ "$port" = "$DB_PORT" ]; then
+    "${sudo[@]}" mariadb -uroot --protocol=socket "${sock[@]}" -e "$sql"
+    return
+  fi
   mariadb -uroot -h"$DB_HOST" -P"$DB_PORT" --protocol=tcp -e "$sql"
 }
 

@@ -12,6 +12,10 @@ pub const LOGIN_THROTTLED: &str = "login.throttled";
 pub const LOGGED_OUT: &str = "logout";
 pub const USER_CREATED: &str = "user.created";
 pub const USER_PASSWORD_CHANGED: &str = "user.password_changed";
+pub const CLIENT_CREATED: &str = "client.created";
+pub const CLIENT_PAUSED: &str = "client.paused";
+pub const CLIENT_RESUMED: &str = "client.resumed";
+pub const CLIENT_DELETED: &str = "client.deleted";
 
 /// An event being built; `details` must never carry a secret.
 pub struct Event(NewAuditEvent);

@@ -77,3 +77,49 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     revoked_sessions
 );
+
+diesel::table! {
+    server_secrets (name) {
+        #[max_length = 64]
+        name -> Varchar,
+        #[max_length = 64]
+        value -> Varbinary,
+        created_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    oauth_clients (id) {
+        id -> Bigint,
+        #[max_length = 32]
+        client_id -> Char,
+        #[max_length = 64]
+        name -> Varchar,
+        #[max_length = 255]
+        description -> Varchar,
+        #[max_length = 16]
+        client_type -> Varchar,
+        #[max_length = 128]
+        grant_types -> Varchar,
+        #[max_length = 255]
+        scopes -> Varchar,
+        redirect_uris -> Json,
+        trusted -> Bool,
+        require_pkce -> Bool,
+        #[max_length = 2048]
+        homepage_url -> Nullable<Varchar>,
+        #[max_length = 2048]
+        icon_url -> Nullable<Varchar>,
+        #[max_length = 8]
+        status -> Varchar,
+        owner_id -> Nullable<Bigint>,
+        #[max_length = 32]
+        secret_hash -> Nullable<Binary>,
+        created_at -> Datetime,
+        updated_at -> Datetime,
+        last_used_at -> Nullable<Datetime>,
+    }
+}
+
+diesel::joinable!(oauth_clients -> users (owner_id));
+diesel::allow_tables_to_appear_in_same_query!(oauth_clients, users, server_secrets);

@@ -3,7 +3,7 @@ use std::process::{Command, Output, Stdio};
 
 use crate::common::{TestApp, spawn_app};
 
-fn consentry(app: &TestApp, args: &[&str], stdin: &str) -> Output {
+pub fn consentry(app: &TestApp, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
         .args(args)
         .env("DATABASE_URL", app.db_url.full())
@@ -19,11 +19,11 @@ fn consentry(app: &TestApp, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn stderr(o: &Output) -> String {
+pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn assert_one_line_exit_2(o: &Output, mentions: &str) {
+pub fn assert_one_line_exit_2(o: &Output, mentions: &str) {
     assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(o));
     let err = stderr(o);
     assert_eq!(

@@ -2,6 +2,7 @@
 //! One test binary (modules by area) so the suite links once.
 
 mod cli;
+mod clients;
 mod common;
 mod console;
 mod database_outage;

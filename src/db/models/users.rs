@@ -119,3 +119,13 @@ pub fn update_last_login(conn: &mut MysqlConnection, id: i64) -> Result<(), DbEr
         .execute(conn)?;
     Ok(())
 }
+
+/// The longest-standing superuser (owner of clients created from the command line).
+pub fn first_superuser(conn: &mut MysqlConnection) -> Result<Option<UserRow>, DbError> {
+    Ok(users::table
+        .filter(users::role.eq(Role::Superuser.as_str()))
+        .order(users::id.asc())
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}

@@ -1,0 +1,120 @@
+//! The `oauth_clients` table.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::Value;
+
+use crate::db::DbError;
+use crate::db::schema::oauth_clients;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = oauth_clients)]
+pub struct ClientRow {
+    pub id: i64,
+    pub client_id: String,
+    pub name: String,
+    pub description: String,
+    pub client_type: String,
+    pub grant_types: String,
+    pub scopes: String,
+    pub redirect_uris: Value,
+    pub trusted: bool,
+    pub require_pkce: bool,
+    pub homepage_url: Option<String>,
+    pub icon_url: Option<String>,
+    pub status: String,
+    pub owner_id: Option<i64>,
+    pub secret_hash: Option<Vec<u8>>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub last_used_at: Option<NaiveDateTime>,
+}
+
+impl ClientRow {
+    pub fn redirect_uri_list(&self) -> Vec<String> {
+        self.redirect_uris
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = oauth_clients)]
+pub struct NewClient<'a> {
+    pub client_id: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub client_type: &'a str,
+    pub grant_types: &'a str,
+    pub scopes: &'a str,
+    pub redirect_uris: Value,
+    pub trusted: bool,
+    pub require_pkce: bool,
+    pub homepage_url: Option<&'a str>,
+    pub icon_url: Option<&'a str>,
+    pub status: &'a str,
+    pub owner_id: Option<i64>,
+    pub secret_hash: Option<&'a [u8]>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut MysqlConnection, client: &NewClient) -> Result<(), DbError> {
+    diesel::insert_into(oauth_clients::table)
+        .values(client)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_by_client_id(
+    conn: &mut MysqlConnection,
+    client_id: &str,
+) -> Result<Option<ClientRow>, DbError> {
+    Ok(oauth_clients::table
+        .filter(oauth_clients::client_id.eq(client_id))
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list(
+    conn: &mut MysqlConnection,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<ClientRow>, DbError> {
+    Ok(oauth_clients::table
+        .order((oauth_clients::name.asc(), oauth_clients::id.asc()))
+        .limit(limit)
+        .offset(offset)
+        .select(ClientRow::as_select())
+        .load(conn)?)
+}
+
+/// Sets the status; returns whether the client exists.
+pub fn update_status(
+    conn: &mut MysqlConnection,
+    client_id: &str,
+    status: &str,
+) -> Result<bool, DbError> {
+    let n = diesel::update(oauth_clients::table.filter(oauth_clients::client_id.eq(client_id)))
+        .set((
+            oauth_clients::status.eq(status),
+            oauth_clients::updated_at.eq(super::now()),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Deletes the client; returns whether it existed.
+pub fn delete(conn: &mut MysqlConnection, client_id: &str) -> Result<bool, DbError> {
+    Ok(
+        diesel::delete(oauth_clients::table.filter(oauth_clients::client_id.eq(client_id)))
+            .execute(conn)?
+            == 1,
+    )
+}

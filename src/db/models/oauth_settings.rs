@@ -1,0 +1,25 @@
+//! The single-row `oauth_settings` table.
+
+use diesel::prelude::*;
+
+use crate::db::DbError;
+use crate::db::schema::oauth_settings;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = oauth_settings)]
+pub struct SettingsRow {
+    pub access_token_lifetime: i32,
+    pub refresh_token_lifetime: i32,
+    pub auth_code_lifetime: i32,
+    pub auth_code_enabled: bool,
+    pub client_credentials_enabled: bool,
+    pub refresh_tokens_enabled: bool,
+    pub allowed_scopes: String,
+}
+
+pub fn get(conn: &mut MysqlConnection) -> Result<SettingsRow, DbError> {
+    Ok(oauth_settings::table
+        .find(1i8)
+        .select(SettingsRow::as_select())
+        .first(conn)?)
+}

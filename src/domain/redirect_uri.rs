@@ -1,0 +1,128 @@
+//! A registered redirect URI. Kept exactly as typed: matching is exact string comparison
+//! (RFC 9700 §4.1.3), so nothing here normalises it.
+
+use std::fmt;
+
+use url::{Host, Url};
+
+use super::InvalidInput;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    /// Absolute `https://` URLs, or `http://` on a loopback host (RFC 8252 §7.3); no
+    /// fragment (RFC 6749 §3.1.2), no wildcard, no user information.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let value = raw.trim();
+        let bad = |why: &str| InvalidInput::new(format!("Redirect URI '{value}' {why}"));
+        if value.len() > 2000 {
+            return Err(bad("is longer than 2000 characters."));
+        }
+        let url = Url::parse(value).map_err(|_| bad("is not an absolute URL."))?;
+        if value.contains('*') {
+            return Err(bad("must not contain a wildcard."));
+        }
+        if url.fragment().is_some() || value.contains('#') {
+            return Err(bad("must not contain a fragment (#)."));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("must not contain a user name or password."));
+        }
+        match url.scheme() {
+            "https" if url.host().is_some() => {}
+            "http" if is_loopback(&url) => {}
+            "http" => {
+                return Err(bad(
+                    "must use https:// (http:// is allowed only for 127.0.0.1, [::1] or localhost).",
+                ));
+            }
+            _ => return Err(bad("must use https://.")),
+        }
+        Ok(Self(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+impl fmt::Display for RedirectUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An optional homepage or icon URL: http or https only.
+pub fn parse_web_url(raw: &str, field: &str) -> Result<Option<String>, InvalidInput> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    match Url::parse(value) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.host().is_some()
+                && value.len() <= 2000 =>
+        {
+            Ok(Some(value.to_string()))
+        }
+        _ => Err(InvalidInput::new(format!(
+            "{field} must be a URL starting with http:// or https://."
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_https_and_loopback_http_exactly_as_typed() {
+        for ok in [
+            "https://example-app.com/oauth/callback",
+            "https://example-app.com/cb?x=1",
+            "http://127.0.0.1:8765/callback",
+            "http://[::1]/cb",
+            "http://localhost:3000/cb",
+        ] {
+            assert_eq!(RedirectUri::parse(ok).unwrap().as_str(), ok);
+        }
+    }
+
+    #[test]
+    fn refuses_unsafe_uris() {
+        for bad in [
+            "example.com/cb",
+            "http://example.com/cb",
+            "https://example.com/cb#frag",
+            "https://*.example.com/cb",
+            "https://user:pw@example.com/cb",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "ftp://example.com/cb",
+        ] {
+            assert!(RedirectUri::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn web_urls_are_optional_http_or_https() {
+        assert_eq!(parse_web_url("", "Homepage URL").unwrap(), None);
+        assert!(
+            parse_web_url("https://x.example", "Homepage URL")
+                .unwrap()
+                .is_some()
+        );
+        assert!(parse_web_url("javascript:alert(1)", "Icon URL").is_err());
+    }
+}

@@ -1,0 +1,291 @@
+//! Registering and controlling OAuth clients from the command line.
+
+use consentry::domain::Role;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+use crate::cli::{assert_one_line_exit_2, consentry, stderr};
+use crate::common::spawn_app;
+
+fn create(app: &crate::common::TestApp, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["client", "create"];
+    all.extend_from_slice(args);
+    consentry(app, &all, "")
+}
+
+#[derive(QueryableByName)]
+struct Dump {
+    #[diesel(sql_type = Text)]
+    dump: String,
+}
+
+/// Everything the two tables hold, as text, to search for a leaked secret.
+fn dump(app: &crate::common::TestApp) -> String {
+    let rows: Vec<Dump> = diesel::sql_query(
+        "SELECT CONCAT_WS('|', client_id, name, grant_types, scopes, redirect_uris, HEX(secret_hash)) AS dump FROM oauth_clients \
+         UNION ALL SELECT CONCAT_WS('|', actor, action, target_id, details) FROM audit_events",
+    )
+    .load(&mut app.conn())
+    .unwrap();
+    rows.into_iter()
+        .map(|r| r.dump)
+        .collect::<Vec<_>>()
+        .join("\n")
+        .to_lowercase()
+}
+
+#[tokio::test]
+async fn confidential_client_gets_an_id_and_a_secret_shown_once_and_stored_as_a_hash() {
+    let app = spawn_app().await;
+    app.create_user("root1", Role::Superuser).await;
+    let out = create(
+        &app,
+        &[
+            "--name",
+            "Analytics app",
+            "--type",
+            "confidential",
+            "--grant",
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "--scope",
+            "matomo:read",
+            "matomo:write",
+            "--redirect-uri",
+            "https://example-app.com/oauth/callback",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 32);
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    );
+    assert_eq!(secret.len(), 64);
+    assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()));
+
+    assert!(
+        !dump(&app).contains(&secret),
+        "the secret must not be stored or audited"
+    );
+    let shown = consentry(&app, &["client", "show", &id, "--json"], "");
+    let shown_text = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(!shown_text.contains(&secret));
+    let client: serde_json::Value = serde_json::from_str(&shown_text).unwrap();
+    assert_eq!(client["name"], "Analytics app");
+    assert_eq!(client["type"], "confidential");
+    assert_eq!(client["status"], "active");
+    assert_eq!(client["require_pkce"], false);
+    assert_eq!(
+        client["scopes"],
+        serde_json::json!(["matomo:read", "matomo:write"])
+    );
+    assert_eq!(
+        client["redirect_uris"],
+        serde_json::json!(["https://example-app.com/oauth/callback"])
+    );
+    assert!(
+        !String::from_utf8_lossy(&consentry(&app, &["client", "list", "--json"], "").stdout)
+            .contains(&secret)
+    );
+    assert!(app.audit_actions().contains(&"client.created".to_string()));
+}
+
+#[tokio::test]
+async fn public_client_has_no_secret_and_requires_pkce() {
+    let app = spawn_app().await;
+    app.create_user("root1", Role::Superuser).await;
+    let out = create(
+        &app,
+        &[
+            "--name",
+            "Mobile",
+            "--type",
+            "public",
+            "--grant",
+            "authorization_code",
+            "--scope",
+            "matomo:read",
+            "--redirect-uri",
+            "http://127.0.0.1:9000/cb",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(created["client_secret"].is_null());
+    let id = created["client_id"].as_str().unwrap();
+    let shown: serde_json::Value =
+        serde_json::from_slice(&consentry(&app, &["client", "show", id, "--json"], "").stdout)
+            .unwrap();
+    assert_eq!(shown["require_pkce"], true);
+}
+
+#[tokio::test]
+async fn invalid_clients_are_refused_with_one_line_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let base = ["--name", "X", "--type", "confidential"];
+    let with = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        create(&app, &args)
+    };
+    // No superuser yet to own it.
+    assert_one_line_exit_2(
+        &with(&["--grant", "client_credentials", "--scope", "matomo:read"]),
+        "--owner",
+    );
+    app.create_user("root1", Role::Superuser).await;
+    let public_cc = create(
+        &app,
+        &[
+            "--name",
+            "X",
+            "--type",
+            "public",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "matomo:read",
+        ],
+    );
+    assert_one_line_exit_2(&public_cc, "--grant");
+    assert_one_line_exit_2(
+        &with(&[
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "matomo:superuser",
+        ]),
+        "--scope",
+    );
+    assert_one_line_exit_2(
+        &with(&["--grant", "client_credentials", "--scope", "read"]),
+        "--scope",
+    );
+    assert_one_line_exit_2(
+        &with(&["--grant", "implicit", "--scope", "matomo:read"]),
+        "--grant",
+    );
+    assert_one_line_exit_2(
+        &with(&["--grant", "authorization_code", "--scope", "matomo:read"]),
+        "--redirect-uri",
+    );
+    for uri in [
+        "http://example.com/cb",
+        "https://example.com/cb#x",
+        "https://*.example.com/cb",
+        "javascript:alert(1)",
+    ] {
+        let out = with(&[
+            "--grant",
+            "authorization_code",
+            "--scope",
+            "matomo:read",
+            "--redirect-uri",
+            uri,
+        ]);
+        assert_one_line_exit_2(&out, "--redirect-uri");
+    }
+    let long_name = "n".repeat(65);
+    assert_one_line_exit_2(
+        &create(
+            &app,
+            &[
+                "--name",
+                &long_name,
+                "--type",
+                "public",
+                "--grant",
+                "refresh_token",
+                "--scope",
+                "matomo:read",
+            ],
+        ),
+        "--name",
+    );
+    assert_one_line_exit_2(
+        &with(&[
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "matomo:read",
+            "--homepage",
+            "ftp://x",
+        ]),
+        "--homepage",
+    );
+    let listed = consentry(&app, &["client", "list", "--json"], "");
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
+}
+
+#[tokio::test]
+async fn clients_can_be_paused_resumed_and_deleted() {
+    let app = spawn_app().await;
+    app.create_user("root1", Role::Superuser).await;
+    let out = create(
+        &app,
+        &[
+            "--name",
+            "Backend",
+            "--type",
+            "confidential",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "matomo:read",
+            "--json",
+        ],
+    );
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    let status = |app: &crate::common::TestApp| {
+        let v: serde_json::Value =
+            serde_json::from_slice(&consentry(app, &["client", "show", id, "--json"], "").stdout)
+                .unwrap();
+        v["status"].as_str().unwrap().to_string()
+    };
+
+    assert!(
+        consentry(&app, &["client", "pause", id], "")
+            .status
+            .success()
+    );
+    assert_eq!(status(&app), "paused");
+    assert!(
+        consentry(&app, &["client", "resume", id], "")
+            .status
+            .success()
+    );
+    assert_eq!(status(&app), "active");
+    let text =
+        String::from_utf8_lossy(&consentry(&app, &["client", "list"], "").stdout).to_string();
+    assert!(text.contains(id) && text.contains("Backend"));
+    assert!(
+        consentry(&app, &["client", "delete", id], "")
+            .status
+            .success()
+    );
+    assert_one_line_exit_2(
+        &consentry(&app, &["client", "show", id], ""),
+        "no client has ID",
+    );
+    assert_one_line_exit_2(
+        &consentry(&app, &["client", "pause", id], ""),
+        "no client has ID",
+    );
+    let actions = app.audit_actions();
+    for a in [
+        "client.created",
+        "client.paused",
+        "client.resumed",
+        "client.deleted",
+    ] {
+        assert!(actions.contains(&a.to_string()), "{a} in {actions:?}");
+    }
+}

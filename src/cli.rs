@@ -145,6 +145,12 @@ pub enum CliError {
     Io(String),
 }
 
+impl From<DbError> for CliError {
+    fn from(e: DbError) -> Self {
+        CliError::Database(one_line(e))
+    }
+}
+
 fn invalid(flag: &'static str) -> impl FnOnce(InvalidInput) -> CliError {
     move |message| CliError::Invalid { flag, message }
 }
@@ -294,8 +300,7 @@ fn user(command: UserCommand) -> Result<(), CliError> {
         }
         UserCommand::List { json } => {
             let mut conn = prepared_connection()?;
-            let users =
-                db::models::users::list(&mut conn).map_err(|e| CliError::Database(one_line(e)))?;
+            let users = db::models::users::list(&mut conn)?;
             if json {
                 let rows: Vec<_> = users
                     .iter()
@@ -365,8 +370,7 @@ fn client_json(c: &ClientRow) -> serde_json::Value {
 }
 
 fn find_client(conn: &mut MysqlConnection, client_id: &str) -> Result<ClientRow, CliError> {
-    db::models::clients::find_by_client_id(conn, client_id)
-        .map_err(|e| CliError::Database(one_line(e)))?
+    db::models::clients::find_by_client_id(conn, client_id)?
         .ok_or_else(|| ClientError::UnknownClient(client_id.to_string()).into())
 }
 
@@ -404,21 +408,20 @@ fn client(command: ClientCommand) -> Result<(), CliError> {
             };
             let mut conn = prepared_connection()?;
             let owner = match owner {
-                Some(login) => db::models::users::find_by_login(&mut conn, &login)
-                    .map_err(|e| CliError::Database(one_line(e)))?
+                Some(login) => db::models::users::find_by_login(&mut conn, &login)?
                     .filter(|u| u.role() == Role::Superuser)
                     .ok_or_else(|| CliError::Invalid {
                         flag: "--owner",
                         message: InvalidInput::new(format!("no superuser has login '{login}'.")),
                     })?,
-                None => db::models::users::first_superuser(&mut conn)
-                    .map_err(|e| CliError::Database(one_line(e)))?
-                    .ok_or_else(|| CliError::Invalid {
+                None => db::models::users::first_superuser(&mut conn)?.ok_or_else(|| {
+                    CliError::Invalid {
                         flag: "--owner",
                         message: InvalidInput::new(
                             "there is no superuser yet; create one with consentry user create.",
                         ),
-                    })?,
+                    }
+                })?,
             };
             let created =
                 registrar::create(&mut conn, &spec, owner.id, &format!("cli:{}", owner.login))?;
@@ -440,8 +443,7 @@ fn client(command: ClientCommand) -> Result<(), CliError> {
         }
         ClientCommand::List { json } => {
             let mut conn = prepared_connection()?;
-            let clients = db::models::clients::list(&mut conn, i64::MAX, 0)
-                .map_err(|e| CliError::Database(one_line(e)))?;
+            let clients = db::models::clients::list(&mut conn, i64::MAX, 0)?;
             if json {
                 println!(
                     "{}",

@@ -16,6 +16,12 @@ pub const CLIENT_CREATED: &str = "client.created";
 pub const CLIENT_PAUSED: &str = "client.paused";
 pub const CLIENT_RESUMED: &str = "client.resumed";
 pub const CLIENT_DELETED: &str = "client.deleted";
+pub const CONSENT_GRANTED: &str = "consent.granted";
+pub const CONSENT_DENIED: &str = "consent.denied";
+pub const CODE_REPLAYED: &str = "token.code_replayed";
+pub const REFRESH_REUSED: &str = "token.refresh_reused";
+pub const TOKEN_REVOKED: &str = "token.revoked";
+pub const KEYS_ROTATED: &str = "keys.rotated";
 
 /// An event being built; `details` must never carry a secret.
 pub struct Event(NewAuditEvent);

@@ -18,12 +18,15 @@ use actix_web::{App, HttpServer, web};
 use crate::config::Config;
 use crate::db::{self, DbPool};
 use crate::error::{self, AppError};
+use crate::oauth::Protocol;
 use crate::routes;
+use crate::routes::oauth as oauth_routes;
 
 /// Shared, read-only state handed to every handler.
 pub struct AppState {
     pub pool: DbPool,
     pub config: Arc<Config>,
+    pub protocol: Arc<Protocol>,
 }
 
 /// Why the server could not start; each names the setting to fix.
@@ -80,6 +83,7 @@ impl Application {
         let state = web::Data::new(AppState {
             pool,
             config: config.clone(),
+            protocol: Arc::new(Protocol::new(config.public_base())),
         });
         let key = Key::from(config.session_key.expose());
         let secure = config.secure_cookies();
@@ -130,6 +134,21 @@ impl Application {
                 .service(routes::admin::audit::list)
                 .service(routes::account::authorized_apps::list)
                 .service(
+                    web::resource("/oauth2/authorize")
+                        .route(web::get().to(oauth_routes::authorize::authorize_get))
+                        .route(web::post().to(oauth_routes::authorize::authorize_post)),
+                )
+                .service(oauth_routes::authorize::consent)
+                .service(post_only("/oauth2/token", oauth_routes::endpoints::token))
+                .service(post_only("/oauth2/revoke", oauth_routes::endpoints::revoke))
+                .service(post_only(
+                    "/oauth2/introspect",
+                    oauth_routes::endpoints::introspect,
+                ))
+                .service(oauth_routes::discovery::metadata)
+                .service(oauth_routes::discovery::jwks)
+                .service(web::resource("/index.php").to(oauth_routes::matomo::dispatch))
+                .service(
                     web::scope("/static")
                         .wrap(
                             DefaultHeaders::new()
@@ -159,6 +178,18 @@ impl Application {
     }
 }
 
+/// A POST-only endpoint: any other method gets 405 with `Allow: POST`.
+fn post_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(web::to(oauth_routes::post_only))
+}
+
 /// Static files live beside the binary's sources; `CONSENTRY_STATIC_DIR` overrides for installs.
 fn static_dir() -> String {
     std::env::var("CONSENTRY_STATIC_DIR")
@@ -176,7 +207,8 @@ async fn purge_loop(pool: DbPool) {
                 now - crate::auth::throttle::WINDOW,
             )?;
             let b = db::models::revoked_sessions::delete_expired(conn, now)?;
-            Ok(a + b)
+            let c = crate::oauth::purge::run(conn)?.total();
+            Ok(a + b + c)
         })
         .await;
         if let Err(e) = purged {

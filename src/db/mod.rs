@@ -70,15 +70,25 @@ where
     F: FnOnce(&mut MysqlConnection) -> Result<T, DbError> + Send + 'static,
     T: Send + 'static,
 {
+    run_with(pool, f).await
+}
+
+/// Like [`run`], for work whose own error type can carry a [`DbError`].
+pub async fn run_with<T, E, F>(pool: &DbPool, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut MysqlConnection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
     let pool = pool.clone();
     actix_web::web::block(move || {
         let mut conn = pool
             .get()
-            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+            .map_err(|e| E::from(DbError::Unavailable(e.to_string())))?;
         f(&mut conn)
     })
     .await
-    .map_err(|e| DbError::Unavailable(format!("blocking pool: {e}")))?
+    .map_err(|e| E::from(DbError::Unavailable(format!("blocking pool: {e}"))))?
 }
 
 /// Creates the database named in `url` when it does not exist yet (utf8mb4).

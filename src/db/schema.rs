@@ -122,4 +122,132 @@ diesel::table! {
 }
 
 diesel::joinable!(oauth_clients -> users (owner_id));
-diesel::allow_tables_to_appear_in_same_query!(oauth_clients, users, server_secrets);
+
+diesel::table! {
+    signing_keys (id) {
+        id -> Bigint,
+        #[max_length = 64]
+        kid -> Varchar,
+        #[max_length = 4096]
+        private_der -> Varbinary,
+        #[max_length = 1024]
+        n -> Varchar,
+        #[max_length = 16]
+        e -> Varchar,
+        created_at -> Datetime,
+        retired_at -> Nullable<Datetime>,
+        publish_until -> Nullable<Datetime>,
+    }
+}
+
+diesel::table! {
+    oauth_authorization_requests (handle_hash) {
+        #[max_length = 32]
+        handle_hash -> Binary,
+        user_id -> Bigint,
+        client_id -> Bigint,
+        #[max_length = 2048]
+        redirect_uri -> Varchar,
+        redirect_uri_given -> Bool,
+        #[max_length = 255]
+        scopes -> Varchar,
+        #[max_length = 1024]
+        state -> Nullable<Varchar>,
+        #[max_length = 43]
+        code_challenge -> Nullable<Char>,
+        expires_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    oauth_authorization_codes (id) {
+        id -> Bigint,
+        #[max_length = 32]
+        code_hash -> Binary,
+        client_id -> Bigint,
+        user_id -> Bigint,
+        #[max_length = 2048]
+        redirect_uri -> Varchar,
+        redirect_uri_given -> Bool,
+        #[max_length = 32]
+        scope -> Varchar,
+        #[max_length = 43]
+        code_challenge -> Nullable<Char>,
+        created_at -> Datetime,
+        expires_at -> Datetime,
+        used_at -> Nullable<Datetime>,
+    }
+}
+
+diesel::table! {
+    oauth_grants (id) {
+        id -> Bigint,
+        client_id -> Bigint,
+        user_id -> Nullable<Bigint>,
+        code_id -> Nullable<Bigint>,
+        #[max_length = 32]
+        grant_type -> Varchar,
+        #[max_length = 32]
+        scope -> Varchar,
+        created_at -> Datetime,
+        expires_at -> Datetime,
+        revoked_at -> Nullable<Datetime>,
+    }
+}
+
+diesel::table! {
+    oauth_access_tokens (jti) {
+        #[max_length = 22]
+        jti -> Char,
+        grant_id -> Bigint,
+        #[max_length = 32]
+        scope -> Varchar,
+        created_at -> Datetime,
+        expires_at -> Datetime,
+        revoked_at -> Nullable<Datetime>,
+    }
+}
+
+diesel::table! {
+    oauth_refresh_tokens (id) {
+        id -> Bigint,
+        #[max_length = 32]
+        token_hash -> Binary,
+        grant_id -> Bigint,
+        #[max_length = 32]
+        scope -> Varchar,
+        created_at -> Datetime,
+        expires_at -> Datetime,
+        rotated_at -> Nullable<Datetime>,
+    }
+}
+
+diesel::table! {
+    oauth_consents (user_id, client_id) {
+        user_id -> Bigint,
+        client_id -> Bigint,
+        #[max_length = 32]
+        scope -> Varchar,
+        created_at -> Datetime,
+        updated_at -> Datetime,
+    }
+}
+
+diesel::joinable!(oauth_authorization_codes -> oauth_clients (client_id));
+diesel::joinable!(oauth_grants -> oauth_clients (client_id));
+diesel::joinable!(oauth_access_tokens -> oauth_grants (grant_id));
+diesel::joinable!(oauth_refresh_tokens -> oauth_grants (grant_id));
+diesel::joinable!(oauth_consents -> oauth_clients (client_id));
+diesel::joinable!(oauth_authorization_requests -> oauth_clients (client_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    oauth_clients,
+    users,
+    server_secrets,
+    signing_keys,
+    oauth_authorization_requests,
+    oauth_authorization_codes,
+    oauth_grants,
+    oauth_access_tokens,
+    oauth_refresh_tokens,
+    oauth_consents
+);

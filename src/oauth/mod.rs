@@ -1,5 +1,62 @@
-//! OAuth 2.0 protocol logic, free of actix where possible. So far: the client registrar
-//! and the settings every protocol rule reads.
+//! OAuth 2.0 protocol logic, free of actix: what each endpoint decides, given a database
+//! connection. `routes::oauth` turns requests into calls here and results into HTTP.
 
+pub mod authorize;
+pub mod client_auth;
 pub mod clients;
+pub mod error;
+pub mod introspection;
+pub mod jwt;
+pub mod keys;
+pub mod metadata;
+pub mod params;
+pub mod pkce;
+pub mod purge;
+pub mod revocation;
+pub mod scopes;
 pub mod settings;
+pub mod tokens;
+
+use std::sync::OnceLock;
+
+use diesel::MysqlConnection;
+use sha2::{Digest, Sha256};
+
+use crate::db::DbError;
+use crate::db::models;
+
+/// What every protocol call needs besides the connection: the keys and the server's name.
+pub struct Protocol {
+    pub keys: keys::KeyRing,
+    /// The `iss` of tokens and of authorization responses: the public base URL.
+    pub issuer: String,
+    /// The `aud` of access tokens: this server's API, at the same base URL.
+    pub audience: String,
+    secret_key: OnceLock<Vec<u8>>,
+}
+
+impl Protocol {
+    pub fn new(public_base: String) -> Self {
+        Self {
+            keys: keys::KeyRing::new(),
+            audience: public_base.clone(),
+            issuer: public_base,
+            secret_key: OnceLock::new(),
+        }
+    }
+
+    /// The key that hashes client secrets, read from the database once.
+    pub fn secret_key(&self, conn: &mut MysqlConnection) -> Result<&[u8], DbError> {
+        if let Some(key) = self.secret_key.get() {
+            return Ok(key);
+        }
+        let key = models::server_secrets::get_or_create(conn, clients::SECRET_KEY_NAME, 32)?;
+        Ok(self.secret_key.get_or_init(|| key))
+    }
+}
+
+/// Codes and refresh tokens are random 256-bit values, so a plain SHA-256 is a safe way to
+/// store them: nothing to brute-force, and no server key to lose.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}

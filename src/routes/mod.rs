@@ -6,4 +6,5 @@ pub mod client_ip;
 pub mod health;
 pub mod home;
 pub mod login;
+pub mod oauth;
 pub mod page;

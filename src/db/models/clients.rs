@@ -31,6 +31,20 @@ pub struct ClientRow {
 }
 
 impl ClientRow {
+    pub fn allows_grant(&self, grant: crate::domain::GrantType) -> bool {
+        self.grant_types
+            .split_whitespace()
+            .any(|g| g == grant.as_str())
+    }
+
+    pub fn is_confidential(&self) -> bool {
+        self.client_type == crate::domain::ClientType::Confidential.as_str()
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == crate::domain::ClientStatus::Active.as_str()
+    }
+
     pub fn redirect_uri_list(&self) -> Vec<String> {
         self.redirect_uris
             .as_array()
@@ -82,6 +96,14 @@ pub fn find_by_client_id(
         .optional()?)
 }
 
+pub fn find_by_id(conn: &mut MysqlConnection, id: i64) -> Result<Option<ClientRow>, DbError> {
+    Ok(oauth_clients::table
+        .find(id)
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 pub fn list(
     conn: &mut MysqlConnection,
     limit: i64,
@@ -108,6 +130,14 @@ pub fn update_status(
         ))
         .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Records that the client just used the protocol.
+pub fn touch_last_used(conn: &mut MysqlConnection, id: i64) -> Result<(), DbError> {
+    diesel::update(oauth_clients::table.find(id))
+        .set(oauth_clients::last_used_at.eq(super::now()))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Deletes the client; returns whether it existed.

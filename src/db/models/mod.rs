@@ -1,15 +1,35 @@
 //! One module per table: a `Row`/`New` pair where needed and `find_by_*`, `insert`,
 //! `update_*`, `delete_*` functions that take a connection.
 
+pub mod access_tokens;
 pub mod audit_events;
+pub mod authorization_requests;
 pub mod clients;
+pub mod codes;
+pub mod consents;
+pub mod grants;
 pub mod login_failures;
 pub mod oauth_settings;
+pub mod refresh_tokens;
 pub mod revoked_sessions;
 pub mod server_secrets;
+pub mod signing_keys;
 pub mod users;
 
 /// The current time in UTC as stored in `DATETIME(6)` columns.
 pub fn now() -> chrono::NaiveDateTime {
     chrono::Utc::now().naive_utc()
+}
+
+diesel::define_sql_function! {
+    /// MySQL's per-connection id of the last AUTO_INCREMENT insert (there is no RETURNING).
+    #[sql_name = "LAST_INSERT_ID"]
+    fn last_insert_id_sql() -> diesel::sql_types::Unsigned<diesel::sql_types::Bigint>;
+}
+
+/// The id the last insert on this connection generated.
+pub fn last_insert_id(conn: &mut diesel::MysqlConnection) -> Result<i64, crate::db::DbError> {
+    use diesel::RunQueryDsl;
+    let id: u64 = diesel::select(self::last_insert_id_sql()).get_result(conn)?;
+    Ok(id as i64)
 }

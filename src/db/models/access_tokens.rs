@@ -1,0 +1,71 @@
+//! The `oauth_access_tokens` table: one row per issued JWT, so that every access token stays
+//! revocable by its `jti` and by its grant.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbError;
+use crate::db::schema::{oauth_access_tokens as tokens, oauth_clients, oauth_grants};
+
+#[derive(Insertable)]
+#[diesel(table_name = tokens)]
+pub struct NewAccessToken<'a> {
+    pub jti: &'a str,
+    pub grant_id: i64,
+    pub scope: &'a str,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut MysqlConnection, token: &NewAccessToken) -> Result<(), DbError> {
+    diesel::insert_into(tokens::table)
+        .values(token)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// What decides whether a signed, unexpired token is still good.
+#[derive(Debug, Clone, Queryable)]
+pub struct AccessTokenState {
+    pub grant_id: i64,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub grant_revoked_at: Option<NaiveDateTime>,
+    pub user_id: Option<i64>,
+    pub client_pk: i64,
+    pub client_id: String,
+    pub client_status: String,
+}
+
+/// One primary-key lookup joined to its grant and client.
+pub fn state(conn: &mut MysqlConnection, jti: &str) -> Result<Option<AccessTokenState>, DbError> {
+    Ok(tokens::table
+        .inner_join(oauth_grants::table.inner_join(oauth_clients::table))
+        .filter(tokens::jti.eq(jti))
+        .select((
+            tokens::grant_id,
+            tokens::expires_at,
+            tokens::revoked_at,
+            oauth_grants::revoked_at,
+            oauth_grants::user_id,
+            oauth_clients::id,
+            oauth_clients::client_id,
+            oauth_clients::status,
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn revoke(conn: &mut MysqlConnection, jti: &str, now: NaiveDateTime) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        tokens::table
+            .filter(tokens::jti.eq(jti))
+            .filter(tokens::revoked_at.is_null()),
+    )
+    .set(tokens::revoked_at.eq(now))
+    .execute(conn)?)
+}
+
+pub fn delete_expired(conn: &mut MysqlConnection, now: NaiveDateTime) -> Result<usize, DbError> {
+    Ok(diesel::delete(tokens::table.filter(tokens::expires_at.le(now))).execute(conn)?)
+}

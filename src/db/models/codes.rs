@@ -1,0 +1,68 @@
+//! The `oauth_authorization_codes` table. A code is claimed with one conditional UPDATE, so
+//! of any number of concurrent redemptions exactly one succeeds.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbError;
+use crate::db::schema::oauth_authorization_codes as codes;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = codes)]
+pub struct CodeRow {
+    pub id: i64,
+    pub client_id: i64,
+    pub user_id: i64,
+    pub redirect_uri: String,
+    pub redirect_uri_given: bool,
+    pub scope: String,
+    pub code_challenge: Option<String>,
+    pub expires_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = codes)]
+pub struct NewCode<'a> {
+    pub code_hash: &'a [u8],
+    pub client_id: i64,
+    pub user_id: i64,
+    pub redirect_uri: &'a str,
+    pub redirect_uri_given: bool,
+    pub scope: &'a str,
+    pub code_challenge: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut MysqlConnection, code: &NewCode) -> Result<(), DbError> {
+    diesel::insert_into(codes::table)
+        .values(code)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_by_hash(conn: &mut MysqlConnection, hash: &[u8]) -> Result<Option<CodeRow>, DbError> {
+    Ok(codes::table
+        .filter(codes::code_hash.eq(hash))
+        .select(CodeRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Marks the code used; true only for the one caller that found it unused.
+pub fn claim(conn: &mut MysqlConnection, id: i64, now: NaiveDateTime) -> Result<bool, DbError> {
+    Ok(diesel::update(
+        codes::table
+            .filter(codes::id.eq(id))
+            .filter(codes::used_at.is_null()),
+    )
+    .set(codes::used_at.eq(now))
+    .execute(conn)?
+        == 1)
+}
+
+/// Codes expired before `before` can no longer be redeemed or replayed meaningfully.
+pub fn delete_expired(conn: &mut MysqlConnection, before: NaiveDateTime) -> Result<usize, DbError> {
+    Ok(diesel::delete(codes::table.filter(codes::expires_at.le(before))).execute(conn)?)
+}

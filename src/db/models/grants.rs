@@ -1,0 +1,112 @@
+//! The `oauth_grants` table: token families. Revoking a grant revokes every access and
+//! refresh token issued under it.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbError;
+use crate::db::schema::oauth_grants as grants;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = grants)]
+pub struct GrantRow {
+    pub id: i64,
+    pub client_id: i64,
+    pub user_id: Option<i64>,
+    pub code_id: Option<i64>,
+    pub grant_type: String,
+    pub scope: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = grants)]
+pub struct NewGrant<'a> {
+    pub client_id: i64,
+    pub user_id: Option<i64>,
+    pub code_id: Option<i64>,
+    pub grant_type: &'a str,
+    pub scope: &'a str,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+/// Inserts the grant and returns its id (MySQL has no RETURNING; LAST_INSERT_ID is per connection).
+pub fn insert(conn: &mut MysqlConnection, grant: &NewGrant) -> Result<i64, DbError> {
+    diesel::insert_into(grants::table)
+        .values(grant)
+        .execute(conn)?;
+    super::last_insert_id(conn)
+}
+
+pub fn find(conn: &mut MysqlConnection, id: i64) -> Result<Option<GrantRow>, DbError> {
+    Ok(grants::table
+        .find(id)
+        .select(GrantRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn extend_expiry(
+    conn: &mut MysqlConnection,
+    id: i64,
+    expires_at: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(
+        grants::table
+            .filter(grants::id.eq(id))
+            .filter(grants::expires_at.lt(expires_at)),
+    )
+    .set(grants::expires_at.eq(expires_at))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Revokes the grant; returns whether it was live until now.
+pub fn revoke(conn: &mut MysqlConnection, id: i64, now: NaiveDateTime) -> Result<bool, DbError> {
+    Ok(diesel::update(
+        grants::table
+            .filter(grants::id.eq(id))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::revoked_at.eq(now))
+    .execute(conn)?
+        == 1)
+}
+
+/// Revokes the grants created from a code (its replay); returns how many were live.
+pub fn revoke_by_code(
+    conn: &mut MysqlConnection,
+    code_id: i64,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        grants::table
+            .filter(grants::code_id.eq(code_id))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::revoked_at.eq(now))
+    .execute(conn)?)
+}
+
+/// Revokes every live grant of a client (e.g. when it turns public).
+pub fn revoke_for_client(
+    conn: &mut MysqlConnection,
+    client_id: i64,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        grants::table
+            .filter(grants::client_id.eq(client_id))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::revoked_at.eq(now))
+    .execute(conn)?)
+}
+
+/// Grants whose every token has expired go, with their tokens (ON DELETE CASCADE).
+pub fn delete_expired(conn: &mut MysqlConnection, now: NaiveDateTime) -> Result<usize, DbError> {
+    Ok(diesel::delete(grants::table.filter(grants::expires_at.le(now))).execute(conn)?)
+}

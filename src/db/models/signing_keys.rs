@@ -1,0 +1,91 @@
+//! The `signing_keys` table: RSA keys that sign access tokens.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbError;
+use crate::db::schema::signing_keys;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = signing_keys)]
+pub struct SigningKeyRow {
+    pub id: i64,
+    pub kid: String,
+    pub private_der: Vec<u8>,
+    pub n: String,
+    pub e: String,
+    pub created_at: NaiveDateTime,
+    pub retired_at: Option<NaiveDateTime>,
+    pub publish_until: Option<NaiveDateTime>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = signing_keys)]
+pub struct NewSigningKey<'a> {
+    pub kid: &'a str,
+    pub private_der: &'a [u8],
+    pub n: &'a str,
+    pub e: &'a str,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut MysqlConnection, key: &NewSigningKey) -> Result<(), DbError> {
+    diesel::insert_into(signing_keys::table)
+        .values(key)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Keys still published at `now`, newest first; the first unretired one signs.
+pub fn published(
+    conn: &mut MysqlConnection,
+    now: NaiveDateTime,
+) -> Result<Vec<SigningKeyRow>, DbError> {
+    Ok(signing_keys::table
+        .filter(
+            signing_keys::publish_until
+                .is_null()
+                .or(signing_keys::publish_until.gt(now)),
+        )
+        .order(signing_keys::id.desc())
+        .select(SigningKeyRow::as_select())
+        .load(conn)?)
+}
+
+/// Retires every signing key older than `newest_id`, keeping it published until `until`.
+pub fn retire_older_than(
+    conn: &mut MysqlConnection,
+    newest_id: i64,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        signing_keys::table
+            .filter(signing_keys::id.lt(newest_id))
+            .filter(signing_keys::retired_at.is_null()),
+    )
+    .set((
+        signing_keys::retired_at.eq(now),
+        signing_keys::publish_until.eq(until),
+    ))
+    .execute(conn)?)
+}
+
+pub fn find_by_kid(conn: &mut MysqlConnection, kid: &str) -> Result<Option<i64>, DbError> {
+    Ok(signing_keys::table
+        .filter(signing_keys::kid.eq(kid))
+        .select(signing_keys::id)
+        .first(conn)
+        .optional()?)
+}
+
+/// Drops keys that are no longer published (every token they signed has expired).
+pub fn delete_unpublished(
+    conn: &mut MysqlConnection,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(signing_keys::table.filter(signing_keys::publish_until.le(now)))
+            .execute(conn)?,
+    )
+}

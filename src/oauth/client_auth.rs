@@ -1,0 +1,164 @@
+//! Client authentication at the token, revocation and introspection endpoints:
+//! `client_secret_basic`, `client_secret_post`, or `none` for public clients (RFC 6749 §2.3).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use diesel::MysqlConnection;
+
+use crate::db::models::{self, clients::ClientRow};
+use crate::domain::{ClientStatus, ClientType, secret_matches};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::params::Params;
+
+/// How the client presented itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Basic {
+        client_id: String,
+        secret: String,
+    },
+    Post {
+        client_id: String,
+        secret: String,
+    },
+    /// A public client: only its ID.
+    IdOnly {
+        client_id: String,
+    },
+}
+
+const FAILED: &str = "Client authentication failed.";
+
+fn failed() -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClient, FAILED)
+}
+
+/// Reads credentials from the Authorization header and the body. Sending them both ways
+/// at once is `invalid_request` (RFC 6749 §2.3).
+pub fn credentials(
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<Credentials, OAuthError> {
+    let body_id = params.get("client_id");
+    let body_secret = params.get("client_secret");
+    if let Some(header) = authorization {
+        let (client_id, secret) = parse_basic(header).ok_or_else(failed)?;
+        if body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "Client credentials were sent both in the Authorization header and in the body; use one method.",
+            ));
+        }
+        if body_id.is_some_and(|id| id != client_id) {
+            return Err(OAuthError::invalid_request(
+                "client_id in the body differs from the one in the Authorization header.",
+            ));
+        }
+        return Ok(Credentials::Basic { client_id, secret });
+    }
+    match (body_id, body_secret) {
+        (Some(id), Some(secret)) => Ok(Credentials::Post {
+            client_id: id.to_string(),
+            secret: secret.to_string(),
+        }),
+        (Some(id), None) => Ok(Credentials::IdOnly {
+            client_id: id.to_string(),
+        }),
+        (None, _) => Err(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "Client authentication is required: send client_id (and client_secret for confidential clients).",
+        )),
+    }
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))`, decoded as RFC 6749 §2.3.1 says.
+fn parse_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((form_decode(id)?, form_decode(secret)?))
+}
+
+fn form_decode(raw: &str) -> Option<String> {
+    let plus_as_space = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+/// The authenticated client. An unknown client and a wrong secret get the same answer
+/// after the same work (one HMAC and one constant-time comparison).
+pub fn authenticate(
+    conn: &mut MysqlConnection,
+    secret_key: &[u8],
+    credentials: &Credentials,
+) -> Result<ClientRow, OAuthError> {
+    let (client_id, secret) = match credentials {
+        Credentials::Basic { client_id, secret } | Credentials::Post { client_id, secret } => {
+            (client_id.as_str(), Some(secret.as_str()))
+        }
+        Credentials::IdOnly { client_id } => (client_id.as_str(), None),
+    };
+    let client = if client_id.len() <= 64 {
+        models::clients::find_by_client_id(conn, client_id)?
+    } else {
+        None
+    };
+    let Some(client) = client else {
+        if let Some(secret) = secret {
+            // Same work as a real comparison, so timing does not tell unknown from wrong.
+            let _ = secret_matches(secret_key, secret, &[0u8; 32]);
+        }
+        return Err(failed());
+    };
+    let confidential = client.client_type == ClientType::Confidential.as_str();
+    match (confidential, secret, client.secret_hash.as_deref()) {
+        (true, Some(secret), Some(stored)) if secret_matches(secret_key, secret, stored) => {}
+        (true, None, _) => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidClient,
+                "This client is confidential: authenticate with client_secret_basic or client_secret_post.",
+            ));
+        }
+        (false, None, _) => {}
+        _ => return Err(failed()),
+    }
+    if client.status == ClientStatus::Paused.as_str() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "This client is paused by an administrator; it can get no tokens until it is resumed.",
+        ));
+    }
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let header = format!("Basic {}", STANDARD.encode("my%20id:se%3Acr%25et+x"));
+        assert_eq!(
+            parse_basic(&header),
+            Some(("my id".to_string(), "se:cr%et x".to_string()))
+        );
+        assert_eq!(parse_basic("Bearer abc"), None);
+        assert_eq!(parse_basic("Basic !!!"), None);
+    }
+
+    #[test]
+    fn both_methods_at_once_is_invalid_request() {
+        let params = Params::parse(b"client_id=a&client_secret=b");
+        let header = format!("Basic {}", STANDARD.encode("a:b"));
+        let err = credentials(Some(&header), &params).unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::InvalidRequest));
+        assert!(matches!(
+            credentials(None, &Params::parse(b"client_id=a")),
+            Ok(Credentials::IdOnly { .. })
+        ));
+    }
+}

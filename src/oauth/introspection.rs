@@ -1,0 +1,88 @@
+//! Token introspection (RFC 7662) for confidential clients. Anything not active, for any
+//! reason, gets the same `{"active":false}`.
+
+use diesel::MysqlConnection;
+use serde_json::{Value, json};
+
+use crate::db::models;
+use crate::oauth::client_auth;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::params::Params;
+use crate::oauth::{Protocol, token_hash, tokens};
+
+pub fn introspect(
+    conn: &mut MysqlConnection,
+    proto: &Protocol,
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<Value, OAuthError> {
+    if let Some(name) = params.repeated() {
+        return Err(OAuthError::invalid_request(format!(
+            "Parameter {name} is repeated."
+        )));
+    }
+    let credentials = client_auth::credentials(authorization, params)?;
+    let secret_key = proto.secret_key(conn)?.to_vec();
+    let client = client_auth::authenticate(conn, &secret_key, &credentials)?;
+    if !client.is_confidential() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "Introspection is for confidential clients.",
+        ));
+    }
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
+    let inactive = json!({ "active": false });
+    if let Some((claims, state)) = tokens::active_access_token(conn, proto, token)? {
+        let username = match state.user_id {
+            Some(id) => models::users::find_by_id(conn, id)?.map(|u| u.login),
+            None => None,
+        };
+        return Ok(json!({
+            "active": true,
+            "scope": claims.scope,
+            "client_id": claims.client_id,
+            "sub": claims.sub,
+            "username": username,
+            "token_type": "Bearer",
+            "exp": claims.exp,
+            "iat": claims.iat,
+            "iss": claims.iss,
+            "aud": claims.aud,
+            "jti": claims.jti,
+        }));
+    }
+    let Some(row) = models::refresh_tokens::find_by_hash(conn, &token_hash(token))? else {
+        return Ok(inactive);
+    };
+    let Some(grant) = models::grants::find(conn, row.grant_id)? else {
+        return Ok(inactive);
+    };
+    let Some(owner) = models::clients::find_by_id(conn, grant.client_id)? else {
+        return Ok(inactive);
+    };
+    let now = models::now();
+    if row.rotated_at.is_some()
+        || row.expires_at <= now
+        || grant.revoked_at.is_some()
+        || !owner.is_active()
+    {
+        return Ok(inactive);
+    }
+    let user = match grant.user_id {
+        Some(id) => models::users::find_by_id(conn, id)?,
+        None => None,
+    };
+    Ok(json!({
+        "active": true,
+        "scope": row.scope,
+        "client_id": owner.client_id,
+        "sub": user.as_ref().map(|u| u.login.clone()).unwrap_or_else(|| owner.client_id.clone()),
+        "username": user.map(|u| u.login),
+        "token_type": "refresh_token",
+        "exp": row.expires_at.and_utc().timestamp(),
+        "iat": row.created_at.and_utc().timestamp(),
+        "iss": proto.issuer,
+    }))
+}

@@ -1,0 +1,199 @@
+//! Access-token signing keys: RSA 2048, generated on first start, kept in the database so
+//! every instance signs with the same key, and published at the JWKS endpoint by `kid`.
+//! `consentry keys rotate` adds a key; the old one stays published until every token it
+//! signed has expired. Each server reloads its copy at most every minute, and at once when
+//! it meets a `kid` it does not know.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use chrono::NaiveDateTime;
+use diesel::{Connection, MysqlConnection};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use serde_json::{Value, json};
+
+use crate::db::DbError;
+use crate::db::models::{self, signing_keys};
+use crate::oauth::error::OAuthError;
+
+pub const ALGORITHM: Algorithm = Algorithm::RS256;
+
+/// The longest access-token lifetime the settings allow. A retired key stays published this
+/// long (plus the reload interval), so tokens it signed keep verifying until they expire.
+pub const MAX_ACCESS_TOKEN_LIFETIME_SECS: i64 = 86_400;
+
+const RELOAD_EVERY: Duration = Duration::from_secs(60);
+const MIN_RELOAD_GAP: Duration = Duration::from_secs(1);
+
+pub struct LoadedKey {
+    pub kid: String,
+    pub encoding: EncodingKey,
+    pub decoding: DecodingKey,
+    pub jwk: Value,
+}
+
+#[derive(Default)]
+struct Snapshot {
+    signing: Option<Arc<LoadedKey>>,
+    by_kid: HashMap<String, Arc<LoadedKey>>,
+    jwks: Vec<Value>,
+}
+
+/// The server's in-memory copy of the published keys.
+pub struct KeyRing {
+    snapshot: RwLock<Arc<Snapshot>>,
+    loaded_at: Mutex<Option<Instant>>,
+}
+
+impl Default for KeyRing {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KeyRing {
+    pub fn new() -> Self {
+        Self {
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            loaded_at: Mutex::new(None),
+        }
+    }
+
+    fn current(&self) -> Arc<Snapshot> {
+        self.snapshot
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// Reads the published keys from the database, creating the first one if there is none.
+    pub fn reload(&self, conn: &mut MysqlConnection) -> Result<(), OAuthError> {
+        ensure_signing_key(conn)?;
+        let rows = signing_keys::published(conn, models::now())?;
+        let mut snapshot = Snapshot::default();
+        for row in rows {
+            let key = Arc::new(LoadedKey {
+                encoding: encoding_key(&row.private_der)?,
+                decoding: DecodingKey::from_rsa_components(&row.n, &row.e)
+                    .map_err(|e| OAuthError::Internal(format!("signing key {}: {e}", row.kid)))?,
+                jwk: json!({
+                    "kty": "RSA", "use": "sig", "alg": "RS256",
+                    "kid": row.kid, "n": row.n, "e": row.e,
+                }),
+                kid: row.kid.clone(),
+            });
+            // Rows come newest first: the newest unretired key signs.
+            if snapshot.signing.is_none() && row.retired_at.is_none() {
+                snapshot.signing = Some(key.clone());
+            }
+            snapshot.jwks.push(key.jwk.clone());
+            snapshot.by_kid.insert(row.kid, key);
+        }
+        *self
+            .snapshot
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(snapshot);
+        *self.loaded_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        Ok(())
+    }
+
+    fn loaded_within(&self, window: Duration) -> bool {
+        self.loaded_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < window)
+    }
+
+    /// The key to sign with, reloading first when the copy is older than a minute.
+    pub fn signing_key(&self, conn: &mut MysqlConnection) -> Result<Arc<LoadedKey>, OAuthError> {
+        if !self.loaded_within(RELOAD_EVERY) {
+            self.reload(conn)?;
+        }
+        self.current()
+            .signing
+            .clone()
+            .ok_or_else(|| OAuthError::Internal("no signing key".into()))
+    }
+
+    /// The key with `kid`, reloading (at most once a second) when it is unknown.
+    pub fn verifying_key(
+        &self,
+        conn: &mut MysqlConnection,
+        kid: &str,
+    ) -> Result<Option<Arc<LoadedKey>>, OAuthError> {
+        if let Some(key) = self.current().by_kid.get(kid) {
+            return Ok(Some(key.clone()));
+        }
+        if !self.loaded_within(MIN_RELOAD_GAP) {
+            self.reload(conn)?;
+        }
+        Ok(self.current().by_kid.get(kid).cloned())
+    }
+
+    /// The JWKS document: every published key.
+    pub fn jwks(&self, conn: &mut MysqlConnection) -> Result<Value, OAuthError> {
+        if !self.loaded_within(RELOAD_EVERY) {
+            self.reload(conn)?;
+        }
+        Ok(json!({ "keys": self.current().jwks }))
+    }
+}
+
+/// Creates the first signing key when there is none (first start, or every key retired).
+pub fn ensure_signing_key(conn: &mut MysqlConnection) -> Result<(), OAuthError> {
+    let rows = signing_keys::published(conn, models::now())?;
+    if !rows.iter().any(|r| r.retired_at.is_none()) {
+        generate(conn)?;
+    }
+    Ok(())
+}
+
+fn encoding_key(pkcs8_der: &[u8]) -> Result<EncodingKey, OAuthError> {
+    let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8_der));
+    EncodingKey::from_rsa_pem(pem.as_bytes())
+        .map_err(|e| OAuthError::Internal(format!("signing key: {e}")))
+}
+
+/// Generates a new signing key and retires the others (still published for a day). Returns
+/// the new `kid`.
+pub fn generate(conn: &mut MysqlConnection) -> Result<String, OAuthError> {
+    let pair = KeyPair::generate(KeySize::Rsa2048)
+        .map_err(|_| OAuthError::Internal("RSA key generation failed".into()))?;
+    let der: Pkcs8V1Der = pair
+        .as_der()
+        .map_err(|_| OAuthError::Internal("RSA key encoding failed".into()))?;
+    let der = der.as_ref().to_vec();
+    let encoding = encoding_key(&der)?;
+    let jwk = Jwk::from_encoding_key(&encoding, ALGORITHM)
+        .map_err(|e| OAuthError::Internal(format!("public key: {e}")))?;
+    let AlgorithmParameters::RSA(rsa) = jwk.algorithm else {
+        return Err(OAuthError::Internal("public key is not RSA".into()));
+    };
+    let kid = crate::auth::random_token(12);
+    let now = models::now();
+    conn.transaction(|conn| {
+        signing_keys::insert(
+            conn,
+            &signing_keys::NewSigningKey {
+                kid: &kid,
+                private_der: &der,
+                n: &rsa.n,
+                e: &rsa.e,
+                created_at: now,
+            },
+        )?;
+        let id = models::last_insert_id(conn)?;
+        signing_keys::retire_older_than(conn, id, now, retired_until(now))?;
+        Ok::<_, DbError>(())
+    })?;
+    Ok(kid)
+}
+
+fn retired_until(now: NaiveDateTime) -> NaiveDateTime {
+    now + chrono::Duration::seconds(MAX_ACCESS_TOKEN_LIFETIME_SECS)
+        + chrono::Duration::from_std(RELOAD_EVERY * 2).unwrap_or_default()
+}

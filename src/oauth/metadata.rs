@@ -1,0 +1,41 @@
+//! Authorization server metadata (RFC 8414), reflecting the current settings.
+
+use serde_json::{Value, json};
+
+use crate::domain::Scope;
+use crate::oauth::settings::Settings;
+
+pub fn document(issuer: &str, settings: &Settings) -> Value {
+    let mut grants = Vec::new();
+    if settings.auth_code_enabled {
+        grants.push("authorization_code");
+    }
+    if settings.client_credentials_enabled {
+        grants.push("client_credentials");
+    }
+    if settings.refresh_tokens_enabled {
+        grants.push("refresh_token");
+    }
+    let scopes: Vec<&str> = settings
+        .allowed_scopes
+        .iter()
+        .map(|s: &Scope| s.as_str())
+        .collect();
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
+        "jwks_uri": format!("{issuer}/oauth2/jwks"),
+        "grant_types_supported": grants,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": scopes,
+        "authorization_response_iss_parameter_supported": true,
+    })
+}

@@ -1,0 +1,493 @@
+//! The token endpoint (RFC 6749 §4.1.3, §4.4, §6): authorization code, client credentials
+//! and refresh token grants, and the issuing of access and refresh tokens under a grant.
+//!
+//! Codes and refresh tokens are claimed with one conditional UPDATE inside the transaction
+//! that issues the new tokens. A concurrent or later second use finds the row claimed and
+//! revokes the grant, which kills every token in the family however the race was ordered.
+
+use std::str::FromStr;
+
+use chrono::Duration;
+use diesel::{Connection, MysqlConnection};
+use serde_json::json;
+
+use crate::audit;
+use crate::db::models::{self, clients::ClientRow, grants::NewGrant};
+use crate::domain::{GrantType, Scope};
+use crate::oauth::client_auth::{self, Credentials};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::jwt::{self, AccessClaims};
+use crate::oauth::params::Params;
+use crate::oauth::pkce::CodeChallenge;
+use crate::oauth::settings::Settings;
+use crate::oauth::{Protocol, scopes, token_hash};
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, serde::Serialize)]
+pub struct TokenResponse {
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub access_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+/// Handles one token request: authenticates the client, then runs its grant.
+pub fn exchange(
+    conn: &mut MysqlConnection,
+    proto: &Protocol,
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    if let Some(name) = params.repeated() {
+        return Err(OAuthError::invalid_request(format!(
+            "Parameter {name} is repeated."
+        )));
+    }
+    let grant = match params.get("grant_type") {
+        None => return Err(OAuthError::invalid_request("grant_type is required.")),
+        Some("authorization_code") => GrantType::AuthorizationCode,
+        Some("refresh_token") => GrantType::RefreshToken,
+        Some("client_credentials") => GrantType::ClientCredentials,
+        Some(other) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!(
+                    "grant_type {} is not supported: use authorization_code, refresh_token or client_credentials.",
+                    printable(other)
+                ),
+            ));
+        }
+    };
+    let credentials = client_auth::credentials(authorization, params)?;
+    let secret_key = proto.secret_key(conn)?.to_vec();
+    let client = client_auth::authenticate(conn, &secret_key, &credentials)?;
+    let settings = Settings::load(conn)?;
+    let response = match grant {
+        GrantType::AuthorizationCode => redeem_code(conn, proto, &settings, &client, params),
+        GrantType::RefreshToken => refresh(conn, proto, &settings, &client, params),
+        GrantType::ClientCredentials => {
+            client_credentials(conn, proto, &settings, &client, &credentials, params)
+        }
+    }?;
+    models::clients::touch_last_used(conn, client.id)?;
+    Ok(response)
+}
+
+/// A value from the request, safe to quote back in an error description.
+fn printable(value: &str) -> String {
+    value.chars().filter(|c| !c.is_control()).take(40).collect()
+}
+
+fn require_grant(
+    settings_enabled: bool,
+    client: &ClientRow,
+    grant: GrantType,
+) -> Result<(), OAuthError> {
+    if !settings_enabled {
+        return Err(OAuthError::unauthorized_client(format!(
+            "The {} grant is disabled on this server.",
+            grant.as_str()
+        )));
+    }
+    if !client.allows_grant(grant) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "This client may not use the {} grant.",
+            grant.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether refresh tokens go with tokens issued to this client now.
+fn refresh_enabled(settings: &Settings, client: &ClientRow) -> bool {
+    settings.refresh_tokens_enabled && client.allows_grant(GrantType::RefreshToken)
+}
+
+const BAD_CODE: &str = "The authorization code is invalid, expired or already used.";
+
+fn redeem_code(
+    conn: &mut MysqlConnection,
+    proto: &Protocol,
+    settings: &Settings,
+    client: &ClientRow,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    require_grant(
+        settings.auth_code_enabled,
+        client,
+        GrantType::AuthorizationCode,
+    )?;
+    let code = params
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is required."))?;
+    let row = models::codes::find_by_hash(conn, &token_hash(code))?
+        .ok_or_else(|| OAuthError::invalid_grant(BAD_CODE))?;
+    if row.client_id != client.id {
+        return Err(OAuthError::invalid_grant(BAD_CODE));
+    }
+    let now = models::now();
+    if row.used_at.is_some() {
+        revoke_code_grants(conn, client, row.id)?;
+        return Err(OAuthError::invalid_grant(BAD_CODE));
+    }
+    if row.expires_at <= now {
+        return Err(OAuthError::invalid_grant(BAD_CODE));
+    }
+    let redirect_ok = match params.get("redirect_uri") {
+        Some(given) => given == row.redirect_uri,
+        None => !row.redirect_uri_given,
+    };
+    if !redirect_ok {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the one in the authorization request.",
+        ));
+    }
+    let challenge = row.code_challenge.as_deref().and_then(CodeChallenge::parse);
+    match (challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if challenge.verify(verifier) => {}
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match the code_challenge.",
+            ));
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier is required: the authorization request used PKCE.",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier was sent but the authorization request had no code_challenge.",
+            ));
+        }
+        (None, None) => {}
+    }
+    let scope = current_scope(&row.scope, client, settings)?;
+    let user = models::users::find_by_id(conn, row.user_id)?
+        .ok_or_else(|| OAuthError::invalid_grant(BAD_CODE))?;
+    if !scopes::role_allows(user.role(), scope) {
+        return Err(OAuthError::invalid_scope(format!(
+            "{scope} needs a superuser; the user who approved is no longer one."
+        )));
+    }
+    let with_refresh = refresh_enabled(settings, client);
+    let outcome = conn.transaction(|conn| {
+        if !models::codes::claim(conn, row.id, now)? {
+            return Ok(None);
+        }
+        let grant_id = models::grants::insert(
+            conn,
+            &NewGrant {
+                client_id: client.id,
+                user_id: Some(user.id),
+                code_id: Some(row.id),
+                grant_type: GrantType::AuthorizationCode.as_str(),
+                scope: scope.as_str(),
+                created_at: now,
+                expires_at: now,
+            },
+        )?;
+        issue(
+            conn,
+            proto,
+            settings,
+            client,
+            grant_id,
+            &user.login,
+            scope,
+            with_refresh,
+        )
+        .map(Some)
+    })?;
+    match outcome {
+        Some(response) => Ok(response),
+        // Another request claimed the code between our read and our UPDATE.
+        None => {
+            revoke_code_grants(conn, client, row.id)?;
+            Err(OAuthError::invalid_grant(BAD_CODE))
+        }
+    }
+}
+
+/// A code was used twice: every token issued from it is revoked (RFC 6749 §4.1.2).
+fn revoke_code_grants(
+    conn: &mut MysqlConnection,
+    client: &ClientRow,
+    code_id: i64,
+) -> Result<(), OAuthError> {
+    let revoked = models::grants::revoke_by_code(conn, code_id, models::now())?;
+    audit::record(
+        conn,
+        audit::Event::new(
+            &format!("client:{}", client.client_id),
+            audit::CODE_REPLAYED,
+        )
+        .target("client", &client.client_id)
+        .details(json!({ "grants_revoked": revoked })),
+    )?;
+    Ok(())
+}
+
+/// A stored scope, still allowed for the client by the current settings.
+fn current_scope(
+    stored: &str,
+    client: &ClientRow,
+    settings: &Settings,
+) -> Result<Scope, OAuthError> {
+    let scope = Scope::from_str(stored).map_err(|e| OAuthError::invalid_scope(e.0))?;
+    if !scopes::permitted(client, settings).contains(&scope) {
+        return Err(OAuthError::invalid_scope(format!(
+            "{scope} is no longer allowed for this client."
+        )));
+    }
+    Ok(scope)
+}
+
+const BAD_REFRESH: &str = "The refresh token is invalid, expired or revoked.";
+
+fn refresh(
+    conn: &mut MysqlConnection,
+    proto: &Protocol,
+    settings: &Settings,
+    client: &ClientRow,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    require_grant(
+        settings.refresh_tokens_enabled,
+        client,
+        GrantType::RefreshToken,
+    )?;
+    let token = params
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required."))?;
+    let row = models::refresh_tokens::find_by_hash(conn, &token_hash(token))?
+        .ok_or_else(|| OAuthError::invalid_grant(BAD_REFRESH))?;
+    let grant = models::grants::find(conn, row.grant_id)?
+        .ok_or_else(|| OAuthError::invalid_grant(BAD_REFRESH))?;
+    if grant.client_id != client.id || grant.revoked_at.is_some() {
+        return Err(OAuthError::invalid_grant(BAD_REFRESH));
+    }
+    if row.rotated_at.is_some() {
+        revoke_reused_family(conn, client, grant.id)?;
+        return Err(OAuthError::invalid_grant(BAD_REFRESH));
+    }
+    let now = models::now();
+    if row.expires_at <= now {
+        return Err(OAuthError::invalid_grant(BAD_REFRESH));
+    }
+    let held = current_scope(&row.scope, client, settings)?;
+    let scope = match params.get("scope") {
+        None => held,
+        Some(raw) => {
+            let asked = scopes::for_token(Some(raw), &scopes::permitted(client, settings))?;
+            if asked > held {
+                return Err(OAuthError::invalid_scope(format!(
+                    "A refresh cannot widen the scope beyond {held}."
+                )));
+            }
+            asked
+        }
+    };
+    let subject = match grant.user_id {
+        Some(user_id) => {
+            let user = models::users::find_by_id(conn, user_id)?
+                .ok_or_else(|| OAuthError::invalid_grant(BAD_REFRESH))?;
+            if !scopes::role_allows(user.role(), scope) {
+                return Err(OAuthError::invalid_scope(format!(
+                    "{scope} needs a superuser."
+                )));
+            }
+            user.login
+        }
+        None => client.client_id.clone(),
+    };
+    let outcome = conn.transaction(|conn| {
+        if !models::refresh_tokens::claim(conn, row.id, now)? {
+            return Ok(None);
+        }
+        issue(
+            conn, proto, settings, client, grant.id, &subject, scope, true,
+        )
+        .map(Some)
+    })?;
+    match outcome {
+        Some(response) => Ok(response),
+        None => {
+            revoke_reused_family(conn, client, grant.id)?;
+            Err(OAuthError::invalid_grant(BAD_REFRESH))
+        }
+    }
+}
+
+/// A rotated refresh token came back: someone holds a copy, so the family dies (RFC 9700 §4.14.2).
+fn revoke_reused_family(
+    conn: &mut MysqlConnection,
+    client: &ClientRow,
+    grant_id: i64,
+) -> Result<(), OAuthError> {
+    models::grants::revoke(conn, grant_id, models::now())?;
+    audit::record(
+        conn,
+        audit::Event::new(
+            &format!("client:{}", client.client_id),
+            audit::REFRESH_REUSED,
+        )
+        .target("client", &client.client_id)
+        .details(json!({ "grant": grant_id })),
+    )?;
+    Ok(())
+}
+
+fn client_credentials(
+    conn: &mut MysqlConnection,
+    proto: &Protocol,
+    settings: &Settings,
+    client: &ClientRow,
+    credentials: &Credentials,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    require_grant(
+        settings.client_credentials_enabled,
+        client,
+        GrantType::ClientCredentials,
+    )?;
+    if !client.is_confidential() || matches!(credentials, Credentials::IdOnly { .. }) {
+        return Err(OAuthError::unauthorized_client(
+            "Client credentials is for confidential clients only.",
+        ));
+    }
+    let scope = scopes::for_token(params.get("scope"), &scopes::permitted(client, settings))?;
+    let owner = match client.owner_id {
+        Some(id) => models::users::find_by_id(conn, id)?,
+        None => None,
+    }
+    .ok_or_else(|| {
+        OAuthError::unauthorized_client(
+            "This client has no owner to act as; it cannot use client credentials.",
+        )
+    })?;
+    if !scopes::role_allows(owner.role(), scope) {
+        return Err(OAuthError::invalid_scope(format!(
+            "{scope} needs the client's owner to be a superuser."
+        )));
+    }
+    let now = models::now();
+    conn.transaction(|conn| {
+        let grant_id = models::grants::insert(
+            conn,
+            &NewGrant {
+                client_id: client.id,
+                user_id: Some(owner.id),
+                code_id: None,
+                grant_type: GrantType::ClientCredentials.as_str(),
+                scope: scope.as_str(),
+                created_at: now,
+                expires_at: now,
+            },
+        )?;
+        // RFC 6749 §4.4.3: no refresh token for client credentials.
+        issue(
+            conn,
+            proto,
+            settings,
+            client,
+            grant_id,
+            &client.client_id,
+            scope,
+            false,
+        )
+    })
+}
+
+/// Issues an access token (and a refresh token when asked) under `grant_id`.
+#[allow(clippy::too_many_arguments)]
+fn issue(
+    conn: &mut MysqlConnection,
+    proto: &Protocol,
+    settings: &Settings,
+    client: &ClientRow,
+    grant_id: i64,
+    subject: &str,
+    scope: Scope,
+    with_refresh: bool,
+) -> Result<TokenResponse, OAuthError> {
+    let now = models::now();
+    let access_expires = now + Duration::seconds(settings.access_token_lifetime);
+    let jti = crate::auth::random_token(16);
+    models::access_tokens::insert(
+        conn,
+        &models::access_tokens::NewAccessToken {
+            jti: &jti,
+            grant_id,
+            scope: scope.as_str(),
+            created_at: now,
+            expires_at: access_expires,
+        },
+    )?;
+    let iat = now.and_utc().timestamp();
+    let access_token = jwt::sign(
+        conn,
+        &proto.keys,
+        &AccessClaims {
+            iss: proto.issuer.clone(),
+            sub: subject.to_string(),
+            aud: proto.audience.clone(),
+            client_id: client.client_id.clone(),
+            scope: scope.as_str().to_string(),
+            iat,
+            exp: iat + settings.access_token_lifetime,
+            jti,
+        },
+    )?;
+    let mut family_expires = access_expires;
+    let refresh_token = if with_refresh {
+        let token = crate::auth::random_token(32);
+        let expires = now + Duration::seconds(settings.refresh_token_lifetime);
+        models::refresh_tokens::insert(
+            conn,
+            &models::refresh_tokens::NewRefreshToken {
+                token_hash: &token_hash(&token),
+                grant_id,
+                scope: scope.as_str(),
+                created_at: now,
+                expires_at: expires,
+            },
+        )?;
+        family_expires = family_expires.max(expires);
+        Some(token)
+    } else {
+        None
+    };
+    models::grants::extend_expiry(conn, grant_id, family_expires)?;
+    Ok(TokenResponse {
+        token_type: "Bearer",
+        expires_in: settings.access_token_lifetime,
+        access_token,
+        refresh_token,
+        scope: scope.as_str().to_string(),
+    })
+}
+
+/// Whether an access token is live: signed by us, unexpired, not revoked by `jti` or grant,
+/// and its client exists and is active. Returns its claims and the database state.
+pub fn active_access_token(
+    conn: &mut MysqlConnection,
+    proto: &Protocol,
+    token: &str,
+) -> Result<Option<(AccessClaims, models::access_tokens::AccessTokenState)>, OAuthError> {
+    let Some(claims) = jwt::verify(conn, &proto.keys, token, &proto.issuer, &proto.audience)?
+    else {
+        return Ok(None);
+    };
+    let Some(state) = models::access_tokens::state(conn, &claims.jti)? else {
+        return Ok(None);
+    };
+    let live = state.revoked_at.is_none()
+        && state.grant_revoked_at.is_none()
+        && state.expires_at > models::now()
+        && state.client_status == crate::domain::ClientStatus::Active.as_str()
+        && state.client_id == claims.client_id;
+    Ok(live.then_some((claims, state)))
+}

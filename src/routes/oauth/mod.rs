@@ -1,0 +1,139 @@
+//! The OAuth 2.0 endpoints, at clean paths and at Matomo's `index.php` addresses.
+//! This module is the one place where `OAuthError` becomes HTTP.
+
+pub mod authorize;
+pub mod discovery;
+pub mod endpoints;
+pub mod matomo;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::db::DbError;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::params::Params;
+
+/// Token, revocation and introspection requests are small; anything bigger is refused.
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// A JSON answer that no cache may keep (RFC 6749 §5.1).
+pub fn no_store_json(status: StatusCode, body: &impl Serialize) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+/// RFC 6749 §5.2: 400, or 401 with a Basic challenge for `invalid_client`.
+pub fn error_response(error: OAuthError) -> HttpResponse {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        error: &'a str,
+        error_description: &'a str,
+    }
+    match &error {
+        OAuthError::Protocol { code, description } => {
+            let status = match code {
+                ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let mut response = no_store_json(
+                status,
+                &Body {
+                    error: code.as_str(),
+                    error_description: description,
+                },
+            );
+            if status == StatusCode::UNAUTHORIZED {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Basic realm=\"consentry\""),
+                );
+            }
+            response
+        }
+        OAuthError::Db(DbError::Unavailable(cause)) => {
+            tracing::warn!(error = %cause, "database unavailable");
+            let mut response = no_store_json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &Body {
+                    error: "temporarily_unavailable",
+                    error_description: "The service is temporarily unavailable; try again in a moment.",
+                },
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            response
+        }
+        other => {
+            tracing::error!(error = %other, "OAuth request failed");
+            no_store_json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &Body {
+                    error: "server_error",
+                    error_description: "Something went wrong on our side; the error was logged.",
+                },
+            )
+        }
+    }
+}
+
+/// Reads an `application/x-www-form-urlencoded` body of at most [`MAX_BODY`] bytes.
+pub async fn read_form(req: &HttpRequest, mut payload: web::Payload) -> Result<Params, OAuthError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request(
+            "The body must be application/x-www-form-urlencoded.",
+        ));
+    }
+    let too_big = || OAuthError::invalid_request("The request body is larger than 16 KiB.");
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(too_big());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| OAuthError::invalid_request(format!("Could not read the body: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Params::parse(&body))
+}
+
+/// The Authorization header, if any and if it is text.
+pub fn authorization(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// 405 for anything but POST on the POST-only endpoints.
+pub async fn post_only() -> HttpResponse {
+    let mut response = no_store_json(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &serde_json::json!({
+            "error": "invalid_request",
+            "error_description": "Use POST with an application/x-www-form-urlencoded body.",
+        }),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    response
+}

@@ -46,6 +46,24 @@ pub enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Manage the keys that sign access tokens.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Delete expired codes, tokens, grants and retired keys now (the server also does it hourly).
+    Purge,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Add a new signing key; the old one stays published until its tokens have expired.
+    Rotate,
+    /// List the published keys.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -186,6 +204,71 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::User { command } => user(command),
         Command::Client { command } => client(command),
+        Command::Keys { command } => keys(command),
+        Command::Purge => {
+            let mut conn = prepared_connection()?;
+            let purged = crate::oauth::purge::run(&mut conn)?;
+            println!(
+                "purged {} row(s): {} authorization request(s), {} code(s), {} access token(s), {} refresh token(s), {} grant(s), {} key(s)",
+                purged.total(),
+                purged.requests,
+                purged.codes,
+                purged.access_tokens,
+                purged.refresh_tokens,
+                purged.grants,
+                purged.keys
+            );
+            Ok(())
+        }
+    }
+}
+
+fn keys(command: KeysCommand) -> Result<(), CliError> {
+    let mut conn = prepared_connection()?;
+    match command {
+        KeysCommand::Rotate => {
+            crate::oauth::keys::ensure_signing_key(&mut conn).map_err(oauth_error)?;
+            let kid = crate::oauth::keys::generate(&mut conn).map_err(oauth_error)?;
+            crate::audit::record(
+                &mut conn,
+                crate::audit::Event::new("cli", crate::audit::KEYS_ROTATED).target("key", &kid),
+            )?;
+            println!(
+                "new signing key {kid}; the previous key stays published for a day so its tokens keep verifying"
+            );
+        }
+        KeysCommand::List { json } => {
+            let rows = db::models::signing_keys::published(&mut conn, db::models::now())?;
+            if json {
+                let list: Vec<_> = rows
+                    .iter()
+                    .map(|r| json!({"kid": r.kid, "created_at": r.created_at.to_string(), "signing": r.retired_at.is_none(), "publish_until": r.publish_until.map(|t| t.to_string())}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for r in rows {
+                    let role = if r.retired_at.is_none() {
+                        "signing"
+                    } else {
+                        "retired"
+                    };
+                    println!(
+                        "{}  {}  created {}",
+                        r.kid,
+                        role,
+                        r.created_at.format("%Y-%m-%d %H:%M:%S")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn oauth_error(e: crate::oauth::error::OAuthError) -> CliError {
+    match e {
+        crate::oauth::error::OAuthError::Db(db) => db.into(),
+        other => CliError::Io(one_line(other)),
     }
 }
 
@@ -197,6 +280,8 @@ fn serve() -> Result<(), CliError> {
     }
     let mut conn = connect(&config)?;
     ensure_first_superuser(&mut conn)?;
+    // The first start generates the token signing key.
+    crate::oauth::keys::ensure_signing_key(&mut conn).map_err(oauth_error)?;
     drop(conn);
     let pool = db::build_pool(&config.database_url, config.db_pool_size, config.db_timeout)
         .map_err(|e| unreachable_db(&config, e))?;

@@ -75,7 +75,7 @@ impl From<diesel::result::Error> for AuthorizeError {
 /// Where the browser goes next.
 pub enum Next {
     /// Ask the user: render the consent screen for this pending request.
-    Consent(ConsentPrompt),
+    Consent(Box<ConsentPrompt>),
     /// Back to the client (a code or an error).
     Redirect(String),
 }
@@ -301,12 +301,12 @@ pub fn decide(
             expires_at: models::now() + Duration::seconds(CONSENT_WINDOW_SECS),
         },
     )?;
-    Ok(Next::Consent(ConsentPrompt {
+    Ok(Next::Consent(Box::new(ConsentPrompt {
         handle,
         redirect_uri: request.redirect_uri.clone(),
         client: request.client,
         offered,
-    }))
+    })))
 }
 
 /// The user's answer on the consent screen. Only the handle and the chosen scope come from

@@ -134,11 +134,9 @@ impl KeyRing {
         Ok(self.current().by_kid.get(kid).cloned())
     }
 
-    /// The JWKS document: every published key.
+    /// The JWKS document: every published key, read afresh so a rotation shows at once.
     pub fn jwks(&self, conn: &mut MysqlConnection) -> Result<Value, OAuthError> {
-        if !self.loaded_within(RELOAD_EVERY) {
-            self.reload(conn)?;
-        }
+        self.reload(conn)?;
         Ok(json!({ "keys": self.current().jwks }))
     }
 }

@@ -27,7 +27,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db_url: DatabaseUrl,
     pub data_dir: std::path::PathBuf,
-    _db: TestDb,
+    _db: std::sync::Arc<TestDb>,
 }
 
 /// Drops the test database (and the data directory) when the test ends, pass or fail.
@@ -106,18 +106,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let app = Application::with_listener(config, pool.clone(), listener).expect("build app");
     tokio::spawn(app.run_until_stopped(pool.clone()));
 
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .unwrap();
     TestApp {
+        client: browser(),
         address,
         port,
-        client,
         db_url,
         data_dir,
-        _db: guard,
+        _db: std::sync::Arc::new(guard),
     }
 }
 
@@ -130,7 +125,28 @@ impl Drop for TestDb {
     }
 }
 
+/// A client that behaves like a browser: its own cookie jar, redirects not followed.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
 impl TestApp {
+    /// The same server and database seen from a second browser (its own cookies).
+    pub fn new_browser(&self) -> TestApp {
+        TestApp {
+            address: self.address.clone(),
+            port: self.port,
+            client: browser(),
+            db_url: self.db_url.clone(),
+            data_dir: self.data_dir.clone(),
+            _db: self._db.clone(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -8,4 +8,5 @@ mod console;
 mod database_outage;
 mod health;
 mod login;
+mod protocol;
 mod security;

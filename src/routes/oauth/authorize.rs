@@ -63,7 +63,7 @@ pub async fn authorize(
     .await;
     match next {
         Ok(Next::Redirect(location)) => Ok(see_other(&location)),
-        Ok(Next::Consent(prompt)) => render(&ConsentPage::new(&user, prompt)),
+        Ok(Next::Consent(prompt)) => render(&ConsentPage::new(&user, *prompt)),
         Err(e) => answer_error(&state, e),
     }
 }

@@ -38,6 +38,8 @@ ensure_build_deps() {
   command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
   command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
   pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null || missing+=(libmariadb-dev libmariadb-dev-compat)
+  # The protocol tests send the seed documents' curl commands with curl itself.
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
 

@@ -13,7 +13,7 @@ use crate::db::DbError;
 use crate::db::models::{
     self, authorization_requests::AuthorizationRequestRow, clients::ClientRow,
 };
-use crate::domain::{GrantType, Role, Scope};
+use crate::domain::{ClientId, GrantType, Role, Scope};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
@@ -85,6 +85,8 @@ pub struct ConsentPrompt {
     pub handle: String,
     pub client: ClientRow,
     pub offered: Vec<Scope>,
+    /// The widest scope the client asked for, even one this user cannot grant.
+    pub highest_requested: Option<Scope>,
     pub redirect_uri: String,
 }
 
@@ -95,16 +97,16 @@ pub fn validate(
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     // client_id and redirect_uri: on failure, an error page and never a redirect.
     for name in ["client_id", "redirect_uri"] {
-        if params.repeated() == Some(name) {
+        if params.count(name) > 1 {
             return Err(AuthorizeError::Page(format!("The request repeats {name}.")));
         }
     }
     let client_id = params
         .get("client_id")
         .ok_or_else(|| AuthorizeError::Page("The request has no client_id.".into()))?;
-    let client = match client_id.len() {
-        1..=64 => models::clients::find_by_client_id(conn, client_id)?,
-        _ => None,
+    let client = match ClientId::parse(client_id) {
+        Ok(id) => models::clients::find_by_client_id(conn, id.as_str())?,
+        Err(_) => None,
     }
     .ok_or_else(|| {
         AuthorizeError::Page("No application is registered with this client_id.".into())
@@ -274,9 +276,12 @@ pub fn decide(
     if !request.force_consent {
         let remembered = models::consents::find(conn, user_id, request.client.id)?
             .and_then(|s| s.parse::<Scope>().ok());
-        // Remembered consent covers the same or a narrower scope; trusted clients get the
-        // least privileged scope requested, as the screen would preselect.
-        let covered = remembered.and_then(|c| offered.iter().copied().filter(|s| *s <= c).max());
+        // Remembered consent covers a request whose every scope is the same or narrower
+        // (scopes are ordered: each includes the ones below it, as Matomo's access levels
+        // do); trusted clients get the least privileged scope requested, as the screen
+        // would preselect.
+        let highest = offered.last().copied();
+        let covered = highest.filter(|h| remembered.is_some_and(|c| *h <= c));
         let skip = if request.client.trusted {
             Some(least)
         } else {
@@ -304,6 +309,7 @@ pub fn decide(
     Ok(Next::Consent(Box::new(ConsentPrompt {
         handle,
         redirect_uri: request.redirect_uri.clone(),
+        highest_requested: request.scopes.last().copied(),
         client: request.client,
         offered,
     })))
@@ -317,6 +323,7 @@ pub fn answer(
     handle: &str,
     user_id: i64,
     login: &str,
+    role: Role,
     allow: bool,
     chosen: &str,
 ) -> Result<String, AuthorizeError> {
@@ -355,7 +362,7 @@ pub fn answer(
     let scope = chosen
         .parse::<Scope>()
         .ok()
-        .filter(|s| offered.contains(s))
+        .filter(|s| offered.contains(s) && scopes::role_allows(role, *s))
         .ok_or_else(|| AuthorizeError::Page("Choose one of the scopes offered.".into()))?;
     // The world may have changed while the screen was open.
     if !request.client.is_active() {
@@ -366,6 +373,13 @@ pub fn answer(
         ));
     }
     let settings = Settings::load(conn)?;
+    if !settings.auth_code_enabled || !request.client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(redirect_error(
+            &request,
+            ErrorCode::UnauthorizedClient,
+            "The authorization code grant is no longer allowed for this application.",
+        ));
+    }
     if !scopes::permitted(&request.client, &settings).contains(&scope) {
         return Err(redirect_error(
             &request,

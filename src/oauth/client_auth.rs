@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use diesel::MysqlConnection;
 
 use crate::db::models::{self, clients::ClientRow};
-use crate::domain::{ClientStatus, ClientType, secret_matches};
+use crate::domain::{ClientId, ClientStatus, ClientType, secret_matches};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 
@@ -102,10 +102,10 @@ pub fn authenticate(
         }
         Credentials::IdOnly { client_id } => (client_id.as_str(), None),
     };
-    let client = if client_id.len() <= 64 {
-        models::clients::find_by_client_id(conn, client_id)?
-    } else {
-        None
+    // Only a well-formed ID reaches the database (an odd byte there is a collation error).
+    let client = match ClientId::parse(client_id) {
+        Ok(id) => models::clients::find_by_client_id(conn, id.as_str())?,
+        Err(_) => None,
     };
     let Some(client) = client else {
         if let Some(secret) = secret {

@@ -27,6 +27,11 @@ impl Params {
             .find(|k| !seen.insert(*k))
     }
 
+    /// How many times `name` appears (empty values included).
+    pub fn count(&self, name: &str) -> usize {
+        self.pairs.iter().filter(|(k, _)| k == name).count()
+    }
+
     /// The value of `name`, or None when it is missing or empty.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs

@@ -21,9 +21,11 @@ impl Settings {
     pub fn load(conn: &mut MysqlConnection) -> Result<Self, DbError> {
         let row = oauth_settings::get(conn)?;
         Ok(Self {
-            access_token_lifetime: row.access_token_lifetime.into(),
+            // Bounded here too, whatever the row says: the key rotation and the RFC depend on it.
+            access_token_lifetime: i64::from(row.access_token_lifetime)
+                .clamp(1, crate::oauth::keys::MAX_ACCESS_TOKEN_LIFETIME_SECS),
             refresh_token_lifetime: row.refresh_token_lifetime.into(),
-            auth_code_lifetime: row.auth_code_lifetime.into(),
+            auth_code_lifetime: i64::from(row.auth_code_lifetime).clamp(1, 600),
             auth_code_enabled: row.auth_code_enabled,
             client_credentials_enabled: row.client_credentials_enabled,
             refresh_tokens_enabled: row.refresh_tokens_enabled,

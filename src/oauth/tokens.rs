@@ -71,7 +71,13 @@ pub fn exchange(
             client_credentials(conn, proto, &settings, &client, &credentials, params)
         }
     }?;
-    models::clients::touch_last_used(conn, client.id)?;
+    // "Last used" is shown to the minute; skipping fresher writes saves a commit per request.
+    let stale = client
+        .last_used_at
+        .is_none_or(|at| models::now() - at > Duration::seconds(60));
+    if stale {
+        models::clients::touch_last_used(conn, client.id)?;
+    }
     Ok(response)
 }
 
@@ -186,9 +192,10 @@ fn redeem_code(
                 grant_type: GrantType::AuthorizationCode.as_str(),
                 scope: scope.as_str(),
                 created_at: now,
-                expires_at: now,
+                expires_at: family_expiry(settings, now, with_refresh),
             },
         )?;
+        let refresh_until = with_refresh.then(|| family_expiry(settings, now, true));
         issue(
             conn,
             proto,
@@ -197,7 +204,7 @@ fn redeem_code(
             grant_id,
             &user.login,
             scope,
-            with_refresh,
+            refresh_until,
         )
         .map(Some)
     })?;
@@ -303,12 +310,26 @@ fn refresh(
         }
         None => client.client_id.clone(),
     };
+    // Refresh tokens rotate, but the family's lifetime counts from the authorization
+    // (RFC 9700 §4.14.2): a client cannot keep access forever by refreshing.
+    let family_ends = grant.created_at + Duration::seconds(settings.refresh_token_lifetime);
+    if family_ends <= now {
+        return Err(OAuthError::invalid_grant(BAD_REFRESH));
+    }
     let outcome = conn.transaction(|conn| {
         if !models::refresh_tokens::claim(conn, row.id, now)? {
             return Ok(None);
         }
+        models::grants::extend_expiry(conn, grant.id, family_ends)?;
         issue(
-            conn, proto, settings, client, grant.id, &subject, scope, true,
+            conn,
+            proto,
+            settings,
+            client,
+            grant.id,
+            &subject,
+            scope,
+            Some(family_ends),
         )
         .map(Some)
     })?;
@@ -384,7 +405,7 @@ fn client_credentials(
                 grant_type: GrantType::ClientCredentials.as_str(),
                 scope: scope.as_str(),
                 created_at: now,
-                expires_at: now,
+                expires_at: family_expiry(settings, now, false),
             },
         )?;
         // RFC 6749 §4.4.3: no refresh token for client credentials.
@@ -396,12 +417,27 @@ fn client_credentials(
             grant_id,
             &client.client_id,
             scope,
-            false,
+            None,
         )
     })
 }
 
-/// Issues an access token (and a refresh token when asked) under `grant_id`.
+/// When the last token issued now would expire: the grant may be purged after that.
+fn family_expiry(
+    settings: &Settings,
+    now: chrono::NaiveDateTime,
+    with_refresh: bool,
+) -> chrono::NaiveDateTime {
+    let access = now + Duration::seconds(settings.access_token_lifetime);
+    if with_refresh {
+        access.max(now + Duration::seconds(settings.refresh_token_lifetime))
+    } else {
+        access
+    }
+}
+
+/// Issues an access token (and a refresh token valid until `refresh_until`) under
+/// `grant_id`, whose expiry must already cover them.
 #[allow(clippy::too_many_arguments)]
 fn issue(
     conn: &mut MysqlConnection,
@@ -411,7 +447,7 @@ fn issue(
     grant_id: i64,
     subject: &str,
     scope: Scope,
-    with_refresh: bool,
+    refresh_until: Option<chrono::NaiveDateTime>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = models::now();
     let access_expires = now + Duration::seconds(settings.access_token_lifetime);
@@ -441,10 +477,8 @@ fn issue(
             jti,
         },
     )?;
-    let mut family_expires = access_expires;
-    let refresh_token = if with_refresh {
+    let refresh_token = if let Some(expires) = refresh_until {
         let token = crate::auth::random_token(32);
-        let expires = now + Duration::seconds(settings.refresh_token_lifetime);
         models::refresh_tokens::insert(
             conn,
             &models::refresh_tokens::NewRefreshToken {
@@ -455,12 +489,10 @@ fn issue(
                 expires_at: expires,
             },
         )?;
-        family_expires = family_expires.max(expires);
         Some(token)
     } else {
         None
     };
-    models::grants::extend_expiry(conn, grant_id, family_expires)?;
     Ok(TokenResponse {
         token_type: "Bearer",
         expires_in: settings.access_token_lifetime,

@@ -119,7 +119,7 @@ struct ConsentPage {
 
 impl ConsentPage {
     fn new(user: &SessionUser, prompt: ConsentPrompt) -> Self {
-        let highest = prompt.offered.last().copied();
+        let highest = prompt.highest_requested;
         let least = prompt.offered.first().copied();
         Self {
             layout: Layout::for_user(user, ""),
@@ -177,7 +177,7 @@ pub async fn consent(
         _ => return Err(AppError::BadRequest("Choose Allow or Deny.".into())),
     };
     let proto = state.protocol.clone();
-    let (user_id, login) = (user.id, user.login.clone());
+    let (user_id, login, role) = (user.id, user.login.clone(), user.role);
     let answer = db::run_with(&state.pool, move |conn| {
         authorize::answer(
             conn,
@@ -185,6 +185,7 @@ pub async fn consent(
             &form.request,
             user_id,
             &login,
+            role,
             allow,
             &form.scope,
         )

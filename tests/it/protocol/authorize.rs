@@ -61,10 +61,22 @@ async fn unknown_clients_and_unregistered_redirect_uris_get_an_error_page_never_
         pairs[2] = ("redirect_uri", variant);
         assert_error_page(&app, &authorize_path(&pairs)).await;
     }
-    // A repeated redirect_uri is refused before anything could redirect.
+    // A repeated redirect_uri is refused before anything could redirect, even after
+    // another repeated parameter.
     let mut pairs = code_request(&client, false);
-    pairs.push(("redirect_uri", CALLBACK));
+    pairs.push(("state", "again"));
+    pairs.push(("redirect_uri", "https://evil.example/"));
     assert_error_page(&app, &authorize_path(&pairs)).await;
+    // A client_id that is not ASCII is simply unknown.
+    assert_error_page(
+        &app,
+        &authorize_path(&[
+            ("client_id", "é"),
+            ("redirect_uri", CALLBACK),
+            ("response_type", "code"),
+        ]),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -351,8 +363,10 @@ async fn consent_is_remembered_for_the_same_or_a_narrower_scope_until_it_is_revo
         assert_eq!(res.status(), 303, "{path}");
         assert!(param(&location(&res), "code").is_some());
     }
-    // A wider scope asks again; so does prompt=consent.
+    // A wider scope asks again, alone or beside a covered one; so does prompt=consent.
     pairs[3] = ("scope", "matomo:admin");
+    assert_eq!(app.get(&authorize_path(&pairs)).await.status(), 200);
+    pairs[3] = ("scope", "matomo:read matomo:admin");
     assert_eq!(app.get(&authorize_path(&pairs)).await.status(), 200);
     let mut prompt = code_request(&client, false);
     prompt.push(("prompt", "consent"));
@@ -404,6 +418,10 @@ async fn superuser_scope_needs_a_superuser_to_approve() {
     pairs[3] = ("scope", "matomo:read matomo:superuser");
     let html = app.get_html(&authorize_path(&pairs)).await;
     assert!(!html.contains("value=\"matomo:superuser\""));
+    assert!(
+        html.contains("asked for up to <strong>matomo:superuser</strong>"),
+        "the warning names what was requested"
+    );
 }
 
 #[tokio::test]

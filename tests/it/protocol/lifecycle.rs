@@ -118,6 +118,21 @@ async fn refresh_tokens_only_when_the_grant_is_on_globally_and_for_the_client() 
 }
 
 #[tokio::test]
+async fn refreshing_cannot_outlive_the_refresh_lifetime_counted_from_the_authorization() {
+    let app = spawn_app().await;
+    let client = register(&app, Spec::confidential()).await;
+    app.sign_in_as("alice", Role::User).await;
+    let (_, body) = redeem(&app, &client, &approved_code(&app, &client, false).await).await;
+    sql(
+        &app,
+        "UPDATE oauth_grants SET created_at = UTC_TIMESTAMP(6) - INTERVAL 31 DAY",
+    );
+    let (status, body) =
+        refresh(&app, &client, body["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!((status, error(&body)), (400, "invalid_grant"));
+}
+
+#[tokio::test]
 async fn a_refresh_token_of_another_client_is_invalid_grant() {
     let app = spawn_app().await;
     let client = register(&app, Spec::confidential()).await;

@@ -315,18 +315,24 @@ pub fn decide(
     })))
 }
 
+/// The signed-in user answering the consent screen.
+pub struct Approver {
+    pub id: i64,
+    pub login: String,
+    pub role: Role,
+}
+
 /// The user's answer on the consent screen. Only the handle and the chosen scope come from
 /// the form; everything else comes from the stored request.
 pub fn answer(
     conn: &mut MysqlConnection,
     proto: &Protocol,
     handle: &str,
-    user_id: i64,
-    login: &str,
-    role: Role,
+    user: &Approver,
     allow: bool,
     chosen: &str,
 ) -> Result<String, AuthorizeError> {
+    let (user_id, login, role) = (user.id, user.login.as_str(), user.role);
     let row = models::authorization_requests::take(conn, &token_hash(handle), user_id)?
         .filter(|r| r.expires_at > models::now())
         .ok_or_else(|| {

@@ -177,18 +177,13 @@ pub async fn consent(
         _ => return Err(AppError::BadRequest("Choose Allow or Deny.".into())),
     };
     let proto = state.protocol.clone();
-    let (user_id, login, role) = (user.id, user.login.clone(), user.role);
+    let approver = authorize::Approver {
+        id: user.id,
+        login: user.login.clone(),
+        role: user.role,
+    };
     let answer = db::run_with(&state.pool, move |conn| {
-        authorize::answer(
-            conn,
-            &proto,
-            &form.request,
-            user_id,
-            &login,
-            role,
-            allow,
-            &form.scope,
-        )
+        authorize::answer(conn, &proto, &form.request, &approver, allow, &form.scope)
     })
     .await;
     match answer {

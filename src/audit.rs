@@ -16,6 +16,7 @@ pub const CLIENT_CREATED: &str = "client.created";
 pub const CLIENT_PAUSED: &str = "client.paused";
 pub const CLIENT_RESUMED: &str = "client.resumed";
 pub const CLIENT_DELETED: &str = "client.deleted";
+pub const CLIENT_MADE_PUBLIC: &str = "client.made_public";
 pub const CONSENT_GRANTED: &str = "consent.granted";
 pub const CONSENT_DENIED: &str = "consent.denied";
 pub const CODE_REPLAYED: &str = "token.code_replayed";

@@ -171,6 +171,38 @@ pub fn set_status(
     })
 }
 
+/// Makes a confidential client public: its secret is dropped, every token it holds is
+/// revoked (they were issued to a client that could authenticate), PKCE becomes required and
+/// client credentials, which needs a secret, is removed from its grants.
+pub fn make_public(
+    conn: &mut MysqlConnection,
+    client_id: &str,
+    actor: &str,
+) -> Result<(), ClientError> {
+    conn.transaction(|conn| {
+        let Some(client) = models::clients::find_by_client_id(conn, client_id)? else {
+            return Err(ClientError::UnknownClient(client_id.to_string()));
+        };
+        if !client.is_confidential() {
+            return Ok(());
+        }
+        let grants: Vec<GrantType> = GrantType::parse_list(&client.grant_types)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|g| *g != GrantType::ClientCredentials)
+            .collect();
+        models::clients::make_public(conn, client.id, &GrantType::join(&grants))?;
+        let revoked = models::grants::revoke_for_client(conn, client.id, models::now())?;
+        audit::record(
+            conn,
+            audit::Event::new(actor, audit::CLIENT_MADE_PUBLIC)
+                .target("client", client_id)
+                .details(json!({ "grants_revoked": revoked })),
+        )?;
+        Ok(())
+    })
+}
+
 pub fn delete(conn: &mut MysqlConnection, client_id: &str, actor: &str) -> Result<(), ClientError> {
     conn.transaction(|conn| {
         let Some(client) = models::clients::find_by_client_id(conn, client_id)? else {

@@ -132,6 +132,20 @@ pub fn update_status(
     Ok(n == 1)
 }
 
+/// Turns the client public: no secret, PKCE required, the given grants.
+pub fn make_public(conn: &mut MysqlConnection, id: i64, grant_types: &str) -> Result<(), DbError> {
+    diesel::update(oauth_clients::table.find(id))
+        .set((
+            oauth_clients::client_type.eq(crate::domain::ClientType::Public.as_str()),
+            oauth_clients::secret_hash.eq(None::<Vec<u8>>),
+            oauth_clients::require_pkce.eq(true),
+            oauth_clients::grant_types.eq(grant_types),
+            oauth_clients::updated_at.eq(super::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Records that the client just used the protocol.
 pub fn touch_last_used(conn: &mut MysqlConnection, id: i64) -> Result<(), DbError> {
     diesel::update(oauth_clients::table.find(id))

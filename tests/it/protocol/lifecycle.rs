@@ -193,6 +193,49 @@ async fn deleting_a_client_revokes_its_tokens_codes_and_consents_for_good() {
 }
 
 #[tokio::test]
+async fn switching_a_client_to_public_revokes_its_tokens_and_drops_its_secret() {
+    let app = spawn_app().await;
+    let client = register(&app, Spec::confidential()).await;
+    let watcher = register(&app, Spec::confidential()).await;
+    app.sign_in_as("alice", Role::User).await;
+    let (_, body) = redeem(&app, &client, &approved_code(&app, &client, false).await).await;
+    let id = client.id.clone();
+    let url = app.db_url.clone();
+    tokio::task::spawn_blocking(move || {
+        use diesel::Connection;
+        let mut conn = diesel::MysqlConnection::establish(url.full()).unwrap();
+        consentry::oauth::clients::make_public(&mut conn, &id, "test").unwrap();
+    })
+    .await
+    .unwrap();
+    assert!(!active(
+        &introspect(&app, &watcher, body["access_token"].as_str().unwrap()).await
+    ));
+    // The old secret no longer authenticates, and the client now needs PKCE.
+    let (status, body) = super::token(
+        &app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client.id),
+            ("client_secret", client.secret()),
+        ],
+    )
+    .await;
+    assert_eq!((status, error(&body)), (401, "invalid_client"));
+    let res = app
+        .get(&authorize_path(&code_request(&client, false)))
+        .await;
+    assert_eq!(
+        param(&location(&res), "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert!(
+        app.audit_actions()
+            .contains(&"client.made_public".to_string())
+    );
+}
+
+#[tokio::test]
 async fn deleting_a_user_deletes_their_grants_and_consents() {
     let app = spawn_app().await;
     let client = register(&app, Spec::confidential()).await;

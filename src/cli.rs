@@ -227,7 +227,6 @@ fn keys(command: KeysCommand) -> Result<(), CliError> {
     let mut conn = prepared_connection()?;
     match command {
         KeysCommand::Rotate => {
-            crate::oauth::keys::ensure_signing_key(&mut conn).map_err(oauth_error)?;
             let kid = crate::oauth::keys::generate(&mut conn).map_err(oauth_error)?;
             crate::audit::record(
                 &mut conn,

@@ -20,8 +20,6 @@ use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::settings::Settings;
 use crate::oauth::{Protocol, scopes, token_hash};
 
-/// Codes live at most ten minutes (RFC 6749 §4.1.2), whatever the settings say.
-const MAX_CODE_LIFETIME_SECS: i64 = 600;
 /// How long the consent screen may stay open before its request expires.
 const CONSENT_WINDOW_SECS: i64 = 600;
 const MAX_STATE_LEN: usize = 1024;
@@ -288,7 +286,9 @@ pub fn decide(
             covered
         };
         if let Some(scope) = skip {
-            return issue_code(conn, proto, &request, user_id, scope).map(Next::Redirect);
+            let settings = Settings::load(conn)?;
+            return issue_code(conn, proto, &settings, &request, user_id, scope)
+                .map(Next::Redirect);
         }
     }
     let handle = crate::auth::random_token(32);
@@ -403,21 +403,20 @@ pub fn answer(
             .target("client", &request.client.client_id)
             .details(json!({ "scope": scope.as_str() })),
     )?;
-    issue_code(conn, proto, &request, user_id, scope)
+    issue_code(conn, proto, &settings, &request, user_id, scope)
 }
 
 /// Stores a new code and returns the redirect that delivers it.
 fn issue_code(
     conn: &mut MysqlConnection,
     proto: &Protocol,
+    settings: &Settings,
     request: &AuthorizationRequest,
     user_id: i64,
     scope: Scope,
 ) -> Result<String, AuthorizeError> {
-    let settings = Settings::load(conn)?;
     let code = crate::auth::random_token(32);
     let now = models::now();
-    let lifetime = settings.auth_code_lifetime.clamp(1, MAX_CODE_LIFETIME_SECS);
     models::codes::insert(
         conn,
         &models::codes::NewCode {
@@ -429,7 +428,7 @@ fn issue_code(
             scope: scope.as_str(),
             code_challenge: request.challenge.as_ref().map(|c| c.as_str()),
             created_at: now,
-            expires_at: now + Duration::seconds(lifetime),
+            expires_at: now + Duration::seconds(settings.auth_code_lifetime),
         },
     )?;
     let mut pairs = vec![("code", code.as_str())];

@@ -7,6 +7,7 @@ use diesel::MysqlConnection;
 
 use crate::db::models::{self, clients::ClientRow};
 use crate::domain::{ClientId, ClientStatus, ClientType, secret_matches};
+use crate::oauth::Protocol;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 
@@ -133,6 +134,20 @@ pub fn authenticate(
         ));
     }
     Ok(client)
+}
+
+/// Reads and checks the credentials of a request to the token, revocation or
+/// introspection endpoint; returns the client and how it presented itself.
+pub fn authenticate_request(
+    conn: &mut MysqlConnection,
+    proto: &Protocol,
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<(ClientRow, Credentials), OAuthError> {
+    let credentials = credentials(authorization, params)?;
+    let secret_key = proto.secret_key(conn)?;
+    let client = authenticate(conn, secret_key, &credentials)?;
+    Ok((client, credentials))
 }
 
 #[cfg(test)]

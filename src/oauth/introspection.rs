@@ -16,14 +16,8 @@ pub fn introspect(
     authorization: Option<&str>,
     params: &Params,
 ) -> Result<Value, OAuthError> {
-    if let Some(name) = params.repeated() {
-        return Err(OAuthError::invalid_request(format!(
-            "Parameter {name} is repeated."
-        )));
-    }
-    let credentials = client_auth::credentials(authorization, params)?;
-    let secret_key = proto.secret_key(conn)?.to_vec();
-    let client = client_auth::authenticate(conn, &secret_key, &credentials)?;
+    params.reject_repeated()?;
+    let (client, _) = client_auth::authenticate_request(conn, proto, authorization, params)?;
     if !client.is_confidential() {
         return Err(OAuthError::new(
             ErrorCode::InvalidClient,

@@ -72,8 +72,7 @@ impl KeyRing {
 
     /// Reads the published keys from the database, creating the first one if there is none.
     pub fn reload(&self, conn: &mut MysqlConnection) -> Result<(), OAuthError> {
-        ensure_signing_key(conn)?;
-        let rows = signing_keys::published(conn, models::now())?;
+        let rows = ensure_signing_key(conn)?;
         let mut snapshot = Snapshot::default();
         for row in rows {
             let key = Arc::new(LoadedKey {
@@ -141,13 +140,17 @@ impl KeyRing {
     }
 }
 
-/// Creates the first signing key when there is none (first start, or every key retired).
-pub fn ensure_signing_key(conn: &mut MysqlConnection) -> Result<(), OAuthError> {
+/// Creates the first signing key when there is none (first start, or every key retired),
+/// and returns the published keys, newest first.
+pub fn ensure_signing_key(
+    conn: &mut MysqlConnection,
+) -> Result<Vec<signing_keys::SigningKeyRow>, OAuthError> {
     let rows = signing_keys::published(conn, models::now())?;
-    if !rows.iter().any(|r| r.retired_at.is_none()) {
-        generate(conn)?;
+    if rows.iter().any(|r| r.retired_at.is_none()) {
+        return Ok(rows);
     }
-    Ok(())
+    generate(conn)?;
+    Ok(signing_keys::published(conn, models::now())?)
 }
 
 fn encoding_key(pkcs8_der: &[u8]) -> Result<EncodingKey, OAuthError> {

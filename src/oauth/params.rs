@@ -32,6 +32,16 @@ impl Params {
         self.pairs.iter().filter(|(k, _)| k == name).count()
     }
 
+    /// `invalid_request` when any parameter is sent twice (RFC 6749 §3.1).
+    pub fn reject_repeated(&self) -> Result<(), crate::oauth::error::OAuthError> {
+        match self.repeated() {
+            Some(name) => Err(crate::oauth::error::OAuthError::invalid_request(format!(
+                "Parameter {name} is repeated."
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The value of `name`, or None when it is missing or empty.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs

@@ -6,6 +6,9 @@ use crate::db::DbError;
 use crate::db::models::oauth_settings;
 use crate::domain::Scope;
 
+/// Codes live at most ten minutes (RFC 6749 §4.1.2), whatever the row says.
+pub const MAX_CODE_LIFETIME_SECS: i64 = 600;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub access_token_lifetime: i64,
@@ -25,7 +28,7 @@ impl Settings {
             access_token_lifetime: i64::from(row.access_token_lifetime)
                 .clamp(1, crate::oauth::keys::MAX_ACCESS_TOKEN_LIFETIME_SECS),
             refresh_token_lifetime: row.refresh_token_lifetime.into(),
-            auth_code_lifetime: i64::from(row.auth_code_lifetime).clamp(1, 600),
+            auth_code_lifetime: i64::from(row.auth_code_lifetime).clamp(1, MAX_CODE_LIFETIME_SECS),
             auth_code_enabled: row.auth_code_enabled,
             client_credentials_enabled: row.client_credentials_enabled,
             refresh_tokens_enabled: row.refresh_tokens_enabled,

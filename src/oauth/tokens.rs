@@ -40,11 +40,7 @@ pub fn exchange(
     authorization: Option<&str>,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    if let Some(name) = params.repeated() {
-        return Err(OAuthError::invalid_request(format!(
-            "Parameter {name} is repeated."
-        )));
-    }
+    params.reject_repeated()?;
     let grant = match params.get("grant_type") {
         None => return Err(OAuthError::invalid_request("grant_type is required.")),
         Some("authorization_code") => GrantType::AuthorizationCode,
@@ -60,9 +56,8 @@ pub fn exchange(
             ));
         }
     };
-    let credentials = client_auth::credentials(authorization, params)?;
-    let secret_key = proto.secret_key(conn)?.to_vec();
-    let client = client_auth::authenticate(conn, &secret_key, &credentials)?;
+    let (client, credentials) =
+        client_auth::authenticate_request(conn, proto, authorization, params)?;
     let settings = Settings::load(conn)?;
     let response = match grant {
         GrantType::AuthorizationCode => redeem_code(conn, proto, &settings, &client, params),

@@ -3,28 +3,44 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::MysqlConnection;
 
 use super::{authorization, error_response, no_store_json, read_form};
 use crate::db;
-use crate::oauth::{introspection, revocation, tokens};
+use crate::oauth::error::OAuthError;
+use crate::oauth::params::Params;
+use crate::oauth::{Protocol, introspection, revocation, tokens};
 use crate::startup::AppState;
+
+/// Reads the form, then runs `call` with the connection, the protocol state, the
+/// Authorization header and the parameters, off the actix worker.
+async fn call_with_form<T, F>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    call: F,
+) -> Result<T, OAuthError>
+where
+    F: FnOnce(&mut MysqlConnection, &Protocol, Option<&str>, &Params) -> Result<T, OAuthError>
+        + Send
+        + 'static,
+    T: Send + 'static,
+{
+    let params = read_form(req, payload).await?;
+    let auth = authorization(req);
+    let proto = state.protocol.clone();
+    db::run_with(&state.pool, move |conn| {
+        call(conn, &proto, auth.as_deref(), &params)
+    })
+    .await
+}
 
 pub async fn token(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let params = match read_form(&req, payload).await {
-        Ok(p) => p,
-        Err(e) => return error_response(e),
-    };
-    let auth = authorization(&req);
-    let proto = state.protocol.clone();
-    match db::run_with(&state.pool, move |conn| {
-        tokens::exchange(conn, &proto, auth.as_deref(), &params)
-    })
-    .await
-    {
+    match call_with_form(&req, payload, &state, tokens::exchange).await {
         Ok(response) => no_store_json(StatusCode::OK, &response),
         Err(e) => error_response(e),
     }
@@ -35,17 +51,7 @@ pub async fn revoke(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let params = match read_form(&req, payload).await {
-        Ok(p) => p,
-        Err(e) => return error_response(e),
-    };
-    let auth = authorization(&req);
-    let proto = state.protocol.clone();
-    match db::run_with(&state.pool, move |conn| {
-        revocation::revoke(conn, &proto, auth.as_deref(), &params)
-    })
-    .await
-    {
+    match call_with_form(&req, payload, &state, revocation::revoke).await {
         Ok(()) => HttpResponse::Ok()
             .insert_header(("Cache-Control", "no-store"))
             .finish(),
@@ -58,17 +64,7 @@ pub async fn introspect(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let params = match read_form(&req, payload).await {
-        Ok(p) => p,
-        Err(e) => return error_response(e),
-    };
-    let auth = authorization(&req);
-    let proto = state.protocol.clone();
-    match db::run_with(&state.pool, move |conn| {
-        introspection::introspect(conn, &proto, auth.as_deref(), &params)
-    })
-    .await
-    {
+    match call_with_form(&req, payload, &state, introspection::introspect).await {
         Ok(body) => no_store_json(StatusCode::OK, &body),
         Err(e) => error_response(e),
     }

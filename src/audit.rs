@@ -23,11 +23,72 @@ pub const CODE_REPLAYED: &str = "token.code_replayed";
 pub const REFRESH_REUSED: &str = "token.refresh_reused";
 pub const TOKEN_REVOKED: &str = "token.revoked";
 pub const KEYS_ROTATED: &str = "keys.rotated";
+pub const SETTINGS_CHANGED: &str = "settings.changed";
+pub const CLIENT_EDITED: &str = "client.edited";
+pub const CLIENT_SECRET_REGENERATED: &str = "client.secret_regenerated";
+pub const CONSENT_REVOKED: &str = "consent.revoked";
+pub const REAUTH_FAILED: &str = "reauth.failure";
+
+/// Every action, for the audit log's filter.
+pub const ACTIONS: &[&str] = &[
+    LOGIN_SUCCEEDED,
+    LOGIN_FAILED,
+    LOGIN_THROTTLED,
+    LOGGED_OUT,
+    REAUTH_FAILED,
+    USER_CREATED,
+    USER_PASSWORD_CHANGED,
+    SETTINGS_CHANGED,
+    CLIENT_CREATED,
+    CLIENT_EDITED,
+    CLIENT_PAUSED,
+    CLIENT_RESUMED,
+    CLIENT_SECRET_REGENERATED,
+    CLIENT_MADE_PUBLIC,
+    CLIENT_DELETED,
+    CONSENT_GRANTED,
+    CONSENT_DENIED,
+    CONSENT_REVOKED,
+    CODE_REPLAYED,
+    REFRESH_REUSED,
+    TOKEN_REVOKED,
+    KEYS_ROTATED,
+];
+
+/// Who did something, and from which address when it came over HTTP.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub name: String,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ip: None,
+        }
+    }
+
+    pub fn from_ip(mut self, ip: impl Into<String>) -> Self {
+        self.ip = Some(ip.into());
+        self
+    }
+}
 
 /// An event being built; `details` must never carry a secret.
 pub struct Event(NewAuditEvent);
 
 impl Event {
+    /// An event caused by `actor`, with their address when known.
+    pub fn by(actor: &Actor, action: &'static str) -> Self {
+        let event = Self::new(&actor.name, action);
+        match &actor.ip {
+            Some(ip) => event.ip(ip),
+            None => event,
+        }
+    }
+
     pub fn new(actor: &str, action: &'static str) -> Self {
         Self(NewAuditEvent {
             actor: actor.chars().take(100).collect(),

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use diesel::{Connection, MysqlConnection};
 use serde_json::json;
 
+use crate::audit::Actor;
 use crate::auth::accounts::{self, AccountError};
 use crate::config::{Config, ConfigError, KeySource};
 use crate::db::models::clients::ClientRow;
@@ -507,8 +508,12 @@ fn client(command: ClientCommand) -> Result<(), CliError> {
                     }
                 })?,
             };
-            let created =
-                registrar::create(&mut conn, &spec, owner.id, &format!("cli:{}", owner.login))?;
+            let created = registrar::create(
+                &mut conn,
+                &spec,
+                owner.id,
+                &Actor::new(format!("cli:{}", owner.login)),
+            )?;
             let secret = created.secret.as_ref().map(|s| s.expose().to_string());
             if json {
                 println!(
@@ -564,17 +569,27 @@ fn client(command: ClientCommand) -> Result<(), CliError> {
         }
         ClientCommand::Pause { client_id } => {
             let mut conn = prepared_connection()?;
-            registrar::set_status(&mut conn, &client_id, ClientStatus::Paused, "cli")?;
+            registrar::set_status(
+                &mut conn,
+                &client_id,
+                ClientStatus::Paused,
+                &Actor::new("cli"),
+            )?;
             println!("client {client_id} paused");
         }
         ClientCommand::Resume { client_id } => {
             let mut conn = prepared_connection()?;
-            registrar::set_status(&mut conn, &client_id, ClientStatus::Active, "cli")?;
+            registrar::set_status(
+                &mut conn,
+                &client_id,
+                ClientStatus::Active,
+                &Actor::new("cli"),
+            )?;
             println!("client {client_id} resumed");
         }
         ClientCommand::Delete { client_id } => {
             let mut conn = prepared_connection()?;
-            registrar::delete(&mut conn, &client_id, "cli")?;
+            registrar::delete(&mut conn, &client_id, &Actor::new("cli"))?;
             println!("client {client_id} deleted");
         }
     }

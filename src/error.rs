@@ -37,6 +37,17 @@ impl From<DbError> for AppError {
     }
 }
 
+impl From<crate::oauth::clients::ClientError> for AppError {
+    fn from(e: crate::oauth::clients::ClientError) -> Self {
+        use crate::oauth::clients::ClientError;
+        match e {
+            ClientError::UnknownClient(_) => AppError::NotFound,
+            ClientError::Invalid { message, .. } => AppError::BadRequest(message),
+            ClientError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<askama::Error> for AppError {
     fn from(e: askama::Error) -> Self {
         AppError::Internal(format!("template rendering failed: {e}"))

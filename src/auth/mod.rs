@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod csrf;
 pub mod password;
+pub mod reauth;
 pub mod session;
 pub mod throttle;
 

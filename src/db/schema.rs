@@ -233,6 +233,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    oauth_client_daily_tokens (client_id, day) {
+        client_id -> Bigint,
+        day -> Date,
+        issued -> Integer,
+    }
+}
+
+diesel::joinable!(oauth_client_daily_tokens -> oauth_clients (client_id));
+diesel::joinable!(oauth_consents -> users (user_id));
 diesel::joinable!(oauth_authorization_codes -> oauth_clients (client_id));
 diesel::joinable!(oauth_grants -> oauth_clients (client_id));
 diesel::joinable!(oauth_access_tokens -> oauth_grants (grant_id));
@@ -249,5 +259,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_grants,
     oauth_access_tokens,
     oauth_refresh_tokens,
-    oauth_consents
+    oauth_consents,
+    oauth_client_daily_tokens
 );

@@ -1,14 +1,15 @@
-//! The client registrar: the rules for creating, pausing, resuming and deleting OAuth
-//! clients, shared by the command line and (later) the console pages.
+//! The client registrar: the rules for creating, editing, pausing, resuming and deleting
+//! OAuth clients and regenerating their secrets, shared by the command line and the console.
 
 use diesel::{Connection, MysqlConnection};
 use serde_json::json;
 
-use crate::audit;
+use crate::audit::{self, Actor};
 use crate::db::DbError;
 use crate::db::models::{self, clients::NewClient};
 use crate::domain::{
-    ClientId, ClientName, ClientSecret, ClientStatus, ClientType, GrantType, RedirectUri, Scope,
+    ClientId, ClientName, ClientSecret, ClientStatus, ClientType, FieldErrors, GrantType,
+    RedirectUri, Scope, parse_description, parse_web_url,
 };
 use crate::oauth::settings::Settings;
 
@@ -95,7 +96,7 @@ pub fn create(
     conn: &mut MysqlConnection,
     spec: &ClientSpec,
     owner_id: i64,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<Created, ClientError> {
     let settings = Settings::load(conn)?;
     check_rules(spec, &settings)?;
@@ -133,7 +134,7 @@ pub fn create(
         )?;
         audit::record(
             conn,
-            audit::Event::new(actor, audit::CLIENT_CREATED)
+            audit::Event::by(actor, audit::CLIENT_CREATED)
                 .target("client", client_id.as_str())
                 .details(json!({
                     "name": spec.name.as_str(),
@@ -153,7 +154,7 @@ pub fn set_status(
     conn: &mut MysqlConnection,
     client_id: &str,
     status: ClientStatus,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<(), ClientError> {
     conn.transaction(|conn| {
         if !models::clients::update_status(conn, client_id, status.as_str())? {
@@ -165,7 +166,7 @@ pub fn set_status(
         };
         audit::record(
             conn,
-            audit::Event::new(actor, action).target("client", client_id),
+            audit::Event::by(actor, action).target("client", client_id),
         )?;
         Ok(())
     })
@@ -177,7 +178,7 @@ pub fn set_status(
 pub fn make_public(
     conn: &mut MysqlConnection,
     client_id: &str,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<(), ClientError> {
     conn.transaction(|conn| {
         let Some(client) = models::clients::find_by_client_id(conn, client_id)? else {
@@ -195,7 +196,7 @@ pub fn make_public(
         let revoked = models::grants::revoke_for_client(conn, client.id, models::now())?;
         audit::record(
             conn,
-            audit::Event::new(actor, audit::CLIENT_MADE_PUBLIC)
+            audit::Event::by(actor, audit::CLIENT_MADE_PUBLIC)
                 .target("client", client_id)
                 .details(json!({ "grants_revoked": revoked })),
         )?;
@@ -203,20 +204,289 @@ pub fn make_public(
     })
 }
 
-pub fn delete(conn: &mut MysqlConnection, client_id: &str, actor: &str) -> Result<(), ClientError> {
+/// Deletes the client with everything it holds (tokens, grants and consents cascade).
+pub fn delete(
+    conn: &mut MysqlConnection,
+    client_id: &str,
+    actor: &Actor,
+) -> Result<(), ClientError> {
     conn.transaction(|conn| {
         let Some(client) = models::clients::find_by_client_id(conn, client_id)? else {
             return Err(ClientError::UnknownClient(client_id.to_string()));
         };
+        let held = models::client_usage::holdings(conn, client.id, models::now())?;
         models::clients::delete(conn, client_id)?;
         audit::record(
             conn,
-            audit::Event::new(actor, audit::CLIENT_DELETED)
+            audit::Event::by(actor, audit::CLIENT_DELETED)
                 .target("client", client_id)
-                .details(json!({ "name": client.name })),
+                .details(json!({
+                    "name": client.name,
+                    "access_tokens_revoked": held.access_tokens,
+                    "refresh_tokens_revoked": held.refresh_tokens,
+                    "consents_revoked": held.consents,
+                })),
         )?;
         Ok(())
     })
+}
+
+/// What an edit did: a secret to show once when the client became confidential, whether it
+/// became public (every token revoked), and how many grants exceeding the new limits it revoked.
+pub struct Updated {
+    pub secret: Option<ClientSecret>,
+    pub made_public: bool,
+    pub grants_revoked: usize,
+}
+
+/// Applies an edit. The client ID stays; turning public drops the secret and every token,
+/// turning confidential issues a secret, and tokens whose scope or grant type the client
+/// may no longer use are revoked at once.
+pub fn update(
+    conn: &mut MysqlConnection,
+    client_id: &str,
+    spec: &ClientSpec,
+    actor: &Actor,
+) -> Result<Updated, ClientError> {
+    let settings = Settings::load(conn)?;
+    check_rules(spec, &settings)?;
+    let key = models::server_secrets::get_or_create(conn, SECRET_KEY_NAME, 32)?;
+    conn.transaction(|conn| {
+        let Some(before) = models::clients::find_by_client_id(conn, client_id)? else {
+            return Err(ClientError::UnknownClient(client_id.to_string()));
+        };
+        let now = models::now();
+        let made_public = before.is_confidential() && spec.client_type == ClientType::Public;
+        let mut secret = None;
+        if made_public {
+            // Drops the secret and revokes every token (recorded as client.made_public).
+            make_public(conn, client_id, actor)?;
+        } else if !before.is_confidential() && spec.client_type == ClientType::Confidential {
+            let fresh = ClientSecret::generate();
+            models::clients::set_secret(conn, before.id, &fresh.hash(&key))?;
+            secret = Some(fresh);
+        }
+        let grants = GrantType::join(&spec.grants);
+        let scopes = Scope::join(&spec.scopes);
+        let uris: Vec<&str> = spec.redirect_uris.iter().map(RedirectUri::as_str).collect();
+        models::clients::update(
+            conn,
+            before.id,
+            &models::clients::ClientChanges {
+                name: spec.name.as_str(),
+                description: &spec.description,
+                grant_types: &grants,
+                scopes: &scopes,
+                redirect_uris: json!(uris),
+                trusted: spec.trusted,
+                homepage_url: spec.homepage_url.as_deref(),
+                icon_url: spec.icon_url.as_deref(),
+                updated_at: now,
+            },
+        )?;
+        let revoked = if made_public {
+            0
+        } else {
+            let scope_names: Vec<&str> = spec.scopes.iter().map(|s| s.as_str()).collect();
+            // A grant's type is how its family began; refresh tokens only continue one.
+            let grant_names: Vec<&str> = spec
+                .grants
+                .iter()
+                .filter(|g| **g != GrantType::RefreshToken)
+                .map(|g| g.as_str())
+                .collect();
+            models::grants::revoke_outside(conn, before.id, &scope_names, &grant_names, now)?
+        };
+        let changes = changed_fields(&before, spec, &grants, &scopes, &uris);
+        audit::record(
+            conn,
+            audit::Event::by(actor, audit::CLIENT_EDITED)
+                .target("client", client_id)
+                .details(json!({
+                    "changed": changes,
+                    "made_public": made_public,
+                    "grants_revoked": revoked,
+                })),
+        )?;
+        Ok(Updated {
+            secret,
+            made_public,
+            grants_revoked: revoked,
+        })
+    })
+}
+
+/// The fields an edit changed, each as `{"old": ..., "new": ...}`.
+fn changed_fields(
+    before: &models::clients::ClientRow,
+    spec: &ClientSpec,
+    grants: &str,
+    scopes: &str,
+    uris: &[&str],
+) -> serde_json::Map<String, serde_json::Value> {
+    let pairs = [
+        ("name", json!(before.name), json!(spec.name.as_str())),
+        (
+            "description",
+            json!(before.description),
+            json!(spec.description),
+        ),
+        (
+            "type",
+            json!(before.client_type),
+            json!(spec.client_type.as_str()),
+        ),
+        ("grant_types", json!(before.grant_types), json!(grants)),
+        ("scopes", json!(before.scopes), json!(scopes)),
+        (
+            "redirect_uris",
+            json!(before.redirect_uri_list()),
+            json!(uris),
+        ),
+        ("trusted", json!(before.trusted), json!(spec.trusted)),
+        (
+            "homepage_url",
+            json!(before.homepage_url),
+            json!(spec.homepage_url),
+        ),
+        ("icon_url", json!(before.icon_url), json!(spec.icon_url)),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, old, new)| old != new)
+        .map(|(field, old, new)| (field.to_string(), json!({ "old": old, "new": new })))
+        .collect()
+}
+
+/// Replaces a confidential client's secret: the old one stops working at once. Issued
+/// tokens stay valid (revoke them by pausing or editing the client if the secret leaked).
+pub fn regenerate_secret(
+    conn: &mut MysqlConnection,
+    client_id: &str,
+    actor: &Actor,
+) -> Result<ClientSecret, ClientError> {
+    let key = models::server_secrets::get_or_create(conn, SECRET_KEY_NAME, 32)?;
+    conn.transaction(|conn| {
+        let Some(client) = models::clients::find_by_client_id(conn, client_id)? else {
+            return Err(ClientError::UnknownClient(client_id.to_string()));
+        };
+        if !client.is_confidential() {
+            return Err(invalid(
+                "type",
+                "A public client has no secret; make it confidential to give it one.",
+            ));
+        }
+        let secret = ClientSecret::generate();
+        models::clients::set_secret(conn, client.id, &secret.hash(&key))?;
+        audit::record(
+            conn,
+            audit::Event::by(actor, audit::CLIENT_SECRET_REGENERATED).target("client", client_id),
+        )?;
+        Ok(secret)
+    })
+}
+
+/// The create/edit form as typed.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInput {
+    pub name: String,
+    pub description: String,
+    pub client_type: String,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    /// One URI per line.
+    pub redirect_uris: String,
+    pub trusted: bool,
+    pub homepage_url: String,
+    pub icon_url: String,
+}
+
+impl ClientInput {
+    /// The form's values for an existing client.
+    pub fn from_row(c: &models::clients::ClientRow) -> Self {
+        Self {
+            name: c.name.clone(),
+            description: c.description.clone(),
+            client_type: c.client_type.clone(),
+            grant_types: c
+                .grant_types
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+            scopes: c.scopes.split_whitespace().map(str::to_string).collect(),
+            redirect_uris: c.redirect_uri_list().join("\n"),
+            trusted: c.trusted,
+            homepage_url: c.homepage_url.clone().unwrap_or_default(),
+            icon_url: c.icon_url.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Every field's rules, then the rules across fields; all messages at once.
+    pub fn parse(&self, settings: &Settings) -> Result<ClientSpec, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let name = errors.take("name", ClientName::parse(&self.name));
+        let description = errors.take("description", parse_description(&self.description));
+        let client_type = errors.take("client_type", ClientType::parse(&self.client_type));
+        let grants = errors.take(
+            "grant_types",
+            GrantType::parse_list(&self.grant_types.join(" ")),
+        );
+        let scopes = errors.take("scopes", Scope::parse_list(&self.scopes.join(" ")));
+        let mut redirect_uris = Vec::new();
+        for line in self.redirect_uris.lines().filter(|l| !l.trim().is_empty()) {
+            if let Some(uri) = errors.take("redirect_uris", RedirectUri::parse(line))
+                && !redirect_uris.contains(&uri)
+            {
+                redirect_uris.push(uri);
+            }
+        }
+        let homepage_url = errors.take(
+            "homepage_url",
+            parse_web_url(&self.homepage_url, "Homepage URL"),
+        );
+        let icon_url = errors.take("icon_url", parse_web_url(&self.icon_url, "Icon URL"));
+        let (
+            Some(name),
+            Some(description),
+            Some(client_type),
+            Some(grants),
+            Some(scopes),
+            Some(homepage_url),
+            Some(icon_url),
+        ) = (
+            name,
+            description,
+            client_type,
+            grants,
+            scopes,
+            homepage_url,
+            icon_url,
+        )
+        else {
+            return Err(errors);
+        };
+        let spec = ClientSpec {
+            name,
+            description,
+            client_type,
+            grants,
+            scopes,
+            redirect_uris,
+            trusted: self.trusted,
+            homepage_url,
+            icon_url,
+        };
+        if let Err(ClientError::Invalid { field, message }) = check_rules(&spec, settings) {
+            let field = match field {
+                "grant" => "grant_types",
+                "scope" => "scopes",
+                "redirect-uri" => "redirect_uris",
+                other => other,
+            };
+            errors.add(field, message);
+        }
+        errors.check(|| spec)
+    }
 }
 
 impl From<diesel::result::Error> for ClientError {

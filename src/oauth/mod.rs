@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod client_auth;
 pub mod clients;
+pub mod consents;
 pub mod error;
 pub mod introspection;
 pub mod jwt;

@@ -1,10 +1,11 @@
 //! The current OAuth 2.0 settings (read per request, so a change applies at once).
 
-use diesel::MysqlConnection;
+use diesel::{Connection, MysqlConnection};
 
+use crate::audit;
 use crate::db::DbError;
 use crate::db::models::oauth_settings;
-use crate::domain::Scope;
+use crate::domain::{FieldErrors, Scope};
 
 /// Codes live at most ten minutes (RFC 6749 §4.1.2), whatever the row says.
 pub const MAX_CODE_LIFETIME_SECS: i64 = 600;
@@ -39,5 +40,230 @@ impl Settings {
                 .filter_map(|s| s.parse().ok())
                 .collect(),
         })
+    }
+}
+
+/// Bounds the General settings form enforces.
+pub const ACCESS_LIFETIME_RANGE: (i64, i64) =
+    (60, crate::oauth::keys::MAX_ACCESS_TOKEN_LIFETIME_SECS);
+pub const MAX_REFRESH_LIFETIME_SECS: i64 = 365 * 86_400;
+pub const CODE_LIFETIME_RANGE: (i64, i64) = (10, MAX_CODE_LIFETIME_SECS);
+
+/// The form as typed: numbers are still text so that a bad value can be shown back.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsInput {
+    pub access_token_lifetime: String,
+    pub refresh_token_lifetime: String,
+    pub auth_code_lifetime: String,
+    pub auth_code_enabled: bool,
+    pub client_credentials_enabled: bool,
+    pub refresh_tokens_enabled: bool,
+    pub allowed_scopes: Vec<String>,
+}
+
+impl From<&Settings> for SettingsInput {
+    fn from(s: &Settings) -> Self {
+        Self {
+            access_token_lifetime: s.access_token_lifetime.to_string(),
+            refresh_token_lifetime: s.refresh_token_lifetime.to_string(),
+            auth_code_lifetime: s.auth_code_lifetime.to_string(),
+            auth_code_enabled: s.auth_code_enabled,
+            client_credentials_enabled: s.client_credentials_enabled,
+            refresh_tokens_enabled: s.refresh_tokens_enabled,
+            allowed_scopes: s
+                .allowed_scopes
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
+        }
+    }
+}
+
+fn seconds(
+    errors: &mut FieldErrors,
+    field: &'static str,
+    raw: &str,
+    (min, max): (i64, i64),
+) -> Option<i64> {
+    let value = raw.trim();
+    let parsed = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        value.parse::<i64>().ok()
+    } else {
+        None
+    };
+    match parsed {
+        Some(n) if (min..=max).contains(&n) => Some(n),
+        Some(_) => {
+            errors.add(
+                field,
+                format!("Enter a number of seconds from {min} to {max}."),
+            );
+            None
+        }
+        None => {
+            errors.add(field, "Enter a whole number of seconds, such as 3600.");
+            None
+        }
+    }
+}
+
+impl SettingsInput {
+    /// Checks every rule of the form at once; the messages name what to type instead.
+    pub fn validate(&self) -> Result<Settings, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let access = seconds(
+            &mut errors,
+            "access_token_lifetime",
+            &self.access_token_lifetime,
+            ACCESS_LIFETIME_RANGE,
+        );
+        let refresh = seconds(
+            &mut errors,
+            "refresh_token_lifetime",
+            &self.refresh_token_lifetime,
+            (1, MAX_REFRESH_LIFETIME_SECS),
+        );
+        if let (Some(a), Some(r)) = (access, refresh)
+            && r < a
+        {
+            errors.add(
+                "refresh_token_lifetime",
+                format!("The refresh token lifetime must be at least the access token lifetime ({a} seconds)."),
+            );
+        }
+        let code = seconds(
+            &mut errors,
+            "auth_code_lifetime",
+            &self.auth_code_lifetime,
+            CODE_LIFETIME_RANGE,
+        );
+        let mut scopes = Vec::new();
+        for raw in &self.allowed_scopes {
+            if let Some(scope) = errors.take("allowed_scopes", raw.parse::<Scope>())
+                && !scopes.contains(&scope)
+            {
+                scopes.push(scope);
+            }
+        }
+        if self.allowed_scopes.is_empty() {
+            errors.add("allowed_scopes", "Choose at least one allowed scope.");
+        }
+        scopes.sort();
+        errors.check(|| Settings {
+            access_token_lifetime: access.unwrap_or_default(),
+            refresh_token_lifetime: refresh.unwrap_or_default(),
+            auth_code_lifetime: code.unwrap_or_default(),
+            auth_code_enabled: self.auth_code_enabled,
+            client_credentials_enabled: self.client_credentials_enabled,
+            refresh_tokens_enabled: self.refresh_tokens_enabled,
+            allowed_scopes: scopes,
+        })
+    }
+}
+
+impl Settings {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "access_token_lifetime": self.access_token_lifetime,
+            "refresh_token_lifetime": self.refresh_token_lifetime,
+            "auth_code_lifetime": self.auth_code_lifetime,
+            "auth_code_enabled": self.auth_code_enabled,
+            "client_credentials_enabled": self.client_credentials_enabled,
+            "refresh_tokens_enabled": self.refresh_tokens_enabled,
+            "allowed_scopes": Scope::join(&self.allowed_scopes),
+        })
+    }
+
+    /// Stores validated settings and records the old and new values; returns whether
+    /// anything changed (nothing is written or recorded otherwise).
+    pub fn save(&self, conn: &mut MysqlConnection, actor: &str) -> Result<bool, DbError> {
+        conn.transaction(|conn| {
+            let old = Settings::load(conn)?;
+            let (before, after) = (old.to_json(), self.to_json());
+            if before == after {
+                return Ok(false);
+            }
+            let scopes = Scope::join(&self.allowed_scopes);
+            let narrow = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
+            oauth_settings::update(
+                conn,
+                &oauth_settings::SettingsChanges {
+                    access_token_lifetime: narrow(self.access_token_lifetime),
+                    refresh_token_lifetime: narrow(self.refresh_token_lifetime),
+                    auth_code_lifetime: narrow(self.auth_code_lifetime),
+                    auth_code_enabled: self.auth_code_enabled,
+                    client_credentials_enabled: self.client_credentials_enabled,
+                    refresh_tokens_enabled: self.refresh_tokens_enabled,
+                    allowed_scopes: &scopes,
+                    updated_at: Some(crate::db::models::now()),
+                    updated_by: Some(actor),
+                },
+            )?;
+            audit::record(
+                conn,
+                audit::Event::new(actor, audit::SETTINGS_CHANGED)
+                    .target("settings", "oauth2")
+                    .details(serde_json::json!({ "old": before, "new": after })),
+            )?;
+            Ok(true)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(access: &str, refresh: &str, code: &str, scopes: &[&str]) -> SettingsInput {
+        SettingsInput {
+            access_token_lifetime: access.into(),
+            refresh_token_lifetime: refresh.into(),
+            auth_code_lifetime: code.into(),
+            allowed_scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ..SettingsInput::default()
+        }
+    }
+
+    #[test]
+    fn accepts_the_bounds() {
+        let s = input("60", "31536000", "10", &["matomo:write", "matomo:read"])
+            .validate()
+            .unwrap();
+        assert_eq!(s.allowed_scopes, vec![Scope::Read, Scope::Write]);
+        assert!(
+            input("86400", "86400", "600", &["matomo:read"])
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn names_each_broken_rule() {
+        let e = input("59", "31536001", "601", &[]).validate().unwrap_err();
+        assert_eq!(e.len(), 4);
+        let e = input("3600.5", "x", " ", &["matomo:root"])
+            .validate()
+            .unwrap_err();
+        assert!(
+            e.get("access_token_lifetime")
+                .unwrap()
+                .contains("whole number")
+        );
+        assert!(e.get("refresh_token_lifetime").is_some());
+        assert!(e.get("auth_code_lifetime").is_some());
+        assert!(e.get("allowed_scopes").unwrap().contains("matomo:root"));
+        let e = input("7200", "3600", "60", &["matomo:read"])
+            .validate()
+            .unwrap_err();
+        assert!(
+            e.get("refresh_token_lifetime")
+                .unwrap()
+                .contains("at least")
+        );
+        assert!(
+            input("-60", "3600", "60", &["matomo:read"])
+                .validate()
+                .is_err()
+        );
     }
 }

@@ -515,6 +515,11 @@ pub fn active_access_token(
         && state.grant_revoked_at.is_none()
         && state.expires_at > models::now()
         && state.client_status == crate::domain::ClientStatus::Active.as_str()
-        && state.client_id == claims.client_id;
+        && state.client_id == claims.client_id
+        // An edit that narrows the client's scopes revokes such grants; this holds anyway.
+        && state
+            .client_scopes
+            .split_whitespace()
+            .any(|s| s == claims.scope);
     Ok(live.then_some((claims, state)))
 }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod client_ip;
+pub mod form;
 pub mod health;
 pub mod home;
 pub mod login;

@@ -35,6 +35,17 @@ impl Layout {
         }
     }
 
+    /// Shows the success message left by the previous POST, once.
+    pub fn with_flash(mut self, session: &actix_session::Session) -> Self {
+        self.flash = crate::routes::form::take_flash(session);
+        self
+    }
+
+    /// Whether controls that change something are shown (superusers only).
+    pub fn can_manage(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role.can_manage())
+    }
+
     pub fn anonymous(csrf_token: String) -> Self {
         Self {
             user: None,

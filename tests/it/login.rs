@@ -70,9 +70,10 @@ async fn unknown_login_costs_as_much_time_as_a_wrong_password() {
     // Two of each (the address limit is five).
     let known = time("alice").await + time("alice").await;
     let unknown = time("ghost").await + time("ghost").await;
-    // Both run argon2; without the dummy hash the unknown login would answer many times faster.
+    // Both run argon2; without the dummy hash the unknown login would answer some forty
+    // times faster. The margin absorbs the noise of tests running in parallel.
     assert!(
-        unknown * 2 > known,
+        unknown * 4 > known,
         "unknown {unknown:?} vs known {known:?}"
     );
 }

@@ -35,6 +35,7 @@ pub struct AccessTokenState {
     pub client_pk: i64,
     pub client_id: String,
     pub client_status: String,
+    pub client_scopes: String,
 }
 
 /// One primary-key lookup joined to its grant and client.
@@ -51,6 +52,7 @@ pub fn state(conn: &mut MysqlConnection, jti: &str) -> Result<Option<AccessToken
             oauth_clients::id,
             oauth_clients::client_id,
             oauth_clients::status,
+            oauth_clients::scopes,
         ))
         .first(conn)
         .optional()?)
@@ -68,4 +70,23 @@ pub fn revoke(conn: &mut MysqlConnection, jti: &str, now: NaiveDateTime) -> Resu
 
 pub fn delete_expired(conn: &mut MysqlConnection, now: NaiveDateTime) -> Result<usize, DbError> {
     Ok(diesel::delete(tokens::table.filter(tokens::expires_at.le(now))).execute(conn)?)
+}
+
+/// When each of these clients last issued a token to this user (clients without a live
+/// token row are absent).
+pub fn last_issued_for_user(
+    conn: &mut MysqlConnection,
+    user_id: i64,
+    client_ids: &[i64],
+) -> Result<Vec<(i64, Option<NaiveDateTime>)>, DbError> {
+    Ok(tokens::table
+        .inner_join(oauth_grants::table)
+        .filter(oauth_grants::user_id.eq(user_id))
+        .filter(oauth_grants::client_id.eq_any(client_ids))
+        .group_by(oauth_grants::client_id)
+        .select((
+            oauth_grants::client_id,
+            diesel::dsl::max(tokens::created_at),
+        ))
+        .load(conn)?)
 }

@@ -46,20 +46,76 @@ pub fn insert(conn: &mut MysqlConnection, event: &NewAuditEvent) -> Result<(), D
     Ok(())
 }
 
-/// The newest events first, optionally only one action.
-pub fn list_recent(
+/// What the audit log narrows events to; every part is optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    /// Events about this client (its client ID).
+    pub client: Option<String>,
+    /// Events this login caused or that concern them.
+    pub user: Option<String>,
+    pub from: Option<NaiveDateTime>,
+    /// Exclusive upper bound.
+    pub until: Option<NaiveDateTime>,
+    /// Only events older than this id (the next page).
+    pub before_id: Option<i64>,
+}
+
+/// The newest matching events first, at most `limit`.
+pub fn search(
     conn: &mut MysqlConnection,
-    action: Option<&str>,
+    filter: &AuditFilter,
     limit: i64,
 ) -> Result<Vec<AuditEventRow>, DbError> {
     let mut query = audit_events::table
         .select(AuditEventRow::as_select())
         .into_boxed();
-    if let Some(action) = action {
-        query = query.filter(audit_events::action.eq(action.to_string()));
+    if let Some(action) = &filter.action {
+        query = query.filter(audit_events::action.eq(action.clone()));
     }
+    if let Some(client) = &filter.client {
+        query = query
+            .filter(audit_events::target_type.eq("client"))
+            .filter(audit_events::target_id.eq(client.clone()));
+    }
+    if let Some(user) = &filter.user {
+        query = query.filter(
+            audit_events::actor
+                .eq(user.clone())
+                .or(audit_events::target_type
+                    .eq("user")
+                    .and(audit_events::target_id.eq(user.clone()))),
+        );
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(audit_events::occurred_at.ge(from));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(audit_events::occurred_at.lt(until));
+    }
+    if let Some(before) = filter.before_id {
+        query = query.filter(audit_events::id.lt(before));
+    }
+    // Ids grow with time, so id order is time order and pages by the primary key.
     Ok(query
-        .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
+        .order(audit_events::id.desc())
         .limit(limit)
+        .load(conn)?)
+}
+
+/// A client's pause and resume history (and its creation), newest first.
+pub fn status_history(
+    conn: &mut MysqlConnection,
+    client_id: &str,
+    actions: &[&str],
+    limit: i64,
+) -> Result<Vec<AuditEventRow>, DbError> {
+    Ok(audit_events::table
+        .filter(audit_events::target_type.eq("client"))
+        .filter(audit_events::target_id.eq(client_id))
+        .filter(audit_events::action.eq_any(actions))
+        .order(audit_events::id.desc())
+        .limit(limit)
+        .select(AuditEventRow::as_select())
         .load(conn)?)
 }

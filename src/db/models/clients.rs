@@ -109,12 +109,84 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<ClientRow>, DbError> {
-    Ok(oauth_clients::table
+    search(conn, &ClientFilter::default(), limit, offset)
+}
+
+/// What the Manage clients page narrows the list to.
+#[derive(Debug, Clone, Default)]
+pub struct ClientFilter {
+    pub status: Option<String>,
+    /// Part of the name, or the start of the client ID.
+    pub text: Option<String>,
+}
+
+fn filtered(filter: &ClientFilter) -> oauth_clients::BoxedQuery<'static, diesel::mysql::Mysql> {
+    let mut query = oauth_clients::table.into_boxed();
+    if let Some(status) = &filter.status {
+        query = query.filter(oauth_clients::status.eq(status.clone()));
+    }
+    if let Some(text) = &filter.text {
+        let escaped = super::escape_like(text);
+        query = query.filter(
+            oauth_clients::name
+                .like(format!("%{escaped}%"))
+                .or(oauth_clients::client_id.like(format!("{escaped}%"))),
+        );
+    }
+    query
+}
+
+/// One page of clients in name order.
+pub fn search(
+    conn: &mut MysqlConnection,
+    filter: &ClientFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<ClientRow>, DbError> {
+    Ok(filtered(filter)
         .order((oauth_clients::name.asc(), oauth_clients::id.asc()))
         .limit(limit)
         .offset(offset)
         .select(ClientRow::as_select())
         .load(conn)?)
+}
+
+pub fn count(conn: &mut MysqlConnection, filter: &ClientFilter) -> Result<i64, DbError> {
+    Ok(filtered(filter).count().get_result(conn)?)
+}
+
+/// The editable fields of a client.
+#[derive(AsChangeset)]
+#[diesel(table_name = oauth_clients, treat_none_as_null = true)]
+pub struct ClientChanges<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub grant_types: &'a str,
+    pub scopes: &'a str,
+    pub redirect_uris: Value,
+    pub trusted: bool,
+    pub homepage_url: Option<&'a str>,
+    pub icon_url: Option<&'a str>,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn update(conn: &mut MysqlConnection, id: i64, changes: &ClientChanges) -> Result<(), DbError> {
+    diesel::update(oauth_clients::table.find(id))
+        .set(changes)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Makes the client confidential with this secret hash (or replaces its secret).
+pub fn set_secret(conn: &mut MysqlConnection, id: i64, hash: &[u8]) -> Result<(), DbError> {
+    diesel::update(oauth_clients::table.find(id))
+        .set((
+            oauth_clients::client_type.eq(crate::domain::ClientType::Confidential.as_str()),
+            oauth_clients::secret_hash.eq(Some(hash)),
+            oauth_clients::updated_at.eq(super::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Sets the status; returns whether the client exists.

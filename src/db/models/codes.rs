@@ -66,3 +66,18 @@ pub fn claim(conn: &mut MysqlConnection, id: i64, now: NaiveDateTime) -> Result<
 pub fn delete_expired(conn: &mut MysqlConnection, before: NaiveDateTime) -> Result<usize, DbError> {
     Ok(diesel::delete(codes::table.filter(codes::expires_at.le(before))).execute(conn)?)
 }
+
+/// Voids a user's unredeemed codes for a client, so none outlives a withdrawn consent.
+pub fn delete_unused_for_user(
+    conn: &mut MysqlConnection,
+    client_id: i64,
+    user_id: i64,
+) -> Result<usize, DbError> {
+    Ok(diesel::delete(
+        codes::table
+            .filter(codes::client_id.eq(client_id))
+            .filter(codes::user_id.eq(user_id))
+            .filter(codes::used_at.is_null()),
+    )
+    .execute(conn)?)
+}

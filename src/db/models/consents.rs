@@ -43,3 +43,35 @@ pub fn upsert(
 pub fn delete(conn: &mut MysqlConnection, user_id: i64, client_id: i64) -> Result<usize, DbError> {
     Ok(diesel::delete(consents::table.find((user_id, client_id))).execute(conn)?)
 }
+
+/// One approved application as Personal > Authorized applications lists it.
+#[derive(Debug, Clone, Queryable)]
+pub struct ApprovedClient {
+    pub client_pk: i64,
+    pub client_id: String,
+    pub name: String,
+    pub description: String,
+    pub scope: String,
+    pub approved_at: chrono::NaiveDateTime,
+}
+
+/// The clients a user has approved, by name.
+pub fn list_for_user(
+    conn: &mut MysqlConnection,
+    user_id: i64,
+) -> Result<Vec<ApprovedClient>, DbError> {
+    use crate::db::schema::oauth_clients as clients;
+    Ok(consents::table
+        .inner_join(clients::table)
+        .filter(consents::user_id.eq(user_id))
+        .order((clients::name.asc(), clients::id.asc()))
+        .select((
+            clients::id,
+            clients::client_id,
+            clients::name,
+            clients::description,
+            consents::scope,
+            consents::updated_at,
+        ))
+        .load(conn)?)
+}

@@ -110,3 +110,42 @@ pub fn revoke_for_client(
 pub fn delete_expired(conn: &mut MysqlConnection, now: NaiveDateTime) -> Result<usize, DbError> {
     Ok(diesel::delete(grants::table.filter(grants::expires_at.le(now))).execute(conn)?)
 }
+
+/// Revokes one user's grants for one client (the user withdrew their consent).
+pub fn revoke_for_user(
+    conn: &mut MysqlConnection,
+    client_id: i64,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        grants::table
+            .filter(grants::client_id.eq(client_id))
+            .filter(grants::user_id.eq(user_id))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::revoked_at.eq(now))
+    .execute(conn)?)
+}
+
+/// Revokes a client's live grants whose scope or grant type it may no longer use.
+pub fn revoke_outside(
+    conn: &mut MysqlConnection,
+    client_id: i64,
+    scopes: &[&str],
+    grant_types: &[&str],
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        grants::table
+            .filter(grants::client_id.eq(client_id))
+            .filter(grants::revoked_at.is_null())
+            .filter(
+                grants::scope
+                    .ne_all(scopes)
+                    .or(grants::grant_type.ne_all(grant_types)),
+            ),
+    )
+    .set(grants::revoked_at.eq(now))
+    .execute(conn)?)
+}

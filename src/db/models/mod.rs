@@ -4,6 +4,7 @@
 pub mod access_tokens;
 pub mod audit_events;
 pub mod authorization_requests;
+pub mod client_usage;
 pub mod clients;
 pub mod codes;
 pub mod consents;
@@ -32,4 +33,16 @@ pub fn last_insert_id(conn: &mut diesel::MysqlConnection) -> Result<i64, crate::
     use diesel::RunQueryDsl;
     let id: u64 = diesel::select(self::last_insert_id_sql()).get_result(conn)?;
     Ok(id as i64)
+}
+
+/// Escapes `%`, `_` and the backslash so that typed text matches itself in a LIKE pattern.
+pub fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

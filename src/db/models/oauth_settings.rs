@@ -23,3 +23,25 @@ pub fn get(conn: &mut MysqlConnection) -> Result<SettingsRow, DbError> {
         .select(SettingsRow::as_select())
         .first(conn)?)
 }
+
+/// The values the General settings form writes.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = oauth_settings)]
+pub struct SettingsChanges<'a> {
+    pub access_token_lifetime: i32,
+    pub refresh_token_lifetime: i32,
+    pub auth_code_lifetime: i32,
+    pub auth_code_enabled: bool,
+    pub client_credentials_enabled: bool,
+    pub refresh_tokens_enabled: bool,
+    pub allowed_scopes: &'a str,
+    pub updated_at: Option<chrono::NaiveDateTime>,
+    pub updated_by: Option<&'a str>,
+}
+
+pub fn update(conn: &mut MysqlConnection, changes: &SettingsChanges) -> Result<(), DbError> {
+    diesel::update(oauth_settings::table.find(1i8))
+        .set(changes)
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,16 +1,91 @@
 //! `/admin/settings/oauth2`: Administration > System > General settings > OAuth 2.0.
+//! Superusers edit; support staff see the same values read-only.
 
-use actix_web::{HttpResponse, get};
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, web};
+use askama::Template;
 
-use crate::auth::session::AdminViewer;
+use crate::auth::csrf::CsrfForm;
+use crate::auth::session::{AdminViewer, Superuser};
+use crate::db;
+use crate::domain::{FieldErrors, Scope};
 use crate::error::AppError;
-use crate::routes::page::{Layout, Placeholder, render};
+use crate::oauth::settings::{Settings, SettingsInput};
+use crate::routes::form::{Fields, flash};
+use crate::routes::page::{Layout, render, render_with, see_other};
+use crate::startup::AppState;
+
+const PATH: &str = "/admin/settings/oauth2";
+
+#[derive(Template)]
+#[template(path = "admin/settings/oauth2.html")]
+struct SettingsPage {
+    layout: Layout,
+    form: SettingsInput,
+    errors: FieldErrors,
+    all_scopes: [Scope; 4],
+}
+
+impl SettingsPage {
+    fn scope_checked(&self, scope: &Scope) -> bool {
+        self.form.allowed_scopes.iter().any(|s| s == scope.as_str())
+    }
+}
 
 #[get("/admin/settings/oauth2")]
-pub async fn show(AdminViewer(user): AdminViewer) -> Result<HttpResponse, AppError> {
-    render(&Placeholder {
-        layout: Layout::for_user(&user, "settings"),
-        heading: "General settings: OAuth 2.0",
-        summary: "Token lifetimes, enabled grants and allowed scopes will be edited here.",
+pub async fn show(
+    AdminViewer(user): AdminViewer,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let settings = db::run(&state.pool, Settings::load).await?;
+    render(&SettingsPage {
+        layout: Layout::for_user(&user, "settings").with_flash(&session),
+        form: SettingsInput::from(&settings),
+        errors: FieldErrors::default(),
+        all_scopes: Scope::ALL,
     })
+}
+
+#[post("/admin/settings/oauth2")]
+pub async fn save(
+    Superuser(user): Superuser,
+    session: Session,
+    state: web::Data<AppState>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    let input = SettingsInput {
+        access_token_lifetime: fields.text("access_token_lifetime"),
+        refresh_token_lifetime: fields.text("refresh_token_lifetime"),
+        auth_code_lifetime: fields.text("auth_code_lifetime"),
+        auth_code_enabled: fields.checked("auth_code_enabled"),
+        client_credentials_enabled: fields.checked("client_credentials_enabled"),
+        refresh_tokens_enabled: fields.checked("refresh_tokens_enabled"),
+        allowed_scopes: fields.all("allowed_scopes"),
+    };
+    match input.validate() {
+        Ok(settings) => {
+            let actor = user.login.clone();
+            let changed = db::run(&state.pool, move |conn| settings.save(conn, &actor)).await?;
+            flash(
+                &session,
+                if changed {
+                    "The OAuth 2.0 settings were saved."
+                } else {
+                    "Nothing changed: the settings already had these values."
+                },
+            );
+            Ok(see_other(PATH))
+        }
+        Err(errors) => render_with(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &SettingsPage {
+                layout: Layout::for_user(&user, "settings"),
+                form: input,
+                errors,
+                all_scopes: Scope::ALL,
+            },
+        ),
+    }
 }

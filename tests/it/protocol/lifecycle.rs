@@ -204,7 +204,12 @@ async fn switching_a_client_to_public_revokes_its_tokens_and_drops_its_secret() 
     tokio::task::spawn_blocking(move || {
         use diesel::Connection;
         let mut conn = diesel::MysqlConnection::establish(url.full()).unwrap();
-        consentry::oauth::clients::make_public(&mut conn, &id, "test").unwrap();
+        consentry::oauth::clients::make_public(
+            &mut conn,
+            &id,
+            &consentry::audit::Actor::new("test"),
+        )
+        .unwrap();
     })
     .await
     .unwrap();

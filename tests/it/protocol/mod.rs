@@ -105,7 +105,7 @@ pub async fn register(app: &TestApp, spec: Spec) -> Client {
                 icon_url: None,
             },
             owner,
-            "test",
+            &consentry::audit::Actor::new("test"),
         )
         .unwrap();
         Client {

@@ -1,0 +1,35 @@
+//! Withdrawing consent: what Personal > Authorized applications does when a user revokes
+//! an application. Everything the user gave that client stops working at once.
+
+use diesel::{Connection, MysqlConnection};
+use serde_json::json;
+
+use crate::audit::{self, Actor};
+use crate::db::DbError;
+use crate::db::models;
+
+/// Removes the user's consent for the client, revokes every grant (and so every token) the
+/// user gave it and voids unredeemed codes. Returns whether there was a consent.
+pub fn withdraw(
+    conn: &mut MysqlConnection,
+    user_id: i64,
+    client: &models::clients::ClientRow,
+    actor: &Actor,
+) -> Result<bool, DbError> {
+    conn.transaction(|conn| {
+        let removed = models::consents::delete(conn, user_id, client.id)? > 0;
+        if !removed {
+            return Ok(false);
+        }
+        let now = models::now();
+        let grants = models::grants::revoke_for_user(conn, client.id, user_id, now)?;
+        let codes = models::codes::delete_unused_for_user(conn, client.id, user_id)?;
+        audit::record(
+            conn,
+            audit::Event::by(actor, audit::CONSENT_REVOKED)
+                .target("client", &client.client_id)
+                .details(json!({ "grants_revoked": grants, "codes_voided": codes })),
+        )?;
+        Ok(true)
+    })
+}

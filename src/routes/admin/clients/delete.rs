@@ -1,0 +1,99 @@
+//! Deleting a client: a confirmation page naming the client and what it will revoke, and a
+//! POST that asks for the superuser's password.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+
+use super::{ClientView, LIST_PATH, load};
+use crate::audit::Actor;
+use crate::auth::csrf::CsrfForm;
+use crate::auth::reauth;
+use crate::auth::session::{SessionUser, Superuser};
+use crate::db::{self, models, models::client_usage::Holdings};
+use crate::domain::FieldErrors;
+use crate::error::AppError;
+use crate::oauth::clients as registrar;
+use crate::routes::client_ip::client_ip;
+use crate::routes::form::{Fields, flash};
+use crate::routes::page::{Layout, render_with, see_other};
+use crate::startup::AppState;
+
+#[derive(Template)]
+#[template(path = "admin/clients/delete.html")]
+struct DeletePage {
+    layout: Layout,
+    client: ClientView,
+    held: Holdings,
+    errors: FieldErrors,
+}
+
+async fn page(
+    state: &AppState,
+    user: &SessionUser,
+    client: models::clients::ClientRow,
+    errors: FieldErrors,
+) -> Result<HttpResponse, AppError> {
+    let id = client.id;
+    let held = db::run(&state.pool, move |conn| {
+        models::client_usage::holdings(conn, id, models::now())
+    })
+    .await?;
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render_with(
+        status,
+        &DeletePage {
+            layout: Layout::for_user(user, "clients"),
+            client: ClientView { row: client },
+            held,
+            errors,
+        },
+    )
+}
+
+#[get("/admin/oauth2/clients/{client_id}/delete")]
+pub async fn confirm(
+    Superuser(user): Superuser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let client = load(&state, &path).await?;
+    page(&state, &user, client, FieldErrors::default()).await
+}
+
+#[post("/admin/oauth2/clients/{client_id}/delete")]
+pub async fn delete(
+    Superuser(user): Superuser,
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    let client = load(&state, &path).await?;
+    let ip = client_ip(&req);
+    if let Err(message) = reauth::confirm(&state, &user, &ip, fields.text("password")).await? {
+        let mut errors = FieldErrors::default();
+        errors.add("password", message);
+        return page(&state, &user, client, errors).await;
+    }
+    let actor = Actor::new(&user.login).from_ip(ip);
+    let id = client.client_id.clone();
+    db::run_with(&state.pool, move |conn| {
+        registrar::delete(conn, &id, &actor)
+    })
+    .await?;
+    flash(
+        &session,
+        format!(
+            "{} was deleted, with all its tokens and consents.",
+            client.name
+        ),
+    );
+    Ok(see_other(LIST_PATH))
+}

@@ -176,7 +176,7 @@ impl Settings {
 
     /// Stores validated settings and records the old and new values; returns whether
     /// anything changed (nothing is written or recorded otherwise).
-    pub fn save(&self, conn: &mut MysqlConnection, actor: &str) -> Result<bool, DbError> {
+    pub fn save(&self, conn: &mut MysqlConnection, actor: &audit::Actor) -> Result<bool, DbError> {
         conn.transaction(|conn| {
             let old = Settings::load(conn)?;
             let (before, after) = (old.to_json(), self.to_json());
@@ -196,12 +196,12 @@ impl Settings {
                     refresh_tokens_enabled: self.refresh_tokens_enabled,
                     allowed_scopes: &scopes,
                     updated_at: Some(crate::db::models::now()),
-                    updated_by: Some(actor),
+                    updated_by: Some(&actor.name),
                 },
             )?;
             audit::record(
                 conn,
-                audit::Event::new(actor, audit::SETTINGS_CHANGED)
+                audit::Event::by(actor, audit::SETTINGS_CHANGED)
                     .target("settings", "oauth2")
                     .details(serde_json::json!({ "old": before, "new": after })),
             )?;

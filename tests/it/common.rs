@@ -260,3 +260,136 @@ pub fn nav_links(html: &str) -> Vec<String> {
         .map(|a| a.value().attr("href").unwrap_or("").to_string())
         .collect()
 }
+
+/// Fails unless `html` parses without error and every form control has an accessible name.
+pub fn assert_valid_html(html: &str) {
+    let doc = scraper::Html::parse_document(html);
+    assert!(
+        doc.errors.is_empty(),
+        "HTML parse errors: {:?}\n{html}",
+        doc.errors
+    );
+    let controls = scraper::Selector::parse("input, select, textarea").unwrap();
+    for control in doc.select(&controls) {
+        let el = control.value();
+        if matches!(el.attr("type"), Some("hidden" | "submit")) {
+            continue;
+        }
+        let labelled = el.attr("aria-label").is_some()
+            || el.attr("id").is_some_and(|id| {
+                let sel = scraper::Selector::parse(&format!("label[for=\"{id}\"]")).unwrap();
+                doc.select(&sel).next().is_some()
+            });
+        assert!(labelled, "unlabelled control: {:?}", el);
+    }
+}
+
+/// A form as a browser would send it: its hidden fields, typed values, checked boxes and
+/// selected options, which a test then changes like a user would.
+#[derive(Debug, Clone)]
+pub struct FormData {
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+}
+
+impl FormData {
+    /// The form of `html` whose action is `action`.
+    pub fn from_page(html: &str, action: &str) -> Self {
+        let doc = scraper::Html::parse_document(html);
+        let form_sel = scraper::Selector::parse(&format!("form[action=\"{action}\"]")).unwrap();
+        let form = doc
+            .select(&form_sel)
+            .next()
+            .unwrap_or_else(|| panic!("no form posting to {action}"));
+        let mut fields = Vec::new();
+        let controls = scraper::Selector::parse("input, textarea, select").unwrap();
+        for c in form.select(&controls) {
+            let el = c.value();
+            let Some(name) = el.attr("name") else {
+                continue;
+            };
+            match (el.name(), el.attr("type").unwrap_or("text")) {
+                ("input", "checkbox" | "radio") if el.attr("checked").is_some() => {
+                    fields.push((name.into(), el.attr("value").unwrap_or("on").into()));
+                }
+                ("input", "checkbox" | "radio") => {}
+                ("input", "submit") => {}
+                ("input", _) => fields.push((name.into(), el.attr("value").unwrap_or("").into())),
+                ("textarea", _) => fields.push((name.into(), c.text().collect())),
+                ("select", _) => {
+                    let opt = scraper::Selector::parse("option[selected]").unwrap();
+                    if let Some(o) = c.select(&opt).next() {
+                        fields.push((name.into(), o.value().attr("value").unwrap_or("").into()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Self {
+            action: action.into(),
+            fields,
+        }
+    }
+
+    /// Replaces every value of `name` with `value`.
+    pub fn set(mut self, name: &str, value: &str) -> Self {
+        self.fields.retain(|(k, _)| k != name);
+        self.fields.push((name.into(), value.into()));
+        self
+    }
+
+    /// Replaces a checkbox group's values.
+    pub fn set_all(mut self, name: &str, values: &[&str]) -> Self {
+        self.fields.retain(|(k, _)| k != name);
+        for v in values {
+            self.fields.push((name.into(), v.to_string()));
+        }
+        self
+    }
+
+    pub fn remove(mut self, name: &str) -> Self {
+        self.fields.retain(|(k, _)| k != name);
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl TestApp {
+    /// GETs a page that must answer 200 with valid, labelled HTML.
+    pub async fn page(&self, path: &str) -> String {
+        let html = self.get_html(path).await;
+        assert_valid_html(&html);
+        html
+    }
+
+    /// The form posting to `action` on the page at `path`.
+    pub async fn form(&self, path: &str, action: &str) -> FormData {
+        FormData::from_page(&self.page(path).await, action)
+    }
+
+    /// Submits a form as a browser would (same-origin).
+    pub async fn submit(&self, form: &FormData) -> reqwest::Response {
+        self.client
+            .post(self.url(&form.action))
+            .header("Origin", &self.address)
+            .form(&form.fields)
+            .send()
+            .await
+            .expect("POST")
+    }
+}
+
+/// The text of the element with `id`, if the page has one.
+pub fn text_of(html: &str, selector: &str) -> Option<String> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse(selector).unwrap();
+    doc.select(&sel)
+        .next()
+        .map(|e| e.text().collect::<String>().trim().to_string())
+}

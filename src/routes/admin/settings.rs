@@ -3,15 +3,17 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
+use crate::audit::Actor;
 use crate::auth::csrf::CsrfForm;
 use crate::auth::session::{AdminViewer, Superuser};
 use crate::db;
 use crate::domain::{FieldErrors, Scope};
 use crate::error::AppError;
 use crate::oauth::settings::{Settings, SettingsInput};
+use crate::routes::client_ip::client_ip;
 use crate::routes::form::{Fields, flash};
 use crate::routes::page::{Layout, render, render_with, see_other};
 use crate::startup::AppState;
@@ -51,6 +53,7 @@ pub async fn show(
 #[post("/admin/settings/oauth2")]
 pub async fn save(
     Superuser(user): Superuser,
+    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     CsrfForm(fields): CsrfForm<Fields>,
@@ -66,7 +69,7 @@ pub async fn save(
     };
     match input.validate() {
         Ok(settings) => {
-            let actor = user.login.clone();
+            let actor = Actor::new(&user.login).from_ip(client_ip(&req));
             let changed = db::run(&state.pool, move |conn| settings.save(conn, &actor)).await?;
             flash(
                 &session,

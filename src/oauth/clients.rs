@@ -56,6 +56,12 @@ pub fn check_rules(spec: &ClientSpec, settings: &Settings) -> Result<(), ClientE
     if spec.grants.is_empty() {
         return Err(invalid("grant", "Choose at least one grant type."));
     }
+    if spec.grants == [GrantType::RefreshToken] {
+        return Err(invalid(
+            "grant",
+            "Refresh token only continues what another grant started: add Authorisation code.",
+        ));
+    }
     if spec.client_type == ClientType::Public && spec.grants.contains(&GrantType::ClientCredentials)
     {
         return Err(invalid(

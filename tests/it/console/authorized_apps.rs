@@ -72,7 +72,9 @@ async fn a_user_sees_approved_apps_and_revoking_one_kills_its_tokens_at_once() {
         )))
         .await;
     assert_eq!(res.status(), 200);
-    assert!(res.text().await.unwrap().contains("Dashboard sync"));
+    let consent = res.text().await.unwrap();
+    crate::common::assert_valid_html(&consent);
+    assert!(consent.contains("Dashboard sync"));
     let (actor, details, ip) = super::last_event(&app, "consent.revoked");
     assert_eq!(
         (actor.as_str(), ip.as_deref()),

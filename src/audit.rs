@@ -28,6 +28,10 @@ pub const CLIENT_EDITED: &str = "client.edited";
 pub const CLIENT_SECRET_REGENERATED: &str = "client.secret_regenerated";
 pub const CONSENT_REVOKED: &str = "consent.revoked";
 pub const REAUTH_FAILED: &str = "reauth.failure";
+pub const SITE_CREATED: &str = "site.created";
+pub const SITE_UPDATED: &str = "site.updated";
+pub const SITE_ACCESS_CHANGED: &str = "site.access_changed";
+pub const ANNOTATION_ADDED: &str = "annotation.added";
 
 /// Every action, for the audit log's filter.
 pub const ACTIONS: &[&str] = &[
@@ -53,6 +57,10 @@ pub const ACTIONS: &[&str] = &[
     REFRESH_REUSED,
     TOKEN_REVOKED,
     KEYS_ROTATED,
+    SITE_CREATED,
+    SITE_UPDATED,
+    SITE_ACCESS_CHANGED,
+    ANNOTATION_ADDED,
 ];
 
 /// Who did something, and from which address when it came over HTTP.

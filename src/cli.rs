@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate` and `user ...`. Every failure is one
+//! The command line: `serve` (the default), `migrate`, `user`, `client`, `keys`, `purge`,
+//! `site` and `access`. Every failure is one
 //! line on standard error and exit code 2; commands call the same functions as the pages.
 
 use std::io::{IsTerminal, Read};
@@ -14,8 +15,9 @@ use crate::config::{Config, ConfigError, KeySource};
 use crate::db::models::clients::ClientRow;
 use crate::db::{self, DbError};
 use crate::domain::{
-    ClientName, ClientStatus, ClientType, Email, GrantType, InvalidInput, Login, Password,
-    RedirectUri, Role, Scope, parse_description, parse_web_url,
+    AccessLevel, ClientName, ClientStatus, ClientType, Email, GrantType, InvalidInput, Login,
+    Password, RedirectUri, Role, Scope, SiteName, SiteUrl, parse_description, parse_site_id,
+    parse_web_url,
 };
 use crate::oauth::clients::{self as registrar, ClientError, ClientSpec};
 use crate::startup::{Application, StartupError};
@@ -54,6 +56,52 @@ pub enum Command {
     },
     /// Delete expired codes, tokens, grants and retired keys now (the server also does it hourly).
     Purge,
+    /// Manage websites.
+    Site {
+        #[command(subcommand)]
+        command: SiteCommand,
+    },
+    /// Manage a user's access to websites.
+    Access {
+        #[command(subcommand)]
+        command: AccessCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SiteCommand {
+    /// Add a website; prints its ID.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        url: String,
+    },
+    /// List websites.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccessCommand {
+    /// Give a user a level on a website (replacing the one they had).
+    Grant {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        site: String,
+        #[arg(long, value_name = "view|write|admin")]
+        level: String,
+    },
+    /// Remove a user's access to a website.
+    Remove {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        site: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -158,6 +206,8 @@ pub enum CliError {
     Account(#[from] AccountError),
     #[error("{}", client_error_line(.0))]
     Client(#[from] ClientError),
+    #[error("{0}")]
+    Site(#[from] crate::sites::SiteError),
     #[error("DATABASE_URL: {0}")]
     Database(String),
     #[error("{0}")]
@@ -206,6 +256,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::User { command } => user(command),
         Command::Client { command } => client(command),
         Command::Keys { command } => keys(command),
+        Command::Site { command } => site(command),
+        Command::Access { command } => access(command),
         Command::Purge => {
             let mut conn = prepared_connection()?;
             let purged = crate::oauth::purge::run(&mut conn)?;
@@ -222,6 +274,52 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+fn site(command: SiteCommand) -> Result<(), CliError> {
+    match command {
+        SiteCommand::Create { name, url } => {
+            let name = SiteName::parse(&name).map_err(invalid("--name"))?;
+            let url = SiteUrl::parse(&url).map_err(invalid("--url"))?;
+            let mut conn = prepared_connection()?;
+            let id = crate::sites::create(&mut conn, &name, &url, &Actor::new("cli"))?;
+            println!("{id}");
+        }
+        SiteCommand::List { json } => {
+            let mut conn = prepared_connection()?;
+            let sites = db::models::sites::list(&mut conn)?;
+            if json {
+                let list: Vec<_> = sites
+                    .iter()
+                    .map(|s| json!({ "idsite": s.id, "name": s.name, "main_url": s.main_url }))
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for s in sites {
+                    println!("{:<6} {:<40} {}", s.id, s.name, s.main_url);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn access(command: AccessCommand) -> Result<(), CliError> {
+    let (login, site, level) = match command {
+        AccessCommand::Grant { login, site, level } => {
+            let level: AccessLevel = level.parse().map_err(invalid("--level"))?;
+            (login, site, Some(level))
+        }
+        AccessCommand::Remove { login, site } => (login, site, None),
+    };
+    let site = parse_site_id(&site).map_err(invalid("--site"))?;
+    let mut conn = prepared_connection()?;
+    crate::sites::set_access(&mut conn, &login, site, level, &Actor::new("cli"))?;
+    match level {
+        Some(level) => println!("{login} now has {level} access to website {site}"),
+        None => println!("{login} no longer has access to website {site}"),
+    }
+    Ok(())
 }
 
 fn keys(command: KeysCommand) -> Result<(), CliError> {

@@ -1,5 +1,6 @@
 //! Consentry: an OAuth 2.0 authorization server with an administration console.
 
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -9,5 +10,6 @@ pub mod domain;
 pub mod error;
 pub mod oauth;
 pub mod routes;
+pub mod sites;
 pub mod startup;
 pub mod telemetry;

@@ -164,6 +164,7 @@ impl Application {
                 .service(oauth_routes::discovery::metadata)
                 .service(oauth_routes::discovery::jwks)
                 .service(web::resource("/index.php").to(oauth_routes::matomo::dispatch))
+                .service(web::resource("/api/{method}").to(routes::api::by_path))
                 .service(
                     web::scope("/static")
                         .wrap(

@@ -17,3 +17,14 @@ CREATE TABLE oauth_client_daily_tokens (
 
 -- The chart and the counts read live tokens of one client by creation time.
 CREATE INDEX oauth_access_tokens_grant_created ON oauth_access_tokens (grant_id, created_at);
+
+-- A new client secret is shown once: the encrypted session cookie carries it to the page
+-- that shows it, and that page shows it only if it can delete this row (one nonce, one
+-- showing). The secret itself is never stored here.
+CREATE TABLE oauth_secret_reveals (
+    nonce_hash BINARY(32) NOT NULL PRIMARY KEY,
+    client_id BIGINT NOT NULL,
+    expires_at DATETIME(6) NOT NULL,
+    CONSTRAINT oauth_secret_reveals_client_fk FOREIGN KEY (client_id) REFERENCES oauth_clients (id) ON DELETE CASCADE,
+    INDEX oauth_secret_reveals_expires (expires_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

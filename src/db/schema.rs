@@ -241,6 +241,52 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sites (id) {
+        id -> Bigint,
+        #[max_length = 90]
+        name -> Varchar,
+        #[max_length = 2048]
+        main_url -> Varchar,
+        created_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    site_access (user_id, site_id) {
+        user_id -> Bigint,
+        site_id -> Bigint,
+        #[max_length = 8]
+        access -> Varchar,
+    }
+}
+
+diesel::table! {
+    annotations (id) {
+        id -> Bigint,
+        site_id -> Bigint,
+        date -> Date,
+        #[max_length = 255]
+        note -> Varchar,
+        #[max_length = 100]
+        author -> Varchar,
+        created_at -> Datetime,
+    }
+}
+
+diesel::joinable!(site_access -> sites (site_id));
+diesel::joinable!(site_access -> users (user_id));
+diesel::joinable!(annotations -> sites (site_id));
+diesel::table! {
+    oauth_secret_reveals (nonce_hash) {
+        #[max_length = 32]
+        nonce_hash -> Binary,
+        client_id -> Bigint,
+        expires_at -> Datetime,
+    }
+}
+
+diesel::joinable!(oauth_secret_reveals -> oauth_clients (client_id));
 diesel::joinable!(oauth_client_daily_tokens -> oauth_clients (client_id));
 diesel::joinable!(oauth_consents -> users (user_id));
 diesel::joinable!(oauth_authorization_codes -> oauth_clients (client_id));
@@ -260,5 +306,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_access_tokens,
     oauth_refresh_tokens,
     oauth_consents,
-    oauth_client_daily_tokens
+    oauth_client_daily_tokens,
+    oauth_secret_reveals,
+    sites,
+    site_access,
+    annotations
 );

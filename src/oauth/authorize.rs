@@ -286,6 +286,12 @@ pub fn decide(
             covered
         };
         if let Some(scope) = skip {
+            if request.client.trusted {
+                // Recorded like a click on Allow, so that Authorized applications lists
+                // the client and the user can revoke it.
+                let widest = remembered.map_or(scope, |c| c.max(scope));
+                models::consents::upsert(conn, user_id, request.client.id, widest.as_str())?;
+            }
             let settings = Settings::load(conn)?;
             return issue_code(conn, proto, &settings, &request, user_id, scope)
                 .map(Next::Redirect);

@@ -9,7 +9,7 @@ use crate::db::DbError;
 use crate::db::models;
 
 /// Removes the user's consent for the client, revokes every grant (and so every token) the
-/// user gave it and voids unredeemed codes. Returns whether there was a consent.
+/// user gave it and voids unredeemed codes. Returns whether there was anything to withdraw.
 pub fn withdraw(
     conn: &mut MysqlConnection,
     user_id: i64,
@@ -18,12 +18,12 @@ pub fn withdraw(
 ) -> Result<bool, DbError> {
     conn.transaction(|conn| {
         let removed = models::consents::delete(conn, user_id, client.id)? > 0;
-        if !removed {
-            return Ok(false);
-        }
         let now = models::now();
         let grants = models::grants::revoke_for_user(conn, client.id, user_id, now)?;
         let codes = models::codes::delete_unused_for_user(conn, client.id, user_id)?;
+        if !removed && grants == 0 && codes == 0 {
+            return Ok(false);
+        }
         audit::record(
             conn,
             audit::Event::by(actor, audit::CONSENT_REVOKED)

@@ -51,6 +51,12 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
+    /// These parameters followed by `other`'s (a query string and a form body together).
+    pub fn and(mut self, other: Params) -> Self {
+        self.pairs.extend(other.pairs);
+        self
+    }
+
     /// The parameters as pairs, to rebuild a URL with.
     pub fn pairs(&self) -> &[(String, String)] {
         &self.pairs

@@ -7,7 +7,7 @@ use diesel::{Connection, MysqlConnection};
 use crate::db::DbError;
 use crate::db::models::{
     access_tokens, authorization_requests, client_usage, codes, grants, refresh_tokens,
-    signing_keys,
+    secret_reveals, signing_keys,
 };
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +18,7 @@ pub struct Purged {
     pub refresh_tokens: usize,
     pub grants: usize,
     pub keys: usize,
+    pub reveals: usize,
 }
 
 impl Purged {
@@ -28,10 +29,31 @@ impl Purged {
             + self.refresh_tokens
             + self.grants
             + self.keys
+            + self.reveals
     }
 }
 
+#[derive(diesel::QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    locked: Option<i64>,
+}
+
+/// Purges, unless another server is purging the same database right now (a named lock
+/// keeps two purges from counting the same expired tokens into the daily totals).
 pub fn run(conn: &mut MysqlConnection) -> Result<Purged, DbError> {
+    use diesel::RunQueryDsl;
+    let lock: Locked =
+        diesel::sql_query("SELECT GET_LOCK('consentry.purge', 0) AS locked").get_result(conn)?;
+    if lock.locked != Some(1) {
+        return Ok(Purged::default());
+    }
+    let purged = purge(conn);
+    diesel::sql_query("SELECT RELEASE_LOCK('consentry.purge')").execute(conn)?;
+    purged
+}
+
+fn purge(conn: &mut MysqlConnection) -> Result<Purged, DbError> {
     let now = crate::db::models::now();
     Ok(Purged {
         requests: authorization_requests::delete_expired(conn, now)?,
@@ -46,5 +68,6 @@ pub fn run(conn: &mut MysqlConnection) -> Result<Purged, DbError> {
         refresh_tokens: refresh_tokens::delete_expired(conn, now)?,
         grants: grants::delete_expired(conn, now)?,
         keys: signing_keys::delete_unpublished(conn, now)?,
+        reveals: secret_reveals::delete_expired(conn, now)?,
     })
 }

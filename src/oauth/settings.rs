@@ -23,8 +23,11 @@ pub struct Settings {
 
 impl Settings {
     pub fn load(conn: &mut MysqlConnection) -> Result<Self, DbError> {
-        let row = oauth_settings::get(conn)?;
-        Ok(Self {
+        Ok(Self::from_row(oauth_settings::get(conn)?))
+    }
+
+    fn from_row(row: oauth_settings::SettingsRow) -> Self {
+        Self {
             // Bounded here too, whatever the row says: the key rotation and the RFC depend on it.
             access_token_lifetime: i64::from(row.access_token_lifetime)
                 .clamp(1, crate::oauth::keys::MAX_ACCESS_TOKEN_LIFETIME_SECS),
@@ -39,7 +42,7 @@ impl Settings {
                 .split_whitespace()
                 .filter_map(|s| s.parse().ok())
                 .collect(),
-        })
+        }
     }
 }
 
@@ -178,7 +181,7 @@ impl Settings {
     /// anything changed (nothing is written or recorded otherwise).
     pub fn save(&self, conn: &mut MysqlConnection, actor: &audit::Actor) -> Result<bool, DbError> {
         conn.transaction(|conn| {
-            let old = Settings::load(conn)?;
+            let old = Settings::from_row(oauth_settings::get_for_update(conn)?);
             let (before, after) = (old.to_json(), self.to_json());
             if before == after {
                 return Ok(false);

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod api;
 pub mod client_ip;
 pub mod form;
 pub mod health;
@@ -9,3 +10,4 @@ pub mod home;
 pub mod login;
 pub mod oauth;
 pub mod page;
+pub mod reveal;

@@ -36,6 +36,7 @@ pub struct AccessTokenState {
     pub client_id: String,
     pub client_status: String,
     pub client_scopes: String,
+    pub client_last_used_at: Option<NaiveDateTime>,
 }
 
 /// One primary-key lookup joined to its grant and client.
@@ -53,6 +54,7 @@ pub fn state(conn: &mut MysqlConnection, jti: &str) -> Result<Option<AccessToken
             oauth_clients::client_id,
             oauth_clients::status,
             oauth_clients::scopes,
+            oauth_clients::last_used_at,
         ))
         .first(conn)
         .optional()?)

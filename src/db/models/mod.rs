@@ -2,6 +2,7 @@
 //! `update_*`, `delete_*` functions that take a connection.
 
 pub mod access_tokens;
+pub mod annotations;
 pub mod audit_events;
 pub mod authorization_requests;
 pub mod client_usage;
@@ -13,8 +14,11 @@ pub mod login_failures;
 pub mod oauth_settings;
 pub mod refresh_tokens;
 pub mod revoked_sessions;
+pub mod secret_reveals;
 pub mod server_secrets;
 pub mod signing_keys;
+pub mod site_access;
+pub mod sites;
 pub mod users;
 
 /// The current time in UTC as stored in `DATETIME(6)` columns.

@@ -17,6 +17,15 @@ pub struct SettingsRow {
     pub allowed_scopes: String,
 }
 
+/// The row, locked until the transaction ends (so a save records the values it replaced).
+pub fn get_for_update(conn: &mut MysqlConnection) -> Result<SettingsRow, DbError> {
+    Ok(oauth_settings::table
+        .find(1i8)
+        .select(SettingsRow::as_select())
+        .for_update()
+        .first(conn)?)
+}
+
 pub fn get(conn: &mut MysqlConnection) -> Result<SettingsRow, DbError> {
     Ok(oauth_settings::table
         .find(1i8)

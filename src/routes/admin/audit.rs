@@ -170,7 +170,10 @@ pub async fn list(
 
 /// Spreadsheet programs run cells that start with these as formulas (CSV injection).
 fn cell(value: &str) -> String {
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if value
+        .trim_start_matches([' ', '\u{a0}'])
+        .starts_with(['=', '+', '-', '@', '\t', '\r'])
+    {
         format!("'{value}")
     } else {
         value.to_string()
@@ -188,9 +191,14 @@ pub async fn export(
     })?;
     filter.before_id = None;
     let rows = db::run(&state.pool, move |conn| {
-        audit_events::search(conn, &filter, EXPORT_LIMIT)
+        audit_events::search(conn, &filter, EXPORT_LIMIT + 1)
     })
     .await?;
+    if rows.len() as i64 > EXPORT_LIMIT {
+        return Err(AppError::BadRequest(format!(
+            "More than {EXPORT_LIMIT} events match; narrow the date range and export each part."
+        )));
+    }
     let mut out = csv::Writer::from_writer(Vec::new());
     let write = |out: &mut csv::Writer<Vec<u8>>, record: &[String]| {
         out.write_record(record)

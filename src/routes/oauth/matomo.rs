@@ -1,5 +1,5 @@
-//! `/index.php?module=OAuth2&action=…`: Matomo's addresses for the same endpoints, so
-//! clients written for Matomo work unchanged.
+//! `/index.php?module=OAuth2&action=…` and `/index.php?module=API&method=…`: Matomo's
+//! addresses for the same endpoints, so clients written for Matomo work unchanged.
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -30,6 +30,7 @@ pub async fn dispatch(
             endpoints::introspect(req, payload, state).await
         }
         (Some("OAuth2"), Some("token" | "revoke" | "introspect")) => post_only().await,
+        (Some("API"), _) => crate::routes::api::call(req, payload, state, None).await,
         _ => return Err(AppError::NotFound),
     })
 }

@@ -118,3 +118,39 @@ async fn revoking_needs_csrf_and_an_existing_consent_of_ones_own() {
     assert_eq!(res.status(), 403);
     assert_eq!(super::count(&app, "SELECT user_id FROM oauth_consents"), 1);
 }
+
+#[tokio::test]
+async fn a_trusted_client_skips_consent_but_is_listed_and_revocable() {
+    let app = spawn_app().await;
+    let admin = app.new_browser();
+    admin.sign_in_as("root1", Role::Superuser).await;
+    let form = new_client_form(&admin, "In-house app")
+        .await
+        .set("trusted", "1");
+    let (id, secret) = create_client(&admin, form).await;
+    let client = Client {
+        id: id.clone(),
+        secret,
+    };
+    app.sign_in_as("enduser", Role::User).await;
+    // No consent screen: straight back to the client with a code.
+    let res = app
+        .get(&protocol::authorize_path(&protocol::code_request(
+            &client, false,
+        )))
+        .await;
+    assert_eq!(res.status(), 303);
+    let code = protocol::param(&location(&res), "code").expect("a code without a consent screen");
+    let (_, tokens) = protocol::redeem(&app, &client, &code).await;
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let html = app.page(PATH).await;
+    assert!(html.contains("In-house app"));
+    let action = format!("{PATH}/{id}/revoke");
+    assert_eq!(
+        app.submit(&FormData::from_page(&html, &action))
+            .await
+            .status(),
+        303
+    );
+    assert!(!active(&introspect(&app, &client, &access).await));
+}

@@ -59,10 +59,34 @@ async fn a_confidential_client_gets_a_secret_shown_once_that_works_and_is_stored
         "grant_types",
         &["authorization_code", "client_credentials", "refresh_token"],
     );
-    let (id, secret) = create_client(&app, form).await;
-    let secret = secret.expect("a confidential client's secret");
+    // Keep the cookie that carries the secret, to replay it like a second tab would.
+    let res = app.submit(&form).await;
+    assert_eq!(res.status(), 303);
+    let credentials = location(&res);
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let id = credentials.split('/').nth(4).unwrap().to_string();
+    let html = app.page(&credentials).await;
+    let secret = text_of(&html, "#client-secret").expect("the secret, once");
     assert_eq!(secret.len(), 64);
-    let credentials = format!("{LIST}/{id}/credentials");
+    let replayed = reqwest::Client::new()
+        .get(app.url(&credentials))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), 200, "the replayed session is signed in");
+    let replayed = replayed.text().await.unwrap();
+    assert!(replayed.contains("no longer available"));
+    assert!(
+        !replayed.contains(&secret),
+        "a replayed cookie shows nothing"
+    );
     // Gone on reload.
     let html = app.page(&credentials).await;
     assert!(!html.contains(&secret));
@@ -99,7 +123,11 @@ async fn a_public_client_has_no_secret_and_must_use_pkce() {
     let app = superuser_app().await;
     let form = new_client_form(&app, "Mobile app")
         .await
-        .set("client_type", "public");
+        .set("client_type", "public")
+        .set(
+            "redirect_uris",
+            "http://127.0.0.1:8765/callback\nhttp://[::1]/cb\nhttps://example-app.com/oauth/callback",
+        );
     let (id, secret) = create_client(&app, form).await;
     assert_eq!(secret, None);
     let html = app.page(&format!("{LIST}/{id}")).await;
@@ -109,6 +137,7 @@ async fn a_public_client_has_no_secret_and_must_use_pkce() {
             .contains("public client was created")
     );
     assert!(html.contains("Public (PKCE required)"));
+    assert!(html.contains("http://127.0.0.1:8765/callback"));
     let (_, kind, _, hash, _) = client_row(&app, &id);
     assert_eq!((kind.as_str(), hash), ("public", None));
 }
@@ -350,16 +379,23 @@ async fn ten_thousand_clients_list_and_search_quickly() {
 #[tokio::test]
 async fn pause_and_resume_apply_to_existing_tokens_and_the_token_endpoint_at_once() {
     let app = superuser_app().await;
-    let form = new_client_form(&app, "Exporter")
-        .await
-        .set_all("grant_types", &["client_credentials"])
-        .set("redirect_uris", "");
+    let form = new_client_form(&app, "Exporter").await.set_all(
+        "grant_types",
+        &["authorization_code", "client_credentials", "refresh_token"],
+    );
     let (id, secret) = create_client(&app, form).await;
     let secret = secret.unwrap();
     let client = as_client(&id, &secret);
+    let (other, other_secret) = create_client(&app, new_client_form(&app, "Observer").await).await;
+    let observer = as_client(&other, &other_secret.unwrap());
     let (_, body) = client_credentials(&app, &id, &secret, "matomo:read").await;
-    let access = body["access_token"].as_str().unwrap().to_string();
-    assert!(active(&introspect(&app, &client, &access).await));
+    let machine = body["access_token"].as_str().unwrap().to_string();
+    let code = protocol::approved_code(&app, &client, false).await;
+    let (_, body) = protocol::redeem(&app, &client, &code).await;
+    let user_token = body["access_token"].as_str().unwrap().to_string();
+    let refresh = body["refresh_token"].as_str().unwrap().to_string();
+    assert!(active(&introspect(&app, &observer, &machine).await));
+    assert!(active(&introspect(&app, &observer, &user_token).await));
 
     let list_page = format!("{LIST}?q=Export");
     let form = app.form(&list_page, &format!("{LIST}/{id}/pause")).await;
@@ -373,7 +409,9 @@ async fn pause_and_resume_apply_to_existing_tokens_and_the_token_endpoint_at_onc
             .contains("Exporter is paused")
     );
     assert!(html.contains(">Paused</span>"));
-    // The existing token and new requests are refused.
+    // Existing tokens, refresh and new requests are all refused.
+    assert!(!active(&introspect(&app, &observer, &machine).await));
+    assert!(!active(&introspect(&app, &observer, &user_token).await));
     let (status, body) = client_credentials(&app, &id, &secret, "matomo:read").await;
     assert_eq!(status, 401, "{body}");
     assert!(
@@ -382,14 +420,14 @@ async fn pause_and_resume_apply_to_existing_tokens_and_the_token_endpoint_at_onc
             .unwrap()
             .contains("paused")
     );
-    let (status, _, body) = protocol::post(
-        &app,
-        "/oauth2/introspect",
-        Some((&id, &secret)),
-        &[("token", &access)],
-    )
-    .await;
-    assert!(status == 401 || !active(&body), "{status} {body}");
+    let refresh_form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    let (status, body) = token(&app, &refresh_form).await;
+    assert_eq!(status, 401, "{body}");
     let (actor, _, ip) = last_event(&app, "client.paused");
     assert_eq!(
         (actor.as_str(), ip.as_deref()),
@@ -398,7 +436,10 @@ async fn pause_and_resume_apply_to_existing_tokens_and_the_token_endpoint_at_onc
 
     let form = app.form(&list_page, &format!("{LIST}/{id}/resume")).await;
     assert_eq!(app.submit(&form).await.status(), 303);
-    assert!(active(&introspect(&app, &client, &access).await));
+    assert!(active(&introspect(&app, &observer, &machine).await));
+    assert!(active(&introspect(&app, &observer, &user_token).await));
+    let (status, body) = token(&app, &refresh_form).await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(last_event(&app, "client.resumed").0, "root1");
     // An outside `back` is never followed.
     let form = app

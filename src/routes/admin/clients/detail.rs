@@ -19,8 +19,9 @@ use crate::domain::FieldErrors;
 use crate::error::AppError;
 use crate::oauth::clients as registrar;
 use crate::routes::client_ip::client_ip;
-use crate::routes::form::{Fields, stash_secret, take_secret};
+use crate::routes::form::Fields;
 use crate::routes::page::{Layout, render, render_with, see_other};
+use crate::routes::reveal;
 use crate::startup::AppState;
 
 const CHART_DAYS: i64 = 30;
@@ -196,7 +197,7 @@ pub async fn regenerate(
         registrar::regenerate_secret(conn, &id, &actor)
     })
     .await?;
-    stash_secret(&session, &client.client_id, &secret);
+    reveal::stash(&state, &session, &client.client_id, &secret).await?;
     Ok(see_other(&format!(
         "{}/credentials",
         detail_path(&client.client_id)
@@ -220,7 +221,7 @@ pub async fn credentials(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let client = load(&state, &path).await?;
-    let secret = take_secret(&session, &client.client_id);
+    let secret = reveal::take(&state, &session, &client.client_id).await?;
     render(&CredentialsPage {
         layout: Layout::for_user(&user, "clients"),
         client: ClientView { row: client },

@@ -17,8 +17,9 @@ use crate::error::AppError;
 use crate::oauth::clients::{self as registrar, ClientInput};
 use crate::oauth::settings::Settings;
 use crate::routes::client_ip::client_ip;
-use crate::routes::form::{Fields, flash, stash_secret};
+use crate::routes::form::{Fields, flash};
 use crate::routes::page::{Layout, render, render_with, see_other};
+use crate::routes::reveal;
 use crate::startup::AppState;
 
 #[derive(Template)]
@@ -167,7 +168,7 @@ pub async fn create(
     let id = created.client_id.to_string();
     match created.secret {
         Some(secret) => {
-            stash_secret(&session, &id, &secret);
+            reveal::stash(&state, &session, &id, &secret).await?;
             Ok(see_other(&format!("{}/credentials", detail_path(&id))))
         }
         None => {
@@ -228,7 +229,7 @@ pub async fn update(
     })
     .await?;
     if let Some(secret) = updated.secret {
-        stash_secret(&session, &client.client_id, &secret);
+        reveal::stash(&state, &session, &client.client_id, &secret).await?;
         return Ok(see_other(&format!(
             "{}/credentials",
             detail_path(&client.client_id)

@@ -1,0 +1,3 @@
+DROP TABLE annotations;
+DROP TABLE site_access;
+DROP TABLE sites;

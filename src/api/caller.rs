@@ -1,0 +1,205 @@
+//! Who calls the API and what they may do: the token's scope capped by the user's own,
+//! current access (read afresh on every call, so a removed access applies at once).
+
+use chrono::Duration;
+use diesel::MysqlConnection;
+
+use super::ApiError;
+use crate::db::models;
+use crate::domain::{AccessLevel, Role, Scope};
+use crate::oauth::{Protocol, tokens};
+
+/// The user a valid token acts for (for client credentials, the client's owner).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: i64,
+    pub login: String,
+    pub role: Role,
+    pub scope: Scope,
+}
+
+/// The most a scope allows on a site; `None` for `matomo:superuser`, which allows whatever
+/// the user may do.
+pub fn cap(scope: Scope) -> Option<AccessLevel> {
+    match scope {
+        Scope::Read => Some(AccessLevel::View),
+        Scope::Write => Some(AccessLevel::Write),
+        Scope::Admin => Some(AccessLevel::Admin),
+        Scope::Superuser => None,
+    }
+}
+
+/// The scope a token needs for a level.
+pub fn scope_for(level: AccessLevel) -> Scope {
+    match level {
+        AccessLevel::View => Scope::Read,
+        AccessLevel::Write => Scope::Write,
+        AccessLevel::Admin => Scope::Admin,
+    }
+}
+
+/// "Last used" is shown to the minute: one write per client per minute, not per call.
+const LAST_USED_GRANULARITY_SECS: i64 = 60;
+
+/// Validates the bearer token: signature and expiry, then one indexed lookup of its row,
+/// grant and client; then loads its user.
+pub fn authenticate(
+    conn: &mut MysqlConnection,
+    proto: &Protocol,
+    token: &str,
+) -> Result<Caller, ApiError> {
+    let invalid = || {
+        ApiError::InvalidToken(
+            "The access token is invalid, expired or revoked, or its client is paused.".into(),
+        )
+    };
+    let (claims, state) = tokens::active_access_token(conn, proto, token)?.ok_or_else(invalid)?;
+    let scope: Scope = claims.scope.parse().map_err(|_| invalid())?;
+    let user_id = state.user_id.ok_or_else(invalid)?;
+    let user = models::users::find_by_id(conn, user_id)?.ok_or_else(invalid)?;
+    let stale = state
+        .client_last_used_at
+        .is_none_or(|at| models::now() - at > Duration::seconds(LAST_USED_GRANULARITY_SECS));
+    if stale {
+        models::clients::touch_last_used(conn, state.client_pk)?;
+    }
+    Ok(Caller {
+        user_id: user.id,
+        role: user.role(),
+        login: user.login,
+        scope,
+    })
+}
+
+impl Caller {
+    pub fn is_superuser(&self) -> bool {
+        self.role == Role::Superuser
+    }
+
+    /// The user's own level on a site, whatever the token.
+    pub fn own_level(
+        &self,
+        conn: &mut MysqlConnection,
+        site_id: i64,
+    ) -> Result<Option<AccessLevel>, ApiError> {
+        if self.is_superuser() {
+            return Ok(Some(AccessLevel::Admin));
+        }
+        Ok(models::site_access::level(conn, self.user_id, site_id)?)
+    }
+
+    /// The lower of the token's scope and the user's own level.
+    pub fn effective(&self, own: Option<AccessLevel>) -> Option<AccessLevel> {
+        match cap(self.scope) {
+            Some(cap) => own.map(|l| l.min(cap)),
+            None => own,
+        }
+    }
+
+    /// Refuses unless the call may act at `needed` on the site (which must exist).
+    pub fn require(
+        &self,
+        conn: &mut MysqlConnection,
+        site_id: i64,
+        needed: AccessLevel,
+    ) -> Result<models::sites::SiteRow, ApiError> {
+        let own = self.own_level(conn, site_id)?;
+        let site = models::sites::find(conn, site_id)?;
+        match (site, self.effective(own)) {
+            (Some(site), Some(level)) if level >= needed => Ok(site),
+            // A superuser may learn that a site does not exist; others get the same
+            // refusal for a missing site as for one they cannot see.
+            (None, _) if self.is_superuser() => Err(ApiError::bad_parameter(
+                "idSite",
+                format!("no website has ID {site_id}"),
+            )),
+            _ => Err(ApiError::InsufficientScope {
+                needed: scope_for(needed),
+                message: format!(
+                    "You need {} access on website {site_id}, and your token's scope ({}) with your own access allows {}.",
+                    needed,
+                    self.scope,
+                    self.effective(own).map_or("none", AccessLevel::as_str)
+                ),
+            }),
+        }
+    }
+
+    /// Refuses unless both the token (`matomo:superuser`) and the user are superuser.
+    pub fn require_superuser(&self) -> Result<(), ApiError> {
+        if self.scope == Scope::Superuser && self.is_superuser() {
+            return Ok(());
+        }
+        Err(ApiError::InsufficientScope {
+            needed: Scope::Superuser,
+            message: "This method needs superuser access: a matomo:superuser token of a superuser."
+                .into(),
+        })
+    }
+
+    /// The sites this call may view, with the effective level on each.
+    pub fn viewable_sites(
+        &self,
+        conn: &mut MysqlConnection,
+    ) -> Result<Vec<(models::sites::SiteRow, AccessLevel)>, ApiError> {
+        if self.is_superuser() {
+            let level = self.effective(Some(AccessLevel::Admin));
+            return Ok(models::sites::list(conn)?
+                .into_iter()
+                .filter_map(|s| level.map(|l| (s, l)))
+                .collect());
+        }
+        let levels = models::site_access::for_user(conn, self.user_id)?;
+        let ids: Vec<i64> = levels.iter().map(|(id, _)| *id).collect();
+        Ok(models::sites::list_by_ids(conn, &ids)?
+            .into_iter()
+            .filter_map(|site| {
+                let own = levels
+                    .iter()
+                    .find(|(id, _)| *id == site.id)
+                    .map(|(_, l)| *l);
+                self.effective(own).map(|l| (site, l))
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(role: Role, scope: Scope) -> Caller {
+        Caller {
+            user_id: 1,
+            login: "u".into(),
+            role,
+            scope,
+        }
+    }
+
+    #[test]
+    fn the_lower_of_scope_and_own_level_wins() {
+        let c = caller(Role::User, Scope::Read);
+        assert_eq!(
+            c.effective(Some(AccessLevel::Admin)),
+            Some(AccessLevel::View)
+        );
+        assert_eq!(c.effective(None), None);
+        let c = caller(Role::User, Scope::Superuser);
+        assert_eq!(
+            c.effective(Some(AccessLevel::Write)),
+            Some(AccessLevel::Write)
+        );
+        assert!(c.require_superuser().is_err());
+        assert!(
+            caller(Role::Superuser, Scope::Admin)
+                .require_superuser()
+                .is_err()
+        );
+        assert!(
+            caller(Role::Superuser, Scope::Superuser)
+                .require_superuser()
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,58 @@
+//! The protected analytics API: a small Matomo-compatible surface whose purpose is to be
+//! the resource that access tokens unlock. Free of actix: `routes::api` turns requests into
+//! calls here and [`ApiError`] into HTTP.
+
+pub mod caller;
+pub mod methods;
+
+use crate::db::DbError;
+use crate::domain::Scope;
+
+pub use caller::Caller;
+
+/// Why an API call was refused; each maps to one HTTP answer in `routes::api`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No `Authorization: Bearer` header (RFC 6750 §3.1: no error code).
+    #[error("This API needs an access token: send it as Authorization: Bearer <token>.")]
+    NoToken,
+    /// RFC 9700 §2.3 / RFC 6750 §5.3: tokens in URLs leak into logs and histories.
+    #[error(
+        "Access tokens are not accepted in the query string or form; send the Authorization: Bearer header."
+    )]
+    TokenInRequest,
+    #[error("{0}")]
+    InvalidToken(String),
+    /// The token's scope, or its user's own access, is not enough for this call.
+    #[error("{message}")]
+    InsufficientScope { needed: Scope, message: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Db(#[from] DbError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_parameter(name: &str, why: impl std::fmt::Display) -> Self {
+        ApiError::BadRequest(format!("Parameter {name}: {why}"))
+    }
+}
+
+impl From<crate::oauth::error::OAuthError> for ApiError {
+    fn from(e: crate::oauth::error::OAuthError) -> Self {
+        use crate::oauth::error::OAuthError;
+        match e {
+            OAuthError::Db(e) => ApiError::Db(e),
+            OAuthError::Protocol { description, .. } => ApiError::InvalidToken(description),
+            OAuthError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        ApiError::Db(e.into())
+    }
+}

@@ -1,0 +1,51 @@
+//! The `oauth_secret_reveals` table: one row per pending one-time display of a new secret.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbError;
+use crate::db::schema::{oauth_clients, oauth_secret_reveals as reveals};
+
+/// Records a pending display for the client; returns whether the client exists.
+pub fn insert(
+    conn: &mut MysqlConnection,
+    nonce_hash: &[u8],
+    client_id: &str,
+    expires_at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let Some(id) = oauth_clients::table
+        .filter(oauth_clients::client_id.eq(client_id))
+        .select(oauth_clients::id)
+        .first::<i64>(conn)
+        .optional()?
+    else {
+        return Ok(false);
+    };
+    diesel::insert_into(reveals::table)
+        .values((
+            reveals::nonce_hash.eq(nonce_hash),
+            reveals::client_id.eq(id),
+            reveals::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
+/// Consumes the display: true for exactly one caller, and only before it expires.
+pub fn claim(
+    conn: &mut MysqlConnection,
+    nonce_hash: &[u8],
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    Ok(diesel::delete(
+        reveals::table
+            .filter(reveals::nonce_hash.eq(nonce_hash))
+            .filter(reveals::expires_at.gt(now)),
+    )
+    .execute(conn)?
+        == 1)
+}
+
+pub fn delete_expired(conn: &mut MysqlConnection, now: NaiveDateTime) -> Result<usize, DbError> {
+    Ok(diesel::delete(reveals::table.filter(reveals::expires_at.le(now))).execute(conn)?)
+}

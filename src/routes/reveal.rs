@@ -1,0 +1,71 @@
+//! Showing a new client secret exactly once. The secret travels to the credentials page in
+//! the encrypted session cookie with a random nonce; the page shows it only if it can delete
+//! that nonce's row, so a replayed cookie or a second tab shows nothing. The server stores
+//! the nonce's hash, never the secret.
+
+use actix_session::Session;
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{self, models};
+use crate::domain::ClientSecret;
+use crate::error::AppError;
+use crate::oauth::token_hash;
+use crate::startup::AppState;
+
+const KEY: &str = "reveal";
+/// A secret waits at most this long for its one showing.
+const TTL_SECS: i64 = 600;
+
+#[derive(Serialize, Deserialize)]
+struct Reveal {
+    client_id: String,
+    secret: String,
+    nonce: String,
+}
+
+/// Holds `secret` for one showing on `client_id`'s credentials page.
+pub async fn stash(
+    state: &AppState,
+    session: &Session,
+    client_id: &str,
+    secret: &ClientSecret,
+) -> Result<(), AppError> {
+    let nonce = crate::auth::random_token(32);
+    let (hash, id) = (token_hash(&nonce), client_id.to_string());
+    let expires = Utc::now().naive_utc() + Duration::seconds(TTL_SECS);
+    db::run(&state.pool, move |conn| {
+        models::secret_reveals::insert(conn, &hash, &id, expires)
+    })
+    .await?;
+    session
+        .insert(
+            KEY,
+            Reveal {
+                client_id: client_id.to_string(),
+                secret: secret.expose().to_string(),
+                nonce,
+            },
+        )
+        .map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// The secret to show now, if this is its one showing.
+pub async fn take(
+    state: &AppState,
+    session: &Session,
+    client_id: &str,
+) -> Result<Option<String>, AppError> {
+    let Some(Ok(reveal)) = session.remove_as::<Reveal>(KEY) else {
+        return Ok(None);
+    };
+    if reveal.client_id != client_id {
+        return Ok(None);
+    }
+    let hash = token_hash(&reveal.nonce);
+    let claimed = db::run(&state.pool, move |conn| {
+        models::secret_reveals::claim(conn, &hash, models::now())
+    })
+    .await?;
+    Ok(claimed.then_some(reveal.secret))
+}

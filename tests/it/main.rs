@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a random port, a fresh MySQL database per test.
 //! One test binary (modules by area) so the suite links once.
 
+mod api;
 mod cli;
 mod clients;
 mod common;

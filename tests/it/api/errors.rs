@@ -1,0 +1,256 @@
+//! Missing, malformed, expired, revoked and paused-client tokens; tokens in the URL; formats,
+//! unknown methods and bad parameters; the two URL forms and POST.
+
+use consentry::domain::{AccessLevel, Role, Scope};
+
+use super::{answer, api, world};
+use crate::protocol;
+
+#[tokio::test]
+async fn no_or_malformed_tokens_get_401_with_rfc_6750_challenges() {
+    let w = world().await;
+    let a = api(&w.app, None, "API.getConsentryVersion", "").await;
+    assert_eq!(a.status, 401);
+    assert_eq!(a.challenge.as_deref(), Some("Bearer realm=\"consentry\""));
+    for header in [
+        "Bearer",
+        "Bearer ",
+        "Bearer a b",
+        "Basic dXNlcjpwYXNz",
+        "bearer not.a.jwt",
+    ] {
+        let res = reqwest::Client::new()
+            .get(
+                w.app
+                    .url("/index.php?module=API&method=API.getConsentryVersion&format=json"),
+            )
+            .header("Authorization", header)
+            .send()
+            .await
+            .unwrap();
+        let a = answer(res).await;
+        assert_eq!(a.status, 401, "{header}");
+        let challenge = a.challenge.unwrap();
+        assert!(
+            challenge.starts_with("Bearer realm=\"consentry\""),
+            "{header}: {challenge}"
+        );
+        if header.starts_with("Basic") {
+            assert!(!challenge.contains("error="), "{challenge}");
+        } else {
+            assert!(
+                challenge.contains("error=\"invalid_token\""),
+                "{header}: {challenge}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn expired_revoked_paused_and_deleted_tokens_get_invalid_token() {
+    let w = world().await;
+    let browser = w.user("viewer", Role::User, Some(AccessLevel::View)).await;
+    let token = w.token(&browser, Scope::Read).await;
+    let call = |t: String| {
+        let app = &w.app;
+        async move { api(app, Some(&t), "API.getConsentryVersion", "").await }
+    };
+    let ok = call(token.clone()).await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.body["value"], env!("CARGO_PKG_VERSION"));
+    // Last used is recorded.
+    let used: Option<chrono::NaiveDateTime> = {
+        use consentry::db::schema::oauth_clients::dsl as c;
+        use diesel::prelude::*;
+        c::oauth_clients
+            .filter(c::client_id.eq(&w.client.id))
+            .select(c::last_used_at)
+            .first(&mut w.app.conn())
+            .unwrap()
+    };
+    assert!(used.is_some());
+
+    // The same token re-signed by this server's key, but expired.
+    let expired = {
+        use base64::Engine;
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        let mut claims: consentry::oauth::jwt::AccessClaims =
+            serde_json::from_value(claims).unwrap();
+        claims.iat -= 7200;
+        claims.exp = claims.iat + 60;
+        let proto = consentry::oauth::Protocol::new(w.app.address.clone());
+        let url = w.app.db_url.clone();
+        tokio::task::spawn_blocking(move || {
+            use diesel::Connection;
+            let mut conn = diesel::MysqlConnection::establish(url.full()).unwrap();
+            consentry::oauth::jwt::sign(&mut conn, &proto.keys, &claims).unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let a = call(expired).await;
+    assert_eq!(a.status, 401);
+    assert!(a.challenge.unwrap().contains("invalid_token"));
+
+    // Paused, then resumed, then revoked.
+    protocol::sql(&w.app, "UPDATE oauth_clients SET status = 'paused'");
+    assert_eq!(call(token.clone()).await.status, 401);
+    protocol::sql(&w.app, "UPDATE oauth_clients SET status = 'active'");
+    assert_eq!(call(token.clone()).await.status, 200);
+    let (status, _, _) = protocol::post(
+        &w.app,
+        "/oauth2/revoke",
+        Some((&w.client.id, w.client.secret())),
+        &[("token", &token)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(call(token).await.status, 401);
+
+    // Deleted client.
+    let other = w.token(&browser, Scope::Read).await;
+    assert_eq!(call(other.clone()).await.status, 200);
+    protocol::sql(&w.app, "DELETE FROM oauth_clients");
+    let a = call(other).await;
+    assert_eq!(a.status, 401);
+    assert!(a.challenge.unwrap().contains("error=\"invalid_token\""));
+}
+
+#[tokio::test]
+async fn tokens_in_the_url_bad_formats_unknown_methods_and_bad_parameters_are_refused() {
+    let w = world().await;
+    let browser = w.user("root", Role::Superuser, None).await;
+    let token = w.token(&browser, Scope::Admin).await;
+    for (query, key) in [
+        (format!("token_auth={token}"), "token_auth"),
+        (format!("access_token={token}"), "access_token"),
+    ] {
+        let a = api(&w.app, Some(&token), "API.getConsentryVersion", &query).await;
+        assert_eq!(a.status, 400, "{key}");
+        assert!(a.challenge.unwrap().contains("invalid_request"));
+        assert!(
+            a.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("Authorization: Bearer")
+        );
+    }
+    let res = reqwest::Client::new()
+        .get(
+            w.app
+                .url("/index.php?module=API&method=API.getConsentryVersion&format=xml"),
+        )
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let a = answer(res).await;
+    assert_eq!(a.status, 400);
+    assert!(a.body["message"].as_str().unwrap().contains("format"));
+
+    let a = api(&w.app, Some(&token), "SitesManager.dropEverything", "").await;
+    assert_eq!(a.status, 400);
+    let message = a.body["message"].as_str().unwrap();
+    assert!(message.contains("Unknown method") && message.contains("SitesManager.getSiteFromId"));
+    assert!(!message.contains(&token));
+
+    for (method, query, parameter) in [
+        ("SitesManager.getSiteFromId", "", "idSite"),
+        ("SitesManager.getSiteFromId", "idSite=abc", "idSite"),
+        ("SitesManager.getSiteFromId", "idSite=-1", "idSite"),
+        ("SitesManager.getSiteFromId", "idSite=999", "idSite"),
+        ("Annotations.add", "idSite=1&date=24/11/2026&note=x", "date"),
+        ("Annotations.add", "idSite=1&date=2026-11-24", "note"),
+        (
+            "SitesManager.updateSite",
+            "idSite=1&siteName=&urls=https://x.example",
+            "siteName",
+        ),
+        (
+            "SitesManager.updateSite",
+            "idSite=1&siteName=X&urls=javascript:alert(1)",
+            "urls",
+        ),
+        (
+            "UsersManager.setUserAccess",
+            "userLogin=ghost&access=view&idSites=1",
+            "userLogin",
+        ),
+        (
+            "UsersManager.setUserAccess",
+            "userLogin=root&access=owner&idSites=1",
+            "access",
+        ),
+        (
+            "UsersManager.setUserAccess",
+            "userLogin=root&access=view&idSites=1,x",
+            "idSites",
+        ),
+    ] {
+        let a = api(&w.app, Some(&token), method, query).await;
+        assert_eq!(a.status, 400, "{method}?{query}: {}", a.body);
+        let message = a.body["message"].as_str().unwrap();
+        assert!(message.contains(parameter), "{method}?{query}: {message}");
+    }
+    // A repeated parameter is ambiguous.
+    let a = api(
+        &w.app,
+        Some(&token),
+        "SitesManager.getSiteFromId",
+        "idSite=1&idSite=2",
+    )
+    .await;
+    assert_eq!(a.status, 400);
+}
+
+#[tokio::test]
+async fn the_api_answers_at_both_addresses_and_to_post() {
+    let w = world().await;
+    let browser = w.user("viewer", Role::User, Some(AccessLevel::Write)).await;
+    let token = w.token(&browser, Scope::Write).await;
+    let res = reqwest::Client::new()
+        .get(w.app.url(&format!(
+            "/api/SitesManager.getSiteFromId?idSite={}",
+            w.site1
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let a = answer(res).await;
+    assert_eq!((a.status, a.body["name"].as_str()), (200, Some("Shop")));
+    let res = reqwest::Client::new()
+        .post(w.app.url("/index.php?module=API&format=json"))
+        .bearer_auth(&token)
+        .form(&[
+            ("method", "Annotations.add"),
+            ("idSite", &w.site1.to_string()),
+            ("date", "2026-11-24"),
+            ("note", "Posted note"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let a = answer(res).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["note"], "Posted note");
+    let notes = api(
+        &w.app,
+        Some(&token),
+        "Annotations.getAll",
+        &format!("idSite={}", w.site1),
+    )
+    .await;
+    assert_eq!(notes.body.as_array().unwrap().len(), 1);
+    assert!(
+        w.app
+            .audit_actions()
+            .contains(&"annotation.added".to_string())
+    );
+}

@@ -12,6 +12,7 @@ pub const LOGIN_THROTTLED: &str = "login.throttled";
 pub const LOGGED_OUT: &str = "logout";
 pub const USER_CREATED: &str = "user.created";
 pub const USER_PASSWORD_CHANGED: &str = "user.password_changed";
+pub const USER_ROLE_CHANGED: &str = "user.role_changed";
 pub const CLIENT_CREATED: &str = "client.created";
 pub const CLIENT_PAUSED: &str = "client.paused";
 pub const CLIENT_RESUMED: &str = "client.resumed";
@@ -42,6 +43,7 @@ pub const ACTIONS: &[&str] = &[
     REAUTH_FAILED,
     USER_CREATED,
     USER_PASSWORD_CHANGED,
+    USER_ROLE_CHANGED,
     SETTINGS_CHANGED,
     CLIENT_CREATED,
     CLIENT_EDITED,

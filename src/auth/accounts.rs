@@ -15,6 +15,8 @@ pub enum AccountError {
     LoginTaken(String),
     #[error("no user has login '{0}'")]
     UnknownLogin(String),
+    #[error("{0} is the last superuser; make another user superuser first")]
+    LastSuperuser(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -60,6 +62,35 @@ pub fn set_password(
     Ok(())
 }
 
+/// Changes a user's role; the last superuser keeps theirs, so the console stays manageable.
+pub fn set_role(
+    conn: &mut MysqlConnection,
+    login: &str,
+    role: Role,
+    actor: &audit::Actor,
+) -> Result<(), AccountError> {
+    use diesel::Connection;
+    conn.transaction(|conn| {
+        let user = users::find_by_login(conn, login)?
+            .ok_or_else(|| AccountError::UnknownLogin(login.to_string()))?;
+        let before = user.role();
+        if before == role {
+            return Ok(());
+        }
+        if before == Role::Superuser && users::count_with_role(conn, Role::Superuser)? <= 1 {
+            return Err(AccountError::LastSuperuser(user.login));
+        }
+        users::update_role(conn, user.id, role)?;
+        audit::record(
+            conn,
+            audit::Event::by(actor, audit::USER_ROLE_CHANGED)
+                .target("user", &user.login)
+                .details(json!({ "old": before.as_str(), "new": role.as_str() })),
+        )?;
+        Ok(())
+    })
+}
+
 /// The first superuser, created at start-up when there is none.
 pub struct FirstSuperuser {
     pub login: Login,
@@ -93,4 +124,10 @@ pub fn ensure_first_superuser(
         login: login.clone(),
         generated_password,
     }))
+}
+
+impl From<diesel::result::Error> for AccountError {
+    fn from(e: diesel::result::Error) -> Self {
+        AccountError::Db(e.into())
+    }
 }

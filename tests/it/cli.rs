@@ -284,3 +284,77 @@ async fn serve_creates_the_first_superuser_once() {
         "key reused"
     );
 }
+
+#[tokio::test]
+async fn cli_creates_sites_and_grants_access_with_one_line_errors() {
+    let app = spawn_app().await;
+    app.create_user("analyst", consentry::domain::Role::User)
+        .await;
+    let out = consentry(
+        &app,
+        &[
+            "site",
+            "create",
+            "--name",
+            "Shop",
+            "--url",
+            "https://shop.example",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    let out = consentry(
+        &app,
+        &[
+            "access", "grant", "--login", "analyst", "--site", "1", "--level", "write",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let list = consentry(&app, &["site", "list", "--json"], "");
+    let sites: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(sites[0]["main_url"], "https://shop.example");
+    for (args, mentions) in [
+        (
+            vec!["site", "create", "--name", "", "--url", "https://x.example"],
+            "--name",
+        ),
+        (
+            vec!["site", "create", "--name", "X", "--url", "javascript:x"],
+            "--url",
+        ),
+        (
+            vec![
+                "access", "grant", "--login", "analyst", "--site", "1", "--level", "owner",
+            ],
+            "--level",
+        ),
+        (
+            vec![
+                "access", "grant", "--login", "analyst", "--site", "x", "--level", "view",
+            ],
+            "--site",
+        ),
+        (
+            vec![
+                "access", "grant", "--login", "ghost", "--site", "1", "--level", "view",
+            ],
+            "ghost",
+        ),
+        (
+            vec![
+                "access", "grant", "--login", "analyst", "--site", "9", "--level", "view",
+            ],
+            "9",
+        ),
+    ] {
+        assert_one_line_exit_2(&consentry(&app, &args, ""), mentions);
+    }
+    let out = consentry(
+        &app,
+        &["access", "remove", "--login", "analyst", "--site", "1"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

@@ -129,3 +129,10 @@ pub fn first_superuser(conn: &mut MysqlConnection) -> Result<Option<UserRow>, Db
         .first(conn)
         .optional()?)
 }
+
+pub fn update_role(conn: &mut MysqlConnection, id: i64, role: Role) -> Result<(), DbError> {
+    diesel::update(users::table.find(id))
+        .set(users::role.eq(role.as_str()))
+        .execute(conn)?;
+    Ok(())
+}

@@ -3,3 +3,5 @@
 pub mod audit;
 pub mod clients;
 pub mod settings;
+pub mod users;
+pub mod websites;

@@ -7,6 +7,7 @@ mod client_detail;
 mod clients;
 mod navigation;
 mod settings;
+mod sites_and_users;
 
 use consentry::domain::Role;
 

@@ -41,8 +41,8 @@ pub fn scope_for(level: AccessLevel) -> Scope {
 /// "Last used" is shown to the minute: one write per client per minute, not per call.
 const LAST_USED_GRANULARITY_SECS: i64 = 60;
 
-/// Validates the bearer token: signature and expiry, then one indexed lookup of its row,
-/// grant and client; then loads its user.
+/// Validates the bearer token: signature and expiry, then one primary-key lookup of its row
+/// joined to its grant, client and user.
 pub fn authenticate(
     conn: &mut MysqlConnection,
     proto: &Protocol,
@@ -55,18 +55,28 @@ pub fn authenticate(
     };
     let (claims, state) = tokens::active_access_token(conn, proto, token)?.ok_or_else(invalid)?;
     let scope: Scope = claims.scope.parse().map_err(|_| invalid())?;
-    let user_id = state.user_id.ok_or_else(invalid)?;
-    let user = models::users::find_by_id(conn, user_id)?.ok_or_else(invalid)?;
+    let (Some(user_id), Some(login), Some(role)) = (
+        state.user_id,
+        state.user_login.clone(),
+        state.user_role.as_deref(),
+    ) else {
+        return Err(invalid());
+    };
+    let role: Role = role.parse().map_err(|_| invalid())?;
     let stale = state
         .client_last_used_at
         .is_none_or(|at| models::now() - at > Duration::seconds(LAST_USED_GRANULARITY_SECS));
     if stale {
-        models::clients::touch_last_used(conn, state.client_pk)?;
+        models::clients::touch_last_used(
+            conn,
+            state.client_pk,
+            Duration::seconds(LAST_USED_GRANULARITY_SECS),
+        )?;
     }
     Ok(Caller {
-        user_id: user.id,
-        role: user.role(),
-        login: user.login,
+        user_id,
+        role,
+        login,
         scope,
     })
 }

@@ -1,7 +1,7 @@
 //! The API's methods, each with the level it needs. Parameters are Matomo's names.
 
-use chrono::NaiveDate;
-use diesel::MysqlConnection;
+use chrono::{Datelike, NaiveDate};
+use diesel::{Connection, MysqlConnection};
 use serde_json::{Value, json};
 
 use super::{ApiError, Caller};
@@ -10,6 +10,9 @@ use crate::db::models::{self, sites::SiteRow};
 use crate::domain::{AccessLevel, SiteName, SiteUrl, parse_site_id};
 use crate::oauth::params::Params;
 use crate::sites::{self, SiteError};
+
+/// `UsersManager.setUserAccess` changes at most this many sites per call.
+const MAX_SITES_PER_CALL: usize = 100;
 
 /// Every method, for the unknown-method message.
 pub const METHODS: [&str; 9] = [
@@ -65,8 +68,11 @@ pub fn call(
         "Annotations.add" => {
             let id = site_id(params)?;
             let date = required(params, "date")?;
+            // DATE columns hold years 1000 to 9999; chrono would take signed years too.
             let date = NaiveDate::parse_from_str(date, "%Y-%m-%d")
-                .map_err(|_| ApiError::bad_parameter("date", "use YYYY-MM-DD"))?;
+                .ok()
+                .filter(|d| (1000..=9999).contains(&d.year()))
+                .ok_or_else(|| ApiError::bad_parameter("date", "use YYYY-MM-DD"))?;
             let note = required(params, "note")?.trim();
             if note.is_empty() || note.chars().count() > 255 || note.chars().any(char::is_control) {
                 return Err(ApiError::bad_parameter(
@@ -106,17 +112,29 @@ pub fn call(
                     ApiError::bad_parameter("access", "use view, write, admin or noaccess")
                 })?),
             };
-            let ids: Vec<i64> = required(params, "idSites")?
+            let mut ids: Vec<i64> = required(params, "idSites")?
                 .split(',')
                 .map(|id| parse_site_id(id).map_err(|e| ApiError::bad_parameter("idSites", e)))
                 .collect::<Result<_, _>>()?;
-            // Check every site before changing any.
-            for id in &ids {
-                caller.require(conn, *id, AccessLevel::Admin)?;
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.len() > MAX_SITES_PER_CALL {
+                return Err(ApiError::bad_parameter(
+                    "idSites",
+                    format!("at most {MAX_SITES_PER_CALL} sites per call"),
+                ));
             }
-            for id in ids {
-                sites::set_access(conn, login, id, level, actor).map_err(site_error)?;
-            }
+            // All or nothing: every site is checked, then every change made, in one transaction.
+            conn.transaction(|conn| {
+                for id in &ids {
+                    caller.require(conn, *id, AccessLevel::Admin)?;
+                }
+                for id in &ids {
+                    sites::set_access(conn, login, *id, level, actor)
+                        .map_err(|e| user_error(caller, e))?;
+                }
+                Ok::<_, ApiError>(())
+            })?;
             Ok(success())
         }
         "SitesManager.addSite" => {
@@ -187,6 +205,16 @@ fn site_url(params: &Params) -> Result<SiteUrl, ApiError> {
         .ok_or_else(|| ApiError::bad_parameter("urls", "is required"))?;
     let first = first.split(',').next().unwrap_or("");
     SiteUrl::parse(first).map_err(|e| ApiError::bad_parameter("urls", e))
+}
+
+/// A site admin must not learn which logins exist or who is a superuser from the answer.
+fn user_error(caller: &Caller, e: SiteError) -> ApiError {
+    match e {
+        SiteError::UnknownUser(_) | SiteError::Superuser(_) if !caller.is_superuser() => {
+            ApiError::bad_parameter("userLogin", "this user's access cannot be changed")
+        }
+        other => site_error(other),
+    }
 }
 
 fn site_error(e: SiteError) -> ApiError {

@@ -21,6 +21,11 @@ pub enum ApiError {
         "Access tokens are not accepted in the query string or form; send the Authorization: Bearer header."
     )]
     TokenInRequest,
+    /// RFC 6750 §3.1: a malformed Authorization header is `invalid_request` (400).
+    #[error("The Authorization header is malformed: use Bearer <token>.")]
+    MalformedAuthorization,
+    #[error("Use GET or POST.")]
+    MethodNotAllowed,
     #[error("{0}")]
     InvalidToken(String),
     /// The token's scope, or its user's own access, is not enough for this call.

@@ -77,7 +77,8 @@ pub fn set_role(
         if before == role {
             return Ok(());
         }
-        if before == Role::Superuser && users::count_with_role(conn, Role::Superuser)? <= 1 {
+        // Locked, so two demotions at once cannot both see "another superuser is left".
+        if before == Role::Superuser && users::lock_superusers(conn)? <= 1 {
             return Err(AccountError::LastSuperuser(user.login));
         }
         users::update_role(conn, user.id, role)?;

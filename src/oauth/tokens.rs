@@ -71,7 +71,7 @@ pub fn exchange(
         .last_used_at
         .is_none_or(|at| models::now() - at > Duration::seconds(60));
     if stale {
-        models::clients::touch_last_used(conn, client.id)?;
+        models::clients::touch_last_used(conn, client.id, Duration::seconds(60))?;
     }
     Ok(response)
 }

@@ -46,6 +46,9 @@ async fn answer(
     state: &AppState,
     method: Option<String>,
 ) -> Result<serde_json::Value, ApiError> {
+    if req.method() != Method::GET && req.method() != Method::POST {
+        return Err(ApiError::MethodNotAllowed);
+    }
     let mut params = Params::parse(req.query_string().as_bytes());
     if req.method() == Method::POST && has_body(req) {
         let body = read_form(req, payload).await.map_err(|e| match e {
@@ -55,12 +58,13 @@ async fn answer(
             other => ApiError::Internal(other.to_string()),
         })?;
         params = params.and(body);
-    } else if req.method() != Method::GET && req.method() != Method::POST {
-        return Err(ApiError::BadRequest("Use GET or POST.".into()));
     }
+    // RFC 6750 §3.1 order: a token where it must not be is refused first, then a missing or
+    // malformed header gets its challenge, and only then are the parameters judged.
     if params.count("token_auth") > 0 || params.count("access_token") > 0 {
         return Err(ApiError::TokenInRequest);
     }
+    let token = bearer(req)?;
     if let Some(name) = params.repeated() {
         return Err(ApiError::bad_parameter(name, "is repeated"));
     }
@@ -72,7 +76,6 @@ async fn answer(
             "only format=json is supported",
         ));
     }
-    let token = bearer(req)?;
     let method = method
         .or_else(|| params.get("method").map(str::to_string))
         .ok_or_else(|| {
@@ -116,7 +119,7 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
 }
 
 fn malformed() -> ApiError {
-    ApiError::InvalidToken("The Authorization header is malformed: use Bearer <token>.".into())
+    ApiError::MalformedAuthorization
 }
 
 /// Quotes a value for a `WWW-Authenticate` parameter.
@@ -131,7 +134,8 @@ fn error_response(error: ApiError) -> HttpResponse {
     let message = error.to_string();
     let (status, challenge) = match &error {
         ApiError::NoToken => (StatusCode::UNAUTHORIZED, Some(REALM.to_string())),
-        ApiError::TokenInRequest => (
+        ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, None),
+        ApiError::TokenInRequest | ApiError::MalformedAuthorization => (
             StatusCode::BAD_REQUEST,
             Some(format!(
                 "{REALM}, error=\"invalid_request\", error_description=\"{}\"",
@@ -174,6 +178,9 @@ fn error_response(error: ApiError) -> HttpResponse {
     response.insert_header((header::CACHE_CONTROL, "no-store"));
     if let Some(challenge) = challenge {
         response.insert_header((header::WWW_AUTHENTICATE, challenge));
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        response.insert_header((header::ALLOW, "GET, POST"));
     }
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.insert_header((header::RETRY_AFTER, "5"));

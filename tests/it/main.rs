@@ -5,7 +5,7 @@ mod api;
 mod cli;
 mod clients;
 mod common;
-mod console;
+pub mod console;
 mod database_outage;
 mod health;
 mod login;

@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbError;
-use crate::db::schema::{oauth_access_tokens as tokens, oauth_clients, oauth_grants};
+use crate::db::schema::{oauth_access_tokens as tokens, oauth_clients, oauth_grants, users};
 
 #[derive(Insertable)]
 #[diesel(table_name = tokens)]
@@ -37,12 +37,16 @@ pub struct AccessTokenState {
     pub client_status: String,
     pub client_scopes: String,
     pub client_last_used_at: Option<NaiveDateTime>,
+    /// The grant's user (for client credentials, the client's owner).
+    pub user_login: Option<String>,
+    pub user_role: Option<String>,
 }
 
-/// One primary-key lookup joined to its grant and client.
+/// One primary-key lookup joined to its grant, client and user.
 pub fn state(conn: &mut MysqlConnection, jti: &str) -> Result<Option<AccessTokenState>, DbError> {
     Ok(tokens::table
         .inner_join(oauth_grants::table.inner_join(oauth_clients::table))
+        .left_join(users::table.on(users::id.nullable().eq(oauth_grants::user_id)))
         .filter(tokens::jti.eq(jti))
         .select((
             tokens::grant_id,
@@ -55,6 +59,8 @@ pub fn state(conn: &mut MysqlConnection, jti: &str) -> Result<Option<AccessToken
             oauth_clients::status,
             oauth_clients::scopes,
             oauth_clients::last_used_at,
+            users::login.nullable(),
+            users::role.nullable(),
         ))
         .first(conn)
         .optional()?)

@@ -218,11 +218,23 @@ pub fn make_public(conn: &mut MysqlConnection, id: i64, grant_types: &str) -> Re
     Ok(())
 }
 
-/// Records that the client just used the protocol.
-pub fn touch_last_used(conn: &mut MysqlConnection, id: i64) -> Result<(), DbError> {
-    diesel::update(oauth_clients::table.find(id))
-        .set(oauth_clients::last_used_at.eq(super::now()))
-        .execute(conn)?;
+/// Records that the client just used the protocol, unless a write within the last
+/// `granularity` seconds already did (concurrent callers then write once between them).
+pub fn touch_last_used(
+    conn: &mut MysqlConnection,
+    id: i64,
+    granularity: chrono::Duration,
+) -> Result<(), DbError> {
+    let now = super::now();
+    diesel::update(
+        oauth_clients::table.find(id).filter(
+            oauth_clients::last_used_at
+                .is_null()
+                .or(oauth_clients::last_used_at.lt(now - granularity)),
+        ),
+    )
+    .set(oauth_clients::last_used_at.eq(now))
+    .execute(conn)?;
     Ok(())
 }
 

@@ -136,3 +136,13 @@ pub fn update_role(conn: &mut MysqlConnection, id: i64, role: Role) -> Result<()
         .execute(conn)?;
     Ok(())
 }
+
+/// Locks every superuser row until the transaction ends; returns how many there are.
+pub fn lock_superusers(conn: &mut MysqlConnection) -> Result<usize, DbError> {
+    Ok(users::table
+        .filter(users::role.eq(Role::Superuser.as_str()))
+        .select(users::id)
+        .for_update()
+        .load::<i64>(conn)?
+        .len())
+}

@@ -7,17 +7,17 @@ use super::{answer, api, world};
 use crate::protocol;
 
 #[tokio::test]
-async fn no_or_malformed_tokens_get_401_with_rfc_6750_challenges() {
+async fn missing_and_malformed_tokens_get_rfc_6750_challenges() {
     let w = world().await;
     let a = api(&w.app, None, "API.getConsentryVersion", "").await;
     assert_eq!(a.status, 401);
     assert_eq!(a.challenge.as_deref(), Some("Bearer realm=\"consentry\""));
-    for header in [
-        "Bearer",
-        "Bearer ",
-        "Bearer a b",
-        "Basic dXNlcjpwYXNz",
-        "bearer not.a.jwt",
+    for (header, status, error) in [
+        ("Bearer", 400, Some("invalid_request")),
+        ("Bearer ", 400, Some("invalid_request")),
+        ("Bearer a b", 400, Some("invalid_request")),
+        ("Basic dXNlcjpwYXNz", 401, None),
+        ("bearer not.a.jwt", 401, Some("invalid_token")),
     ] {
         let res = reqwest::Client::new()
             .get(
@@ -29,21 +29,30 @@ async fn no_or_malformed_tokens_get_401_with_rfc_6750_challenges() {
             .await
             .unwrap();
         let a = answer(res).await;
-        assert_eq!(a.status, 401, "{header}");
+        assert_eq!(a.status, status, "{header}");
         let challenge = a.challenge.unwrap();
         assert!(
             challenge.starts_with("Bearer realm=\"consentry\""),
             "{header}: {challenge}"
         );
-        if header.starts_with("Basic") {
-            assert!(!challenge.contains("error="), "{challenge}");
-        } else {
-            assert!(
-                challenge.contains("error=\"invalid_token\""),
+        match error {
+            Some(error) => assert!(
+                challenge.contains(&format!("error=\"{error}\"")),
                 "{header}: {challenge}"
-            );
+            ),
+            None => assert!(!challenge.contains("error="), "{challenge}"),
         }
     }
+    // Without credentials the challenge comes before any judgement of the parameters.
+    let a = api(&w.app, None, "Nope.nope", "format=xml").await;
+    assert_eq!(a.status, 401);
+    let res = reqwest::Client::new()
+        .put(w.app.url("/api/API.getConsentryVersion"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET, POST");
 }
 
 #[tokio::test]
@@ -55,6 +64,8 @@ async fn expired_revoked_paused_and_deleted_tokens_get_invalid_token() {
         let app = &w.app;
         async move { api(app, Some(&t), "API.getConsentryVersion", "").await }
     };
+    // The token endpoint set "last used"; clear it to see the API set it again.
+    protocol::sql(&w.app, "UPDATE oauth_clients SET last_used_at = NULL");
     let ok = call(token.clone()).await;
     assert_eq!(ok.status, 200);
     assert_eq!(ok.body["value"], env!("CARGO_PKG_VERSION"));
@@ -166,6 +177,12 @@ async fn tokens_in_the_url_bad_formats_unknown_methods_and_bad_parameters_are_re
         ("SitesManager.getSiteFromId", "idSite=-1", "idSite"),
         ("SitesManager.getSiteFromId", "idSite=999", "idSite"),
         ("Annotations.add", "idSite=1&date=24/11/2026&note=x", "date"),
+        ("Annotations.add", "idSite=1&date=-1-01-01&note=x", "date"),
+        (
+            "Annotations.add",
+            "idSite=1&date=%2B20000-01-01&note=x",
+            "date",
+        ),
         ("Annotations.add", "idSite=1&date=2026-11-24", "note"),
         (
             "SitesManager.updateSite",

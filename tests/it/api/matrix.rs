@@ -220,6 +220,93 @@ async fn a_superuser_token_of_a_user_who_is_no_longer_superuser_gets_only_their_
     )
     .await;
     assert_eq!(sites.body.as_array().unwrap().len(), 1);
+    let add = api(
+        &w.app,
+        Some(&token),
+        "SitesManager.addSite",
+        "siteName=X&urls=https://x.example",
+    )
+    .await;
+    assert_eq!(add.status, 403);
+}
+
+#[tokio::test]
+async fn a_site_admin_cannot_reach_other_sites_or_learn_about_other_users() {
+    let w = world().await;
+    w.app.create_user("colleague", Role::User).await;
+    let browser = w
+        .user("siteadmin", Role::User, Some(AccessLevel::Admin))
+        .await;
+    w.user("boss", Role::Superuser, None).await;
+    let token = w.token(&browser, Scope::Admin).await;
+    let both = format!(
+        "userLogin=colleague&access=admin&idSites={},{}",
+        w.site1, w.site2
+    );
+    let a = api(&w.app, Some(&token), "UsersManager.setUserAccess", &both).await;
+    assert_eq!(a.status, 403);
+    let colleague = "SELECT user_id FROM site_access WHERE user_id = (SELECT id FROM users WHERE login = 'colleague')";
+    assert_eq!(
+        crate::console::count(&w.app, colleague),
+        0,
+        "all or nothing"
+    );
+    // A missing site and a forbidden one look the same.
+    let missing = api(
+        &w.app,
+        Some(&token),
+        "SitesManager.getSiteFromId",
+        "idSite=999",
+    )
+    .await;
+    let forbidden = api(
+        &w.app,
+        Some(&token),
+        "SitesManager.getSiteFromId",
+        &format!("idSite={}", w.site2),
+    )
+    .await;
+    assert_eq!((missing.status, forbidden.status), (403, 403));
+    // Unknown logins and superusers get the same answer.
+    let s1 = w.site1;
+    let ghost = api(
+        &w.app,
+        Some(&token),
+        "UsersManager.setUserAccess",
+        &format!("userLogin=ghost&access=view&idSites={s1}"),
+    )
+    .await;
+    let boss = api(
+        &w.app,
+        Some(&token),
+        "UsersManager.setUserAccess",
+        &format!("userLogin=boss&access=view&idSites={s1}"),
+    )
+    .await;
+    assert_eq!((ghost.status, boss.status), (400, 400));
+    assert_eq!(ghost.body["message"], boss.body["message"]);
+    // Within their site it works, duplicates included.
+    let ok = api(
+        &w.app,
+        Some(&token),
+        "UsersManager.setUserAccess",
+        &format!("userLogin=colleague&access=view&idSites={s1},{s1}"),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(crate::console::count(&w.app, colleague), 1);
+    let too_many: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
+    let a = api(
+        &w.app,
+        Some(&token),
+        "UsersManager.setUserAccess",
+        &format!(
+            "userLogin=colleague&access=view&idSites={}",
+            too_many.join(",")
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 400);
 }
 
 #[tokio::test]

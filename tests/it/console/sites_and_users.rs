@@ -146,6 +146,15 @@ async fn a_superuser_creates_users_sets_roles_resets_passwords_and_site_access()
     let reset = FormData::from_page(&app.page(page).await, "/admin/users/analyst/password")
         .set("password", "a brand new long password");
     assert_eq!(app.submit(&reset).await.status(), 303);
+    let actions = app.audit_actions();
+    for action in [
+        "user.created",
+        "user.password_changed",
+        "user.role_changed",
+        "site.created",
+    ] {
+        assert!(actions.contains(&action.to_string()), "{action}");
+    }
     let other = app.new_browser();
     assert_eq!(
         other
@@ -172,22 +181,62 @@ async fn a_superuser_creates_users_sets_roles_resets_passwords_and_site_access()
 
 #[tokio::test]
 async fn support_and_users_cannot_open_websites_or_users() {
-    let app = spawn_app().await;
-    app.sign_in_as("helper", Role::Support).await;
-    for path in [
-        "/admin/websites",
-        "/admin/websites/new",
-        "/admin/users",
-        "/admin/users/helper",
-    ] {
-        assert_eq!(app.get(path).await.status(), 403, "{path}");
+    for (login, role) in [("helper", Role::Support), ("enduser", Role::User)] {
+        let app = spawn_app().await;
+        app.sign_in_as(login, role).await;
+        for path in [
+            "/admin/websites",
+            "/admin/websites/new",
+            "/admin/users",
+            "/admin/users/new",
+        ] {
+            assert_eq!(app.get(path).await.status(), 403, "{login}: {path}");
+        }
+        let token = app.csrf_token("/account/authorized-apps").await;
+        for (path, fields) in [
+            ("/admin/users/root/role", vec![("role", "superuser")]),
+            (
+                "/admin/users/new",
+                vec![
+                    ("login", "mole"),
+                    ("email", "m@example.com"),
+                    ("role", "superuser"),
+                    ("password", PASSWORD),
+                ],
+            ),
+            (
+                "/admin/websites/new",
+                vec![("name", "X"), ("url", "https://x.example")],
+            ),
+            (
+                "/admin/users/root/access",
+                vec![("site", "1"), ("access", "admin")],
+            ),
+        ] {
+            assert_eq!(
+                app.post_form(path, &token, &fields).await.status(),
+                403,
+                "{login}: {path}"
+            );
+        }
+        assert_eq!(super::count(&app, "SELECT id FROM sites"), 0);
+        assert_eq!(super::count(&app, "SELECT id FROM users"), 1);
+        assert!(
+            !crate::common::nav_links(&app.get_html("/").await)
+                .contains(&"/admin/users".to_string())
+        );
     }
-    let token = app.csrf_token("/account/authorized-apps").await;
-    let res = app
-        .post_form("/admin/users/helper/role", &token, &[("role", "superuser")])
-        .await;
-    assert_eq!(res.status(), 403);
-    assert!(
-        !crate::common::nav_links(&app.get_html("/").await).contains(&"/admin/users".to_string())
-    );
+}
+
+#[tokio::test]
+async fn user_and_website_forms_need_the_csrf_token() {
+    let app = superuser_app().await;
+    let form = app
+        .form("/admin/websites/new", "/admin/websites/new")
+        .await
+        .set("name", "Shop")
+        .set("url", "https://shop.example")
+        .remove("csrf_token");
+    assert_eq!(app.submit(&form).await.status(), 403);
+    assert_eq!(super::count(&app, "SELECT id FROM sites"), 0);
 }

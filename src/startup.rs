@@ -174,6 +174,7 @@ impl Application {
                     oauth_routes::endpoints::introspect,
                 ))
                 .service(oauth_routes::discovery::metadata)
+                .service(oauth_routes::discovery::protected_resource)
                 .service(oauth_routes::discovery::jwks)
                 .service(web::resource("/index.php").to(oauth_routes::matomo::dispatch))
                 .service(web::resource("/api/{method}").to(routes::api::by_path))

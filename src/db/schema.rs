@@ -30,6 +30,9 @@ diesel::table! {
         updated_at -> Nullable<Datetime>,
         #[max_length = 100]
         updated_by -> Nullable<Varchar>,
+        registration_enabled -> Bool,
+        #[max_length = 16]
+        registration_policy -> Varchar,
     }
 }
 
@@ -118,6 +121,9 @@ diesel::table! {
         created_at -> Datetime,
         updated_at -> Datetime,
         last_used_at -> Nullable<Datetime>,
+        self_registered -> Bool,
+        #[max_length = 45]
+        registered_from -> Nullable<Varchar>,
     }
 }
 
@@ -281,8 +287,34 @@ diesel::table! {
     oauth_secret_reveals (nonce_hash) {
         #[max_length = 32]
         nonce_hash -> Binary,
-        client_id -> Bigint,
+        client_id -> Nullable<Bigint>,
         expires_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    oauth_initial_access_tokens (id) {
+        id -> Bigint,
+        #[max_length = 32]
+        token_hash -> Binary,
+        #[max_length = 64]
+        label -> Varchar,
+        #[max_length = 100]
+        created_by -> Varchar,
+        created_at -> Datetime,
+        expires_at -> Datetime,
+        uses_left -> Integer,
+        uses -> Integer,
+        revoked_at -> Nullable<Datetime>,
+    }
+}
+
+diesel::table! {
+    oauth_registration_attempts (id) {
+        id -> Bigint,
+        #[max_length = 45]
+        ip -> Varchar,
+        occurred_at -> Datetime,
     }
 }
 

@@ -91,6 +91,7 @@ pub struct ConsentPrompt {
 /// Step one: check the request, before anyone signs in.
 pub fn validate(
     conn: &mut MysqlConnection,
+    proto: &Protocol,
     params: &Params,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     // client_id and redirect_uri: on failure, an error page and never a redirect.
@@ -163,6 +164,9 @@ pub fn validate(
                 "Only response_type=code is supported.",
             ));
         }
+    }
+    if let Err(OAuthError::Protocol { code, description }) = proto.check_resource(params) {
+        return Err(fail(code, &description));
     }
     if !client.is_active() {
         return Err(fail(

@@ -136,6 +136,8 @@ pub fn create(
                 secret_hash: hash.as_ref().map(|h| h.as_slice()),
                 created_at: now,
                 updated_at: now,
+                self_registered: false,
+                registered_from: None,
             },
         )?;
         audit::record(

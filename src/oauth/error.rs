@@ -4,7 +4,8 @@ use std::fmt;
 
 use crate::db::DbError;
 
-/// RFC 6749 §4.1.2.1 and §5.2 error codes, plus RFC 7009's `unsupported_token_type`.
+/// RFC 6749 §4.1.2.1 and §5.2 error codes, plus RFC 7009's `unsupported_token_type` and
+/// RFC 8707's `invalid_target`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -16,6 +17,8 @@ pub enum ErrorCode {
     UnsupportedTokenType,
     InvalidScope,
     AccessDenied,
+    /// RFC 8707 §2: the `resource` is not one this server issues tokens for.
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -30,6 +33,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::InvalidTarget => "invalid_target",
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Authorization server metadata (RFC 8414), reflecting the current settings.
+//! Authorization server metadata (RFC 8414) and protected resource metadata (RFC 9728),
+//! reflecting the current settings.
 
 use serde_json::{Value, json};
 
@@ -37,5 +38,17 @@ pub fn document(issuer: &str, settings: &Settings) -> Value {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": scopes,
         "authorization_response_iss_parameter_supported": true,
+    })
+}
+
+/// RFC 9728: the API as a protected resource, and where its tokens come from.
+pub fn protected_resource(resource: &str, issuer: &str, settings: &Settings) -> Value {
+    let scopes: Vec<&str> = settings.allowed_scopes.iter().map(|s| s.as_str()).collect();
+    json!({
+        "resource": resource,
+        "authorization_servers": [issuer],
+        "scopes_supported": scopes,
+        "bearer_methods_supported": ["header"],
+        "resource_name": "Consentry analytics API",
     })
 }

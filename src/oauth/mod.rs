@@ -37,6 +37,25 @@ pub struct Protocol {
 }
 
 impl Protocol {
+    /// RFC 8707: the one resource this server issues tokens for is its own API, named by its
+    /// base URL (with or without a final slash). Tokens always carry it as `aud`.
+    pub fn is_own_resource(&self, resource: &str) -> bool {
+        resource == self.audience || resource.strip_suffix('/') == Some(self.audience.as_str())
+    }
+
+    /// Refuses a `resource` other than this server's API (RFC 8707 §2: `invalid_target`).
+    pub fn check_resource(&self, params: &params::Params) -> Result<(), error::OAuthError> {
+        for resource in params.all("resource") {
+            if !self.is_own_resource(resource) {
+                return Err(error::OAuthError::new(
+                    error::ErrorCode::InvalidTarget,
+                    format!("resource must be this server's API, {}.", self.audience),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn new(public_base: String) -> Self {
         Self {
             keys: keys::KeyRing::new(),

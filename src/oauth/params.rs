@@ -24,6 +24,8 @@ impl Params {
         self.pairs
             .iter()
             .map(|(k, _)| k.as_str())
+            // RFC 8707 §2: `resource` may appear more than once.
+            .filter(|k| *k != "resource")
             .find(|k| !seen.insert(*k))
     }
 
@@ -49,6 +51,15 @@ impl Params {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
+    }
+
+    /// Every value of `name` (RFC 8707 lets `resource` repeat).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// These parameters followed by `other`'s (a query string and a form body together).

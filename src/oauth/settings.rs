@@ -19,6 +19,35 @@ pub struct Settings {
     pub client_credentials_enabled: bool,
     pub refresh_tokens_enabled: bool,
     pub allowed_scopes: Vec<Scope>,
+    /// RFC 7591 registration at `/oauth2/register`; off by default.
+    pub registration_enabled: bool,
+    pub registration_policy: RegistrationPolicy,
+}
+
+/// Who may register a client dynamically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationPolicy {
+    /// Anyone, rate-limited per client address.
+    Open,
+    /// Only the bearer of an initial access token a superuser created.
+    Token,
+}
+
+impl RegistrationPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegistrationPolicy::Open => "open",
+            RegistrationPolicy::Token => "token",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "open" => Some(RegistrationPolicy::Open),
+            "token" => Some(RegistrationPolicy::Token),
+            _ => None,
+        }
+    }
 }
 
 impl Settings {
@@ -42,6 +71,10 @@ impl Settings {
                 .split_whitespace()
                 .filter_map(|s| s.parse().ok())
                 .collect(),
+            registration_enabled: row.registration_enabled,
+            // The CHECK constraint keeps the column one of the two; token is the safer reading.
+            registration_policy: RegistrationPolicy::parse(&row.registration_policy)
+                .unwrap_or(RegistrationPolicy::Token),
         }
     }
 }
@@ -62,6 +95,8 @@ pub struct SettingsInput {
     pub client_credentials_enabled: bool,
     pub refresh_tokens_enabled: bool,
     pub allowed_scopes: Vec<String>,
+    pub registration_enabled: bool,
+    pub registration_policy: String,
 }
 
 impl From<&Settings> for SettingsInput {
@@ -78,6 +113,8 @@ impl From<&Settings> for SettingsInput {
                 .iter()
                 .map(|s| s.as_str().to_string())
                 .collect(),
+            registration_enabled: s.registration_enabled,
+            registration_policy: s.registration_policy.as_str().to_string(),
         }
     }
 }
@@ -152,6 +189,13 @@ impl SettingsInput {
             errors.add("allowed_scopes", "Choose at least one allowed scope.");
         }
         scopes.sort();
+        let policy = RegistrationPolicy::parse(&self.registration_policy);
+        if policy.is_none() {
+            errors.add(
+                "registration_policy",
+                "Choose who may register: anyone, or holders of an initial access token.",
+            );
+        }
         errors.check(|| Settings {
             access_token_lifetime: access.unwrap_or_default(),
             refresh_token_lifetime: refresh.unwrap_or_default(),
@@ -160,6 +204,8 @@ impl SettingsInput {
             client_credentials_enabled: self.client_credentials_enabled,
             refresh_tokens_enabled: self.refresh_tokens_enabled,
             allowed_scopes: scopes,
+            registration_enabled: self.registration_enabled,
+            registration_policy: policy.unwrap_or(RegistrationPolicy::Token),
         })
     }
 }
@@ -174,6 +220,8 @@ impl Settings {
             "client_credentials_enabled": self.client_credentials_enabled,
             "refresh_tokens_enabled": self.refresh_tokens_enabled,
             "allowed_scopes": Scope::join(&self.allowed_scopes),
+            "registration_enabled": self.registration_enabled,
+            "registration_policy": self.registration_policy.as_str(),
         })
     }
 
@@ -198,6 +246,8 @@ impl Settings {
                     client_credentials_enabled: self.client_credentials_enabled,
                     refresh_tokens_enabled: self.refresh_tokens_enabled,
                     allowed_scopes: &scopes,
+                    registration_enabled: self.registration_enabled,
+                    registration_policy: self.registration_policy.as_str(),
                     updated_at: Some(crate::db::models::now()),
                     updated_by: Some(&actor.name),
                 },
@@ -223,6 +273,7 @@ mod tests {
             refresh_token_lifetime: refresh.into(),
             auth_code_lifetime: code.into(),
             allowed_scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            registration_policy: "open".into(),
             ..SettingsInput::default()
         }
     }

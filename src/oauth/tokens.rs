@@ -58,6 +58,7 @@ pub fn exchange(
     };
     let (client, credentials) =
         client_auth::authenticate_request(conn, proto, authorization, params)?;
+    proto.check_resource(params)?;
     let settings = Settings::load(conn)?;
     let response = match grant {
         GrantType::AuthorizationCode => redeem_code(conn, proto, &settings, &client, params),

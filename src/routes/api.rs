@@ -36,7 +36,7 @@ pub async fn call(
         Ok(value) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(value),
-        Err(e) => error_response(e),
+        Err(e) => error_response(e, &state.protocol.audience),
     }
 }
 
@@ -130,29 +130,40 @@ fn quoted(value: &str) -> String {
         .collect()
 }
 
-fn error_response(error: ApiError) -> HttpResponse {
+/// Where a client discovers this API's authorization server (RFC 9728).
+pub fn resource_metadata_url(resource: &str) -> String {
+    format!("{resource}/.well-known/oauth-protected-resource")
+}
+
+fn error_response(error: ApiError, resource: &str) -> HttpResponse {
     let message = error.to_string();
+    // RFC 9728 §5.1: every challenge names the protected resource metadata.
+    let realm = format!(
+        "{REALM}, resource_metadata=\"{}\"",
+        resource_metadata_url(resource)
+    );
+    let realm = realm.as_str();
     let (status, challenge) = match &error {
-        ApiError::NoToken => (StatusCode::UNAUTHORIZED, Some(REALM.to_string())),
+        ApiError::NoToken => (StatusCode::UNAUTHORIZED, Some(realm.to_string())),
         ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, None),
         ApiError::TokenInRequest | ApiError::MalformedAuthorization => (
             StatusCode::BAD_REQUEST,
             Some(format!(
-                "{REALM}, error=\"invalid_request\", error_description=\"{}\"",
+                "{realm}, error=\"invalid_request\", error_description=\"{}\"",
                 quoted(&message)
             )),
         ),
         ApiError::InvalidToken(why) => (
             StatusCode::UNAUTHORIZED,
             Some(format!(
-                "{REALM}, error=\"invalid_token\", error_description=\"{}\"",
+                "{realm}, error=\"invalid_token\", error_description=\"{}\"",
                 quoted(why)
             )),
         ),
         ApiError::InsufficientScope { needed, .. } => (
             StatusCode::FORBIDDEN,
             Some(format!(
-                "{REALM}, error=\"insufficient_scope\", scope=\"{needed}\""
+                "{realm}, error=\"insufficient_scope\", scope=\"{needed}\""
             )),
         ),
         ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, None),

@@ -28,6 +28,9 @@ pub struct ClientRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub last_used_at: Option<NaiveDateTime>,
+    /// Registered itself through RFC 7591, not by an administrator.
+    pub self_registered: bool,
+    pub registered_from: Option<String>,
 }
 
 impl ClientRow {
@@ -76,6 +79,8 @@ pub struct NewClient<'a> {
     pub secret_hash: Option<&'a [u8]>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub self_registered: bool,
+    pub registered_from: Option<&'a str>,
 }
 
 pub fn insert(conn: &mut MysqlConnection, client: &NewClient) -> Result<(), DbError> {

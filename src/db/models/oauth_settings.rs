@@ -15,6 +15,8 @@ pub struct SettingsRow {
     pub client_credentials_enabled: bool,
     pub refresh_tokens_enabled: bool,
     pub allowed_scopes: String,
+    pub registration_enabled: bool,
+    pub registration_policy: String,
 }
 
 /// The row, locked until the transaction ends (so a save records the values it replaced).
@@ -44,6 +46,8 @@ pub struct SettingsChanges<'a> {
     pub client_credentials_enabled: bool,
     pub refresh_tokens_enabled: bool,
     pub allowed_scopes: &'a str,
+    pub registration_enabled: bool,
+    pub registration_policy: &'a str,
     pub updated_at: Option<chrono::NaiveDateTime>,
     pub updated_by: Option<&'a str>,
 }

@@ -66,6 +66,8 @@ pub async fn save(
         client_credentials_enabled: fields.checked("client_credentials_enabled"),
         refresh_tokens_enabled: fields.checked("refresh_tokens_enabled"),
         allowed_scopes: fields.all("allowed_scopes"),
+        registration_enabled: fields.checked("registration_enabled"),
+        registration_policy: fields.text("registration_policy"),
     };
     match input.validate() {
         Ok(settings) => {

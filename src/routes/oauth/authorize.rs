@@ -40,12 +40,15 @@ pub async fn authorize(
     state: web::Data<AppState>,
     params: Params,
 ) -> Result<HttpResponse, AppError> {
-    let checked = params.clone();
-    let request =
-        match db::run_with(&state.pool, move |conn| authorize::validate(conn, &checked)).await {
-            Ok(request) => request,
-            Err(e) => return answer_error(&state, e),
-        };
+    let (checked, proto) = (params.clone(), state.protocol.clone());
+    let request = match db::run_with(&state.pool, move |conn| {
+        authorize::validate(conn, &proto, &checked)
+    })
+    .await
+    {
+        Ok(request) => request,
+        Err(e) => return answer_error(&state, e),
+    };
     let user = match SessionUser::extract(&req).await {
         Ok(user) => user,
         Err(AppError::SignInRequired { .. }) => {

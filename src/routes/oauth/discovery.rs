@@ -1,4 +1,5 @@
-//! `/.well-known/oauth-authorization-server` (RFC 8414) and `/oauth2/jwks`.
+//! `/.well-known/oauth-authorization-server` (RFC 8414), `/.well-known/oauth-protected-resource`
+//! (RFC 9728) and `/oauth2/jwks`.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
@@ -21,6 +22,25 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         Ok(settings) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
             .json(server_metadata::document(&issuer, &settings)),
+        Err(e) => error_response(e),
+    }
+}
+
+#[get("/.well-known/oauth-protected-resource")]
+pub async fn protected_resource(state: web::Data<AppState>) -> HttpResponse {
+    let proto = state.protocol.clone();
+    match db::run_with(&state.pool, |conn| {
+        Settings::load(conn).map_err(OAuthError::from)
+    })
+    .await
+    {
+        Ok(settings) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+            .json(server_metadata::protected_resource(
+                &proto.audience,
+                &proto.issuer,
+                &settings,
+            )),
         Err(e) => error_response(e),
     }
 }

@@ -11,7 +11,13 @@ async fn missing_and_malformed_tokens_get_rfc_6750_challenges() {
     let w = world().await;
     let a = api(&w.app, None, "API.getConsentryVersion", "").await;
     assert_eq!(a.status, 401);
-    assert_eq!(a.challenge.as_deref(), Some("Bearer realm=\"consentry\""));
+    assert_eq!(
+        a.challenge,
+        Some(format!(
+            "Bearer realm=\"consentry\", resource_metadata=\"{}\"",
+            w.app.url("/.well-known/oauth-protected-resource")
+        ))
+    );
     for (header, status, error) in [
         ("Bearer", 400, Some("invalid_request")),
         ("Bearer ", 400, Some("invalid_request")),

@@ -18,6 +18,9 @@ pub const CLIENT_PAUSED: &str = "client.paused";
 pub const CLIENT_RESUMED: &str = "client.resumed";
 pub const CLIENT_DELETED: &str = "client.deleted";
 pub const CLIENT_MADE_PUBLIC: &str = "client.made_public";
+pub const CLIENT_REGISTERED: &str = "client.registered";
+pub const REGISTRATION_TOKEN_CREATED: &str = "registration_token.created";
+pub const REGISTRATION_TOKEN_REVOKED: &str = "registration_token.revoked";
 pub const CONSENT_GRANTED: &str = "consent.granted";
 pub const CONSENT_DENIED: &str = "consent.denied";
 pub const CODE_REPLAYED: &str = "token.code_replayed";
@@ -52,6 +55,9 @@ pub const ACTIONS: &[&str] = &[
     CLIENT_SECRET_REGENERATED,
     CLIENT_MADE_PUBLIC,
     CLIENT_DELETED,
+    CLIENT_REGISTERED,
+    REGISTRATION_TOKEN_CREATED,
+    REGISTRATION_TOKEN_REVOKED,
     CONSENT_GRANTED,
     CONSENT_DENIED,
     CONSENT_REVOKED,

@@ -131,6 +131,9 @@ impl Application {
                 .service(routes::login::logout)
                 .service(routes::admin::settings::show)
                 .service(routes::admin::settings::save)
+                .service(routes::admin::registration_tokens::list)
+                .service(routes::admin::registration_tokens::create)
+                .service(routes::admin::registration_tokens::revoke)
                 .service(routes::admin::clients::list::list)
                 // `new` before `{client_id}`, which would otherwise take it.
                 .service(routes::admin::clients::edit::new)
@@ -169,6 +172,10 @@ impl Application {
                 .service(oauth_routes::authorize::consent)
                 .service(post_only("/oauth2/token", oauth_routes::endpoints::token))
                 .service(post_only("/oauth2/revoke", oauth_routes::endpoints::revoke))
+                .service(post_only(
+                    "/oauth2/register",
+                    oauth_routes::registration::register,
+                ))
                 .service(post_only(
                     "/oauth2/introspect",
                     oauth_routes::endpoints::introspect,

@@ -42,6 +42,41 @@ impl RedirectUri {
         Ok(Self(value.to_string()))
     }
 
+    /// As [`parse`](Self::parse), and also a native app's private-use scheme (RFC 8252
+    /// §7.1, such as `cursor://callback` or `com.example.app:/cb`), as self-registering
+    /// clients use. Schemes a browser would run or read locally stay refused.
+    pub fn parse_allowing_native(raw: &str) -> Result<Self, InvalidInput> {
+        let value = raw.trim();
+        let url = match Url::parse(value) {
+            Ok(url) if !matches!(url.scheme(), "http" | "https") => url,
+            _ => return Self::parse(raw),
+        };
+        let bad = |why: &str| InvalidInput::new(format!("Redirect URI '{value}' {why}"));
+        const REFUSED: [&str; 8] = [
+            "javascript",
+            "data",
+            "vbscript",
+            "file",
+            "blob",
+            "about",
+            "ftp",
+            "ws",
+        ];
+        if REFUSED.contains(&url.scheme()) || url.scheme().starts_with("view-source") {
+            return Err(bad("uses a scheme that is not allowed."));
+        }
+        if value.len() > 2000 {
+            return Err(bad("is longer than 2000 characters."));
+        }
+        if value.contains('*') {
+            return Err(bad("must not contain a wildcard."));
+        }
+        if url.fragment().is_some() || value.contains('#') {
+            return Err(bad("must not contain a fragment (#)."));
+        }
+        Ok(Self(value.to_string()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -112,6 +147,28 @@ mod tests {
             "ftp://example.com/cb",
         ] {
             assert!(RedirectUri::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn native_apps_may_use_private_use_schemes_but_not_dangerous_ones() {
+        for ok in [
+            "cursor://anysphere.cursor-retrieval/oauth/callback",
+            "com.example.app:/cb",
+            "https://a.example/cb",
+        ] {
+            assert!(RedirectUri::parse_allowing_native(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "file:///etc/passwd",
+            "cursor://cb#frag",
+            "myapp://*/cb",
+            "http://example.com/cb",
+            "not a uri",
+        ] {
+            assert!(RedirectUri::parse_allowing_native(bad).is_err(), "{bad}");
         }
     }
 

@@ -284,13 +284,11 @@ pub fn decide(
         // would preselect.
         let highest = offered.last().copied();
         let covered = highest.filter(|h| remembered.is_some_and(|c| *h <= c));
-        let skip = if request.client.trusted {
-            Some(least)
-        } else {
-            covered
-        };
+        // A self-registered client is never trusted, whatever its flag says.
+        let trusted = request.client.trusted && !request.client.self_registered;
+        let skip = if trusted { Some(least) } else { covered };
         if let Some(scope) = skip {
-            if request.client.trusted {
+            if trusted {
                 // Recorded like a click on Allow, so that Authorized applications lists
                 // the client and the user can revoke it.
                 let widest = remembered.map_or(scope, |c| c.max(scope));

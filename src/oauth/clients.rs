@@ -407,6 +407,9 @@ pub struct ClientInput {
     pub trusted: bool,
     pub homepage_url: String,
     pub icon_url: String,
+    /// Allow native apps' private-use redirect schemes (clients that registered themselves
+    /// with them); set from the stored client, never from the form.
+    pub native_redirects: bool,
 }
 
 impl ClientInput {
@@ -426,6 +429,7 @@ impl ClientInput {
             trusted: c.trusted,
             homepage_url: c.homepage_url.clone().unwrap_or_default(),
             icon_url: c.icon_url.clone().unwrap_or_default(),
+            native_redirects: c.self_registered,
         }
     }
 
@@ -442,7 +446,12 @@ impl ClientInput {
         let scopes = errors.take("scopes", Scope::parse_list(&self.scopes.join(" ")));
         let mut redirect_uris = Vec::new();
         for line in self.redirect_uris.lines().filter(|l| !l.trim().is_empty()) {
-            if let Some(uri) = errors.take("redirect_uris", RedirectUri::parse(line))
+            let parsed = if self.native_redirects {
+                RedirectUri::parse_allowing_native(line)
+            } else {
+                RedirectUri::parse(line)
+            };
+            if let Some(uri) = errors.take("redirect_uris", parsed)
                 && !redirect_uris.contains(&uri)
             {
                 redirect_uris.push(uri);

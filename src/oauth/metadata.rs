@@ -22,7 +22,7 @@ pub fn document(issuer: &str, settings: &Settings) -> Value {
         .iter()
         .map(|s: &Scope| s.as_str())
         .collect();
-    json!({
+    let mut document = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
@@ -38,7 +38,11 @@ pub fn document(issuer: &str, settings: &Settings) -> Value {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": scopes,
         "authorization_response_iss_parameter_supported": true,
-    })
+    });
+    if settings.registration_enabled {
+        document["registration_endpoint"] = json!(format!("{issuer}/oauth2/register"));
+    }
+    document
 }
 
 /// RFC 9728: the API as a protected resource, and where its tokens come from.

@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod params;
 pub mod pkce;
 pub mod purge;
+pub mod registration;
 pub mod revocation;
 pub mod scopes;
 pub mod settings;

@@ -68,6 +68,10 @@ fn purge(conn: &mut MysqlConnection) -> Result<Purged, DbError> {
         refresh_tokens: refresh_tokens::delete_expired(conn, now)?,
         grants: grants::delete_expired(conn, now)?,
         keys: signing_keys::delete_unpublished(conn, now)?,
-        reveals: secret_reveals::delete_expired(conn, now)?,
+        reveals: secret_reveals::delete_expired(conn, now)?
+            + crate::db::models::registration::delete_attempts_before(
+                conn,
+                now - Duration::hours(1),
+            )?,
     })
 }

@@ -10,4 +10,5 @@ mod database_outage;
 mod health;
 mod login;
 mod protocol;
+mod registration;
 mod security;

@@ -13,6 +13,7 @@ pub mod grants;
 pub mod login_failures;
 pub mod oauth_settings;
 pub mod refresh_tokens;
+pub mod registration;
 pub mod revoked_sessions;
 pub mod secret_reveals;
 pub mod server_secrets;

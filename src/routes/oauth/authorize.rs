@@ -118,6 +118,8 @@ struct ConsentPage {
     options: Vec<ScopeOption>,
     /// Set when the preselected (least privileged) scope is below the highest requested.
     highest_requested: Option<&'static str>,
+    /// The client registered itself (RFC 7591); no administrator has vetted it.
+    self_registered: bool,
 }
 
 impl ConsentPage {
@@ -126,6 +128,7 @@ impl ConsentPage {
         let least = prompt.offered.first().copied();
         Self {
             layout: Layout::for_user(user, ""),
+            self_registered: prompt.client.self_registered,
             client_kind: if prompt.client.is_confidential() {
                 "Confidential (a server-side application that keeps a secret)"
             } else {

@@ -29,7 +29,10 @@ pub async fn dispatch(
         (Some("OAuth2"), Some("introspect")) if post => {
             endpoints::introspect(req, payload, state).await
         }
-        (Some("OAuth2"), Some("token" | "revoke" | "introspect")) => post_only().await,
+        (Some("OAuth2"), Some("register")) if post => {
+            super::registration::register(req, payload, state).await
+        }
+        (Some("OAuth2"), Some("token" | "revoke" | "introspect" | "register")) => post_only().await,
         (Some("API"), _) => crate::routes::api::call(req, payload, state, None).await,
         _ => return Err(AppError::NotFound),
     })

@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod discovery;
 pub mod endpoints;
 pub mod matomo;
+pub mod registration;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};

@@ -70,6 +70,11 @@ impl ClientFormPage {
 }
 
 fn input_from(fields: &Fields) -> ClientInput {
+    input_for(fields, false)
+}
+
+/// The form as posted; `native_redirects` comes from the stored client, not the form.
+fn input_for(fields: &Fields, native_redirects: bool) -> ClientInput {
     ClientInput {
         name: fields.text("name"),
         description: fields.text("description"),
@@ -80,6 +85,7 @@ fn input_from(fields: &Fields) -> ClientInput {
         trusted: fields.checked("trusted"),
         homepage_url: fields.text("homepage_url"),
         icon_url: fields.text("icon_url"),
+        native_redirects,
     }
 }
 
@@ -111,9 +117,9 @@ async fn checked(
     state: &AppState,
     user: &SessionUser,
     req: &HttpRequest,
+    input: ClientInput,
     fields: &Fields,
 ) -> Result<Result<registrar::ClientSpec, FieldErrors>, AppError> {
-    let input = input_from(fields);
     let settings = db::run(&state.pool, Settings::load).await?;
     let spec = match input.parse(&settings) {
         Ok(spec) => spec,
@@ -155,7 +161,7 @@ pub async fn create(
     state: web::Data<AppState>,
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<HttpResponse, AppError> {
-    let spec = match checked(&state, &user, &req, &fields).await? {
+    let spec = match checked(&state, &user, &req, input_from(&fields), &fields).await? {
         Ok(spec) => spec,
         Err(errors) => return page(&state, &user, None, input_from(&fields), errors).await,
     };
@@ -209,17 +215,12 @@ pub async fn update(
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<HttpResponse, AppError> {
     let client = load(&state, &path).await?;
-    let spec = match checked(&state, &user, &req, &fields).await? {
+    let native = client.self_registered;
+    let spec = match checked(&state, &user, &req, input_for(&fields, native), &fields).await? {
         Ok(spec) => spec,
         Err(errors) => {
-            return page(
-                &state,
-                &user,
-                Some(client.client_id),
-                input_from(&fields),
-                errors,
-            )
-            .await;
+            let input = input_for(&fields, native);
+            return page(&state, &user, Some(client.client_id), input, errors).await;
         }
     };
     let actor = Actor::new(&user.login).from_ip(client_ip(&req));

@@ -1,0 +1,306 @@
+//! Dynamic client registration (RFC 7591): metadata in, a new client out. Self-registered
+//! clients have no owner, are never trusted, always need PKCE and may never use client
+//! credentials. Open registration is rate-limited per address; otherwise the caller needs
+//! an initial access token that a superuser created.
+
+use chrono::Duration;
+use diesel::{Connection, MysqlConnection};
+use serde_json::{Value, json};
+
+use crate::audit::{self, Actor};
+use crate::db::DbError;
+use crate::db::models::{self, clients::NewClient};
+use crate::domain::{
+    ClientId, ClientName, ClientSecret, ClientStatus, ClientType, GrantType, RedirectUri, Scope,
+    parse_web_url,
+};
+use crate::oauth::clients::SECRET_KEY_NAME;
+use crate::oauth::settings::{RegistrationPolicy, Settings};
+use crate::oauth::token_hash;
+
+/// Open registration allows this many per address per second, and per hour (as Mattermost).
+pub const PER_SECOND: i64 = 2;
+pub const PER_HOUR: i64 = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("Dynamic client registration is disabled on this server.")]
+    Disabled,
+    /// RFC 7591 §3.2.2.
+    #[error("{0}")]
+    InvalidRedirectUri(String),
+    #[error("{0}")]
+    InvalidClientMetadata(String),
+    /// The initial access token is missing, unknown, expired, used up or revoked.
+    #[error("{0}")]
+    InvalidToken(String),
+    #[error("Too many registrations from this address; try again in {retry_after} seconds.")]
+    RateLimited { retry_after: i64 },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for RegistrationError {
+    fn from(e: diesel::result::Error) -> Self {
+        RegistrationError::Db(e.into())
+    }
+}
+
+fn metadata_error(message: impl Into<String>) -> RegistrationError {
+    RegistrationError::InvalidClientMetadata(message.into())
+}
+
+/// What registration returns: the 201 body (with the secret, shown this once).
+pub struct Registered {
+    pub client_id: ClientId,
+    pub body: Value,
+}
+
+/// Checks who may register now: the switch, then the policy (token or rate limit).
+pub fn admit(
+    conn: &mut MysqlConnection,
+    settings: &Settings,
+    bearer: Option<&str>,
+    ip: &str,
+) -> Result<(), RegistrationError> {
+    if !settings.registration_enabled {
+        return Err(RegistrationError::Disabled);
+    }
+    let now = models::now();
+    match settings.registration_policy {
+        RegistrationPolicy::Token => {
+            let token = bearer.ok_or_else(|| {
+                RegistrationError::InvalidToken(
+                    "Registration needs an initial access token: send it as Authorization: Bearer <token>.".into(),
+                )
+            })?;
+            models::registration::use_token(conn, &token_hash(token), now)?.ok_or_else(|| {
+                RegistrationError::InvalidToken(
+                    "The initial access token is unknown, expired, used up or revoked.".into(),
+                )
+            })?;
+            Ok(())
+        }
+        RegistrationPolicy::Open => conn.transaction(|conn| {
+            let last_second =
+                models::registration::attempts_since(conn, ip, now - Duration::seconds(1))?;
+            let last_hour =
+                models::registration::attempts_since(conn, ip, now - Duration::hours(1))?;
+            if last_second >= PER_SECOND {
+                return Err(RegistrationError::RateLimited { retry_after: 1 });
+            }
+            if last_hour >= PER_HOUR {
+                return Err(RegistrationError::RateLimited { retry_after: 3600 });
+            }
+            models::registration::record_attempt(conn, ip, now)?;
+            Ok(())
+        }),
+    }
+}
+
+fn strings(value: &Value, field: &str) -> Result<Option<Vec<String>>, RegistrationError> {
+    match value.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| metadata_error(format!("{field} must be an array of strings.")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(metadata_error(format!(
+            "{field} must be an array of strings."
+        ))),
+    }
+}
+
+fn string<'a>(value: &'a Value, field: &str) -> Result<Option<&'a str>, RegistrationError> {
+    match value.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(metadata_error(format!("{field} must be a string."))),
+    }
+}
+
+/// Registers a client from RFC 7591 metadata; unknown fields are ignored.
+pub fn register(
+    conn: &mut MysqlConnection,
+    settings: &Settings,
+    metadata: &Value,
+    ip: &str,
+) -> Result<Registered, RegistrationError> {
+    if !metadata.is_object() {
+        return Err(metadata_error(
+            "The body must be a JSON object of client metadata.",
+        ));
+    }
+    let uris = strings(metadata, "redirect_uris")
+        .map_err(|e| RegistrationError::InvalidRedirectUri(e.to_string()))?
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            RegistrationError::InvalidRedirectUri(
+                "redirect_uris is required: at least one URI.".into(),
+            )
+        })?;
+    let mut redirect_uris = Vec::new();
+    for uri in &uris {
+        let parsed = RedirectUri::parse_allowing_native(uri)
+            .map_err(|e| RegistrationError::InvalidRedirectUri(format!("redirect_uris: {e}")))?;
+        if !redirect_uris.contains(&parsed) {
+            redirect_uris.push(parsed);
+        }
+    }
+    let name = string(metadata, "client_name")?
+        .ok_or_else(|| metadata_error("client_name is required: 1 to 64 characters."))?;
+    let name = ClientName::parse(name).map_err(|e| metadata_error(format!("client_name: {e}")))?;
+    let auth_method =
+        string(metadata, "token_endpoint_auth_method")?.unwrap_or("client_secret_basic");
+    let client_type = match auth_method {
+        "none" => ClientType::Public,
+        "client_secret_basic" | "client_secret_post" => ClientType::Confidential,
+        other => {
+            return Err(metadata_error(format!(
+                "token_endpoint_auth_method {other:?} is not supported: use none, client_secret_basic or client_secret_post."
+            )));
+        }
+    };
+    let grant_names =
+        strings(metadata, "grant_types")?.unwrap_or_else(|| vec!["authorization_code".into()]);
+    let mut grants = Vec::new();
+    for g in &grant_names {
+        match g.as_str() {
+            "authorization_code" => grants.push(GrantType::AuthorizationCode),
+            "refresh_token" => grants.push(GrantType::RefreshToken),
+            "client_credentials" => {
+                return Err(metadata_error(
+                    "grant_types: client_credentials is never open to self-registered clients.",
+                ));
+            }
+            other => {
+                return Err(metadata_error(format!(
+                    "grant_types: {other:?} is not supported: use authorization_code and refresh_token."
+                )));
+            }
+        }
+    }
+    grants.sort();
+    grants.dedup();
+    if !grants.contains(&GrantType::AuthorizationCode) {
+        return Err(metadata_error(
+            "grant_types must include authorization_code.",
+        ));
+    }
+    let response_types =
+        strings(metadata, "response_types")?.unwrap_or_else(|| vec!["code".into()]);
+    if response_types.is_empty() || response_types.iter().any(|r| r != "code") {
+        return Err(metadata_error("response_types: only code is supported."));
+    }
+    let scopes = match string(metadata, "scope")? {
+        Some(raw) => {
+            let scopes =
+                Scope::parse_list(raw).map_err(|e| metadata_error(format!("scope: {e}")))?;
+            if scopes.contains(&Scope::Superuser) {
+                return Err(metadata_error(
+                    "scope: matomo:superuser is never granted to self-registered clients.",
+                ));
+            }
+            if let Some(s) = scopes.iter().find(|s| !settings.allowed_scopes.contains(s)) {
+                return Err(metadata_error(format!(
+                    "scope: {s} is not allowed on this server."
+                )));
+            }
+            if scopes.is_empty() {
+                return Err(metadata_error("scope: name at least one scope."));
+            }
+            scopes
+        }
+        None => settings
+            .allowed_scopes
+            .iter()
+            .copied()
+            .filter(|s| *s != Scope::Superuser)
+            .collect(),
+    };
+    if scopes.is_empty() {
+        return Err(metadata_error(
+            "scope: no scope is open to self-registered clients.",
+        ));
+    }
+    let client_uri = parse_web_url(string(metadata, "client_uri")?.unwrap_or(""), "client_uri")
+        .map_err(|e| metadata_error(e.0))?;
+    let logo_uri = parse_web_url(string(metadata, "logo_uri")?.unwrap_or(""), "logo_uri")
+        .map_err(|e| metadata_error(e.0))?;
+
+    let key = models::server_secrets::get_or_create(conn, SECRET_KEY_NAME, 32)?;
+    let client_id = ClientId::generate();
+    let secret = (client_type == ClientType::Confidential).then(ClientSecret::generate);
+    let hash = secret.as_ref().map(|s| s.hash(&key));
+    let now = models::now();
+    let grants_joined = GrantType::join(&grants);
+    let scopes_joined = Scope::join(&scopes);
+    let uri_list: Vec<&str> = redirect_uris.iter().map(RedirectUri::as_str).collect();
+    conn.transaction(|conn| {
+        models::clients::insert(
+            conn,
+            &NewClient {
+                client_id: client_id.as_str(),
+                name: name.as_str(),
+                description: "",
+                client_type: client_type.as_str(),
+                grant_types: &grants_joined,
+                scopes: &scopes_joined,
+                redirect_uris: json!(uri_list),
+                trusted: false,
+                require_pkce: true,
+                homepage_url: client_uri.as_deref(),
+                icon_url: logo_uri.as_deref(),
+                status: ClientStatus::Active.as_str(),
+                owner_id: None,
+                secret_hash: hash.as_ref().map(|h| h.as_slice()),
+                created_at: now,
+                updated_at: now,
+                self_registered: true,
+                registered_from: Some(ip),
+            },
+        )?;
+        audit::record(
+            conn,
+            audit::Event::by(
+                &Actor::new("registration").from_ip(ip),
+                audit::CLIENT_REGISTERED,
+            )
+            .target("client", client_id.as_str())
+            .details(json!({
+                "name": name.as_str(),
+                "type": client_type.as_str(),
+                "redirect_uris": uri_list,
+                "scopes": scopes_joined,
+            })),
+        )?;
+        Ok::<_, RegistrationError>(())
+    })?;
+    let mut body = json!({
+        "client_id": client_id.as_str(),
+        "client_id_issued_at": now.and_utc().timestamp(),
+        "client_name": name.as_str(),
+        "redirect_uris": uri_list,
+        "token_endpoint_auth_method": auth_method,
+        "grant_types": grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "response_types": ["code"],
+        "scope": scopes_joined,
+    });
+    // 0: the secret does not expire (RFC 7591 §3.2.1).
+    body["client_secret_expires_at"] = json!(0);
+    if let Some(secret) = &secret {
+        body["client_secret"] = json!(secret.expose());
+    }
+    if let Some(uri) = &client_uri {
+        body["client_uri"] = json!(uri);
+    }
+    if let Some(uri) = &logo_uri {
+        body["logo_uri"] = json!(uri);
+    }
+    Ok(Registered { client_id, body })
+}

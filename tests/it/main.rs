@@ -9,6 +9,7 @@ pub mod console;
 mod database_outage;
 mod health;
 mod login;
+mod mcp;
 mod protocol;
 mod registration;
 mod security;

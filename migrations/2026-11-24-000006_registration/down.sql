@@ -1,3 +1,4 @@
+DELETE FROM oauth_secret_reveals WHERE client_id IS NULL;
 ALTER TABLE oauth_secret_reveals MODIFY client_id BIGINT NOT NULL;
 DROP TABLE oauth_registration_attempts;
 DROP TABLE oauth_initial_access_tokens;

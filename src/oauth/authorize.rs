@@ -130,7 +130,13 @@ pub fn validate(
     };
 
     let state = params.get("state").map(str::to_string);
+    // RFC 9700 §4.11.2: only redirect errors to a URI an administrator vetted. Anyone may
+    // register a client, so a self-registered one's errors stay on an error page.
+    let vetted = !client.self_registered;
     let fail = |code: ErrorCode, description: &str| {
+        if !vetted {
+            return AuthorizeError::Page(format!("{code}: {description}"));
+        }
         AuthorizeError::Redirect(ErrorRedirect {
             redirect_uri: redirect_uri.clone(),
             code,
@@ -286,7 +292,14 @@ pub fn decide(
         let covered = highest.filter(|h| remembered.is_some_and(|c| *h <= c));
         // A self-registered client is never trusted, whatever its flag says.
         let trusted = request.client.trusted && !request.client.self_registered;
-        let skip = if trusted { Some(least) } else { covered };
+        let skip = if trusted {
+            Some(least)
+        } else if request.client.self_registered {
+            // Never trusted: the screen shows every time, remembered consent or not.
+            None
+        } else {
+            covered
+        };
         if let Some(scope) = skip {
             if trusted {
                 // Recorded like a click on Allow, so that Authorized applications lists

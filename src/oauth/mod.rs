@@ -46,7 +46,8 @@ impl Protocol {
 
     /// Refuses a `resource` other than this server's API (RFC 8707 §2: `invalid_target`).
     pub fn check_resource(&self, params: &params::Params) -> Result<(), error::OAuthError> {
-        for resource in params.all("resource") {
+        // An empty value counts as absent, as for every other parameter.
+        for resource in params.all("resource").into_iter().filter(|r| !r.is_empty()) {
             if !self.is_own_resource(resource) {
                 return Err(error::OAuthError::new(
                     error::ErrorCode::InvalidTarget,

@@ -31,7 +31,12 @@ pub enum RegistrationError {
     InvalidRedirectUri(String),
     #[error("{0}")]
     InvalidClientMetadata(String),
-    /// The initial access token is missing, unknown, expired, used up or revoked.
+    /// RFC 6750 §3.1: no credentials at all, so the challenge carries no error code.
+    #[error(
+        "Registration needs an initial access token: send it as Authorization: Bearer <token>."
+    )]
+    MissingToken,
+    /// The initial access token is unknown, expired, used up or revoked.
     #[error("{0}")]
     InvalidToken(String),
     #[error("Too many registrations from this address; try again in {retry_after} seconds.")]
@@ -56,7 +61,9 @@ pub struct Registered {
     pub body: Value,
 }
 
-/// Checks who may register now: the switch, then the policy (token or rate limit).
+/// Checks who may register now: the switch, then the policy. An initial access token is
+/// only looked at here; [`register`] spends one use of it with the client's creation, so a
+/// typo in the metadata does not burn it.
 pub fn admit(
     conn: &mut MysqlConnection,
     settings: &Settings,
@@ -69,32 +76,49 @@ pub fn admit(
     let now = models::now();
     match settings.registration_policy {
         RegistrationPolicy::Token => {
-            let token = bearer.ok_or_else(|| {
-                RegistrationError::InvalidToken(
-                    "Registration needs an initial access token: send it as Authorization: Bearer <token>.".into(),
-                )
-            })?;
-            models::registration::use_token(conn, &token_hash(token), now)?.ok_or_else(|| {
-                RegistrationError::InvalidToken(
-                    "The initial access token is unknown, expired, used up or revoked.".into(),
-                )
-            })?;
+            let token = bearer.ok_or(RegistrationError::MissingToken)?;
+            if !models::registration::token_is_live(conn, &token_hash(token), now)? {
+                return Err(invalid_token());
+            }
             Ok(())
         }
-        RegistrationPolicy::Open => conn.transaction(|conn| {
+        RegistrationPolicy::Open => {
+            // Recorded first (its own statement, committed), then counted with everyone
+            // else's: concurrent requests cannot all slip under the limit.
+            let key = rate_key(ip);
+            models::registration::record_attempt(conn, &key, now)?;
             let last_second =
-                models::registration::attempts_since(conn, ip, now - Duration::seconds(1))?;
-            let last_hour =
-                models::registration::attempts_since(conn, ip, now - Duration::hours(1))?;
-            if last_second >= PER_SECOND {
+                models::registration::attempts_since(conn, &key, now - Duration::seconds(1))?;
+            if last_second > PER_SECOND {
                 return Err(RegistrationError::RateLimited { retry_after: 1 });
             }
-            if last_hour >= PER_HOUR {
+            let last_hour =
+                models::registration::attempts_since(conn, &key, now - Duration::hours(1))?;
+            if last_hour > PER_HOUR {
                 return Err(RegistrationError::RateLimited { retry_after: 3600 });
             }
-            models::registration::record_attempt(conn, ip, now)?;
             Ok(())
-        }),
+        }
+    }
+}
+
+fn invalid_token() -> RegistrationError {
+    RegistrationError::InvalidToken(
+        "The initial access token is unknown, expired, used up or revoked.".into(),
+    )
+}
+
+/// The address a limit applies to: IPv4 as is, IPv6 by its /64 (one host's usual share).
+pub fn rate_key(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        _ => ip.to_string(),
     }
 }
 
@@ -129,6 +153,7 @@ pub fn register(
     conn: &mut MysqlConnection,
     settings: &Settings,
     metadata: &Value,
+    initial_token: Option<&str>,
     ip: &str,
 ) -> Result<Registered, RegistrationError> {
     if !metadata.is_object() {
@@ -152,8 +177,17 @@ pub fn register(
             redirect_uris.push(parsed);
         }
     }
-    let name = string(metadata, "client_name")?
-        .ok_or_else(|| metadata_error("client_name is required: 1 to 64 characters."))?;
+    // RFC 7591 §2: every field is optional; without a name, the consent screen shows where
+    // the application sends the user back to.
+    let fallback = url::Url::parse(redirect_uris[0].as_str())
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(str::to_string)
+                .or(Some(u.scheme().to_string()))
+        })
+        .unwrap_or_else(|| "Unnamed application".into());
+    let name = string(metadata, "client_name")?.unwrap_or(&fallback);
     let name = ClientName::parse(name).map_err(|e| metadata_error(format!("client_name: {e}")))?;
     let auth_method =
         string(metadata, "token_endpoint_auth_method")?.unwrap_or("client_secret_basic");
@@ -190,6 +224,16 @@ pub fn register(
     if !grants.contains(&GrantType::AuthorizationCode) {
         return Err(metadata_error(
             "grant_types must include authorization_code.",
+        ));
+    }
+    if !settings.auth_code_enabled {
+        return Err(metadata_error(
+            "grant_types: the authorization_code grant is disabled on this server.",
+        ));
+    }
+    if grants.contains(&GrantType::RefreshToken) && !settings.refresh_tokens_enabled {
+        return Err(metadata_error(
+            "grant_types: refresh tokens are disabled on this server.",
         ));
     }
     let response_types =
@@ -242,6 +286,11 @@ pub fn register(
     let scopes_joined = Scope::join(&scopes);
     let uri_list: Vec<&str> = redirect_uris.iter().map(RedirectUri::as_str).collect();
     conn.transaction(|conn| {
+        if settings.registration_policy == RegistrationPolicy::Token {
+            let token = initial_token.ok_or(RegistrationError::MissingToken)?;
+            models::registration::use_token(conn, &token_hash(token), now)?
+                .ok_or_else(invalid_token)?;
+        }
         models::clients::insert(
             conn,
             &NewClient {

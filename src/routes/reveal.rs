@@ -84,12 +84,14 @@ pub async fn take_for(
     session: &Session,
     subject: &str,
 ) -> Result<Option<String>, AppError> {
-    let Some(Ok(reveal)) = session.remove_as::<Reveal>(KEY) else {
+    let Some(reveal) = session.get::<Reveal>(KEY).ok().flatten() else {
         return Ok(None);
     };
+    // Another page's secret stays for its own page.
     if reveal.subject != subject {
         return Ok(None);
     }
+    session.remove(KEY);
     let hash = token_hash(&reveal.nonce);
     let claimed = db::run(&state.pool, move |conn| {
         models::secret_reveals::claim(conn, &hash, models::now())

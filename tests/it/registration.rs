@@ -203,7 +203,7 @@ async fn invalid_metadata_is_refused_naming_the_field_and_creates_nothing() {
             "redirect_uris",
         ),
         (
-            with("client_name", Value::Null),
+            with("client_name", json!(42)),
             "invalid_client_metadata",
             "client_name",
         ),
@@ -293,7 +293,12 @@ async fn open_registration_is_rate_limited_per_address() {
     enable(&app, "open");
     let m = mcp_metadata("http://127.0.0.1:9/cb");
     assert_eq!(register(&app, None, &m).await.0, 201);
-    assert_eq!(register(&app, None, &m).await.0, 201);
+    // Two others in this very second use up the per-second allowance.
+    protocol::sql(&app, "DELETE FROM oauth_registration_attempts");
+    protocol::sql(
+        &app,
+        "INSERT INTO oauth_registration_attempts (ip, occurred_at) VALUES ('127.0.0.1', NOW(6)), ('127.0.0.1', NOW(6))",
+    );
     let (status, headers, body) = register(&app, None, &m).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(headers["retry-after"], "1");
@@ -341,12 +346,8 @@ async fn token_policy_needs_a_live_initial_access_token_made_on_the_console() {
     let m = mcp_metadata("http://127.0.0.1:9/cb");
     let (status, headers, body) = register(&app, None, &m).await;
     assert_eq!(status, 401, "{body}");
-    assert!(
-        headers["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("invalid_token")
-    );
+    // No credentials, no error code (RFC 6750 §3.1).
+    assert_eq!(headers["www-authenticate"], "Bearer realm=\"consentry\"");
 
     let page = "/admin/oauth2/registration-tokens";
     let bad = app.form(page, page).await.set("label", "").set("uses", "0");
@@ -369,7 +370,17 @@ async fn token_policy_needs_a_live_initial_access_token_made_on_the_console() {
         "root1"
     );
 
-    assert_eq!(register(&app, Some("wrong"), &m).await.0, 401);
+    let (status, headers, _) = register(&app, Some("wrong"), &m).await;
+    assert_eq!(status, 401);
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    // A mistake in the metadata does not spend the token's one use.
+    let typo = json!({ "redirect_uris": ["javascript:alert(1)"] });
+    assert_eq!(register(&app, Some(&token), &typo).await.0, 400);
     assert_eq!(register(&app, Some(&token), &m).await.0, 201);
     assert_eq!(register(&app, Some(&token), &m).await.0, 401, "used up");
     assert!(app.page(page).await.contains("Used up"));
@@ -387,6 +398,13 @@ async fn token_policy_needs_a_live_initial_access_token_made_on_the_console() {
         "UPDATE oauth_initial_access_tokens SET expires_at = NOW(6) - INTERVAL 1 SECOND WHERE label = 'Second'",
     );
     assert_eq!(register(&app, Some(&second), &m).await.0, 401);
+    let form = app
+        .form(page, page)
+        .await
+        .set("label", "Third")
+        .set("uses", "5");
+    app.submit(&form).await;
+    let third = text_of(&app.page(page).await, "#iat-token").unwrap();
     let html = app.page(page).await;
     let revoke = html
         .split("action=\"")
@@ -404,6 +422,8 @@ async fn token_policy_needs_a_live_initial_access_token_made_on_the_console() {
         app.audit_actions()
             .contains(&"registration_token.revoked".to_string())
     );
+    // The first revoke button is the newest token's: "Third" is refused from now on.
+    assert_eq!(register(&app, Some(&third), &m).await.0, 401);
     let _ = PASSWORD;
 }
 
@@ -432,6 +452,23 @@ async fn a_self_registered_client_always_gets_the_consent_screen_with_a_notice()
     crate::common::assert_valid_html(&html);
     assert!(html.contains("registered itself"));
     assert!(html.contains("Sneaky"));
+    // Approving once is not remembered for it: the screen shows again.
+    let to = protocol::consent(&app, &path, "allow", "matomo:read").await;
+    assert!(param(&to, "code").is_some());
+    assert_eq!(app.get(&path).await.status(), 200);
+    // Its errors stay on an error page instead of redirecting to a URI nobody vetted.
+    let bad = format!("{path}&scope=matomo:nothing");
+    let res = app.get(&bad).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+    // Without a name, it is named after where it sends the user.
+    let (_, _, body) = register(
+        &app,
+        None,
+        &json!({ "redirect_uris": ["https://tools.example/cb"] }),
+    )
+    .await;
+    assert_eq!(body["client_name"], "tools.example");
 }
 
 #[tokio::test]

@@ -49,6 +49,22 @@ pub fn list_tokens(conn: &mut MysqlConnection) -> Result<Vec<InitialAccessTokenR
         .load(conn)?)
 }
 
+/// Whether the token could be used now (it is spent later, with the registration).
+pub fn token_is_live(
+    conn: &mut MysqlConnection,
+    hash: &[u8],
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n: i64 = iat::table
+        .filter(iat::token_hash.eq(hash))
+        .filter(iat::revoked_at.is_null())
+        .filter(iat::expires_at.gt(now))
+        .filter(iat::uses_left.gt(0))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
 /// Uses the token once: exactly one caller gets each remaining use, never past its expiry.
 pub fn use_token(
     conn: &mut MysqlConnection,

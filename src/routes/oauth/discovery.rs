@@ -19,8 +19,9 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     })
     .await
     {
+        // Short: turning registration on or off changes the document.
         Ok(settings) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+            .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
             .json(server_metadata::document(&issuer, &settings)),
         Err(e) => error_response(e),
     }

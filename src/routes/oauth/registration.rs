@@ -38,6 +38,7 @@ async fn handle(
     let ip = client_ip(req);
     // Admission first (switch, token or rate limit), so a refused caller's body is never read.
     let (b, i) = (bearer.clone(), ip.clone());
+    let bearer = bearer.clone();
     let settings = db::run_with(&state.pool, move |conn| {
         let settings = Settings::load(conn)?;
         registration::admit(conn, &settings, b.as_deref(), &i)?;
@@ -46,7 +47,7 @@ async fn handle(
     .await?;
     let metadata = read_json(req, payload).await?;
     let registered = db::run_with(&state.pool, move |conn| {
-        registration::register(conn, &settings, &metadata, &ip)
+        registration::register(conn, &settings, &metadata, bearer.as_deref(), &ip)
     })
     .await?;
     Ok(registered.body)
@@ -92,6 +93,7 @@ fn error_response(error: RegistrationError) -> HttpResponse {
             (StatusCode::BAD_REQUEST, "invalid_client_metadata")
         }
         RegistrationError::InvalidToken(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
+        RegistrationError::MissingToken => (StatusCode::UNAUTHORIZED, "invalid_request"),
         RegistrationError::RateLimited { .. } => {
             (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
         }
@@ -119,6 +121,12 @@ fn error_response(error: RegistrationError) -> HttpResponse {
     );
     let headers = response.headers_mut();
     match &error {
+        RegistrationError::MissingToken => {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"consentry\""),
+            );
+        }
         RegistrationError::InvalidToken(_) => {
             headers.insert(
                 header::WWW_AUTHENTICATE,

@@ -114,6 +114,28 @@ async fn expired_revoked_paused_and_deleted_tokens_get_invalid_token() {
     let a = call(expired).await;
     assert_eq!(a.status, 401);
     assert!(a.challenge.unwrap().contains("invalid_token"));
+    // A token for another audience is refused (RFC 9700 §2.3).
+    let elsewhere = {
+        use base64::Engine;
+        let payload = token.split('.').nth(1).unwrap();
+        let mut claims: consentry::oauth::jwt::AccessClaims = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        claims.aud = "https://other-api.example".into();
+        let proto = consentry::oauth::Protocol::new(w.app.address.clone());
+        let url = w.app.db_url.clone();
+        tokio::task::spawn_blocking(move || {
+            use diesel::Connection;
+            let mut conn = diesel::MysqlConnection::establish(url.full()).unwrap();
+            consentry::oauth::jwt::sign(&mut conn, &proto.keys, &claims).unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(call(elsewhere).await.status, 401);
 
     // Paused, then resumed, then revoked.
     protocol::sql(&w.app, "UPDATE oauth_clients SET status = 'paused'");

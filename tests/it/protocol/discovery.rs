@@ -15,7 +15,7 @@ async fn metadata_lists_every_endpoint_and_reflects_the_settings() {
     assert_eq!(res.status(), 200);
     assert_eq!(
         res.headers().get("cache-control").unwrap(),
-        "public, max-age=3600"
+        "public, max-age=300"
     );
     let doc: Value = res.json().await.unwrap();
     let base = app.address.as_str();

@@ -117,3 +117,29 @@ ensure_database() {
   export DATABASE_URL="mysql://consentry:$pw@$DB_HOST:$DB_PORT/consentry"
   say "database account 'consentry' ready on $DB_HOST:$DB_PORT"
 }
+
+# What the end-to-end tests need: Debian's Chromium, Node.js with npm (for playwright-core and
+# axe-core) and Python's venv (for authlib). Installed only when missing.
+ensure_e2e_tools() {
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Drops a database with the account from DATABASE_URL.
+drop_database() {
+  local name="$1" rest="${DATABASE_URL#*://}" creds user pass=()
+  creds="${rest%%@*}"; user="${creds%%:*}"
+  [[ "$creds" == *:* ]] && pass=(-p"${creds#*:}")
+  mariadb -u"$user" "${pass[@]}" -h"$(url_host "$DATABASE_URL")" -P"$(url_port "$DATABASE_URL")" --protocol=tcp \
+    -e "DROP DATABASE IF EXISTS \`$name\`"
+}

@@ -1,0 +1,200 @@
+"""Third-party clients against a running Consentry: Authlib's OAuth 2.0 client drives every
+flow and joserfc verifies the access token against the published JWKS. Any deviation from
+RFC 6749, 7636, 7009, 7662, 8414 or 9068 fails the run. Prepared by tests/e2e/run."""
+
+import html.parser
+import os
+import sys
+import time
+import urllib.parse
+
+import requests
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+BASE = os.environ["BASE_URL"]
+LOGIN, PASSWORD = os.environ["E2E_USER"], os.environ["E2E_PASSWORD"]
+CLIENT_ID, CLIENT_SECRET = os.environ["E2E_CLIENT_ID"], os.environ["E2E_CLIENT_SECRET"]
+REDIRECT = os.environ["E2E_REDIRECT_URI"]
+
+checks = []
+
+
+def check(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+class Inputs(html.parser.HTMLParser):
+    """The name/value pairs of a page's inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.values = {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "input" and "name" in a:
+            self.values.setdefault(a["name"], a.get("value", ""))
+
+
+def inputs(page):
+    parser = Inputs()
+    parser.feed(page)
+    return parser.values
+
+
+def step(name):
+    def wrap(fn):
+        checks.append((name, fn))
+        return fn
+
+    return wrap
+
+
+state = {}
+
+
+@step("metadata discovery (RFC 8414)")
+def discovery():
+    res = requests.get(f"{BASE}/.well-known/oauth-authorization-server", timeout=10)
+    check(res.status_code == 200, res.text)
+    meta = res.json()
+    check(meta["issuer"] == BASE, meta)
+    for field in ["authorization_endpoint", "token_endpoint", "revocation_endpoint", "introspection_endpoint", "jwks_uri"]:
+        check(meta[field].startswith(BASE), field)
+    check("S256" in meta["code_challenge_methods_supported"], "S256")
+    check("plain" not in meta["code_challenge_methods_supported"], "no plain PKCE")
+    check({"authorization_code", "refresh_token", "client_credentials"} <= set(meta["grant_types_supported"]), meta)
+    check(meta["response_types_supported"] == ["code"], meta)
+    state["meta"] = meta
+
+
+@step("authorization code with PKCE, consent through HTML form posts")
+def authorization_code():
+    authorize(replay=True)
+
+
+def authorize(replay):
+    """Runs the whole code flow; with `replay`, also checks that the code is single use
+    (which revokes the tokens it issued)."""
+    meta = state["meta"]
+    oauth = OAuth2Session(CLIENT_ID, CLIENT_SECRET, scope="matomo:read", redirect_uri=REDIRECT,
+                          code_challenge_method="S256", token_endpoint_auth_method="client_secret_basic")
+    verifier = os.urandom(32).hex()
+    url, sent_state = oauth.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier)
+    check(dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))["code_challenge"] == create_s256_code_challenge(verifier), "challenge")
+    browser = requests.Session()
+    page = browser.get(f"{BASE}/login", timeout=10).text
+    res = browser.post(f"{BASE}/login", data={"csrf_token": inputs(page)["csrf_token"], "login": LOGIN, "password": PASSWORD, "next": "/"},
+                       headers={"Origin": BASE}, allow_redirects=False, timeout=10)
+    check(res.status_code == 303, f"sign-in: {res.status_code}")
+    res = browser.get(url, allow_redirects=False, timeout=10)
+    if res.status_code == 200:  # the consent screen
+        form = inputs(res.text)
+        res = browser.post(f"{BASE}/oauth2/consent", data={"csrf_token": form["csrf_token"], "request": form["request"], "scope": "matomo:read", "decision": "allow"},
+                           headers={"Origin": BASE}, allow_redirects=False, timeout=10)
+    check(res.status_code == 303, f"consent: {res.status_code}")
+    location = res.headers["Location"]
+    check(location.startswith(REDIRECT), location)
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+    check(query["state"] == sent_state, "state is returned unchanged")
+    check(query["iss"] == BASE, "RFC 9207 iss")
+    token = oauth.fetch_token(meta["token_endpoint"], authorization_response=location, code_verifier=verifier)
+    check(token["token_type"] == "Bearer" and token["scope"] == "matomo:read", token)
+    check(isinstance(token["expires_in"], int) and token["expires_in"] > 0, token)
+    check("refresh_token" in token, "a refresh token")
+    state["token"] = token
+    state["oauth"] = oauth
+    if not replay:
+        return
+    # The code is single use (RFC 6749 §4.1.2): a replay fails.
+    replay = requests.post(meta["token_endpoint"], auth=(CLIENT_ID, CLIENT_SECRET), timeout=10,
+                           data={"grant_type": "authorization_code", "code": query["code"], "redirect_uri": REDIRECT, "code_verifier": verifier})
+    check(replay.status_code == 400 and replay.json()["error"] == "invalid_grant", replay.text)
+    check(replay.headers.get("Cache-Control") == "no-store", "no-store on token responses")
+
+
+@step("access token is an RS256 at+jwt verified with the JWKS (RFC 9068)")
+def jwks_verification():
+    meta = state["meta"]
+    # The replayed code revoked the family; get a fresh token by client credentials to verify.
+    keys = KeySet.import_key_set(requests.get(meta["jwks_uri"], timeout=10).json())
+    for token in [state["token"]["access_token"], client_credentials_token("client_secret_post")["access_token"]]:
+        decoded = jwt.decode(token, keys, algorithms=["RS256"])
+        check(decoded.header["typ"] == "at+jwt" and decoded.header["alg"] == "RS256" and "kid" in decoded.header, decoded.header)
+        claims = decoded.claims
+        check(claims["iss"] == BASE and claims["aud"] == BASE and claims["client_id"] == CLIENT_ID, claims)
+        now = time.time()
+        check(claims["iat"] <= now + 5 and claims["exp"] > now, claims)
+        check(claims["scope"] == "matomo:read" and claims["jti"] and claims["sub"], claims)
+    tampered = state["token"]["access_token"][:-4] + ("AAAA" if not state["token"]["access_token"].endswith("AAAA") else "BBBB")
+    try:
+        jwt.decode(tampered, keys, algorithms=["RS256"])
+        check(False, "a tampered token must not verify")
+    except Exception:
+        pass
+
+
+def client_credentials_token(method):
+    oauth = OAuth2Session(CLIENT_ID, CLIENT_SECRET, scope="matomo:read", token_endpoint_auth_method=method)
+    token = oauth.fetch_token(state["meta"]["token_endpoint"], grant_type="client_credentials")
+    check(token["token_type"] == "Bearer" and "refresh_token" not in token, token)
+    return token
+
+
+@step("client credentials with client_secret_basic and client_secret_post")
+def client_credentials():
+    for method in ["client_secret_basic", "client_secret_post"]:
+        token = client_credentials_token(method)
+        check(token["scope"] == "matomo:read", token)
+    bad = requests.post(state["meta"]["token_endpoint"], auth=(CLIENT_ID, "wrong"), data={"grant_type": "client_credentials"}, timeout=10)
+    check(bad.status_code == 401 and bad.json()["error"] == "invalid_client", bad.text)
+    check(bad.headers.get("WWW-Authenticate", "").startswith("Basic"), "Basic challenge")
+
+
+@step("refresh with rotation; a reused refresh token fails")
+def refresh_rotation():
+    meta = state["meta"]
+    # A fresh authorization (the first family was revoked by the code replay above).
+    authorize(replay=False)
+    oauth, old = state["oauth"], state["token"]
+    new = oauth.refresh_token(meta["token_endpoint"], refresh_token=old["refresh_token"])
+    check(new["refresh_token"] != old["refresh_token"], "the refresh token rotates")
+    check(new["access_token"] != old["access_token"], "a new access token")
+    reuse = requests.post(meta["token_endpoint"], auth=(CLIENT_ID, CLIENT_SECRET), timeout=10,
+                          data={"grant_type": "refresh_token", "refresh_token": old["refresh_token"]})
+    check(reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant", reuse.text)
+    state["rotated"] = new
+
+
+@step("introspection (RFC 7662) and revocation (RFC 7009)")
+def introspect_and_revoke():
+    meta = state["meta"]
+    token = client_credentials_token("client_secret_basic")["access_token"]
+    oauth = OAuth2Session(CLIENT_ID, CLIENT_SECRET)
+    live = oauth.introspect_token(meta["introspection_endpoint"], token=token).json()
+    check(live["active"] is True and live["client_id"] == CLIENT_ID and live["scope"] == "matomo:read" and live["token_type"] == "Bearer", live)
+    revoked = oauth.revoke_token(meta["revocation_endpoint"], token=token)
+    check(revoked.status_code == 200, revoked.text)
+    dead = oauth.introspect_token(meta["introspection_endpoint"], token=token).json()
+    check(dead == {"active": False}, dead)
+    # Revoking an unknown token is still 200 (RFC 7009 §2.2).
+    check(oauth.revoke_token(meta["revocation_endpoint"], token="not-a-token").status_code == 200, "unknown token")
+    api = requests.get(f"{BASE}/index.php?module=API&method=API.getConsentryVersion&format=json", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    check(api.status_code == 401 and "invalid_token" in api.headers.get("WWW-Authenticate", ""), api.text)
+
+
+failed = 0
+for name, fn in checks:
+    started = time.time()
+    try:
+        fn()
+        print(f"ok    {name} ({int((time.time() - started) * 1000)} ms)")
+    except Exception as e:  # report every step, then fail
+        failed += 1
+        print(f"FAIL  {name}: {type(e).__name__}: {e}")
+print(f"third-party clients: {len(checks) - failed} passed, {failed} failed (authlib, joserfc, requests)")
+sys.exit(1 if failed else 0)

@@ -10,19 +10,26 @@ use crate::auth::password;
 use crate::auth::session::SessionUser;
 use crate::auth::throttle::{self, Verdict};
 use crate::db::{self, models};
+use crate::domain::FieldErrors;
 use crate::error::AppError;
 use crate::startup::AppState;
 
-/// Checks `candidate` against the signed-in user's password. `Ok(Err(message))` is a wrong
-/// or throttled password, for the form's password field.
+/// The form field the password is typed in.
+const FIELD: &str = "password";
+
+/// Checks `candidate` against the signed-in user's password. `Ok(Err(errors))` is a wrong
+/// or throttled password, as the form's message on its password field.
 pub async fn confirm(
     state: &AppState,
     user: &SessionUser,
     ip: &str,
     candidate: String,
-) -> Result<Result<(), String>, AppError> {
+) -> Result<Result<(), FieldErrors>, AppError> {
     if candidate.is_empty() {
-        return Ok(Err("Enter your password to confirm this change.".into()));
+        return Ok(Err(FieldErrors::one(
+            FIELD,
+            "Enter your password to confirm this change.",
+        )));
     }
     let key = throttle::login_key(&user.login);
     let (k, i, id) = (key.clone(), ip.to_string(), user.id);
@@ -33,9 +40,12 @@ pub async fn confirm(
     })
     .await?;
     if let Verdict::Refused { retry_at } = verdict {
-        return Ok(Err(format!(
-            "Too many wrong passwords. Try again after {} UTC.",
-            retry_at.format("%H:%M")
+        return Ok(Err(FieldErrors::one(
+            FIELD,
+            format!(
+                "Too many wrong passwords. Try again after {} UTC.",
+                retry_at.format("%H:%M")
+            ),
         )));
     }
     let Some(stored) = stored else {
@@ -58,7 +68,8 @@ pub async fn confirm(
         )
     })
     .await?;
-    Ok(Err(
-        "Your password is incorrect; nothing was changed.".into()
-    ))
+    Ok(Err(FieldErrors::one(
+        FIELD,
+        "Your password is incorrect; nothing was changed.",
+    )))
 }

@@ -40,6 +40,13 @@ impl InvalidInput {
 pub struct FieldErrors(Vec<(&'static str, String)>);
 
 impl FieldErrors {
+    /// A single message, for a form whose one failing rule is known.
+    pub fn one(field: &'static str, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.add(field, message);
+        errors
+    }
+
     pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
         if self.get(field).is_none() {
             self.0.push((field, message.into()));

@@ -70,6 +70,19 @@ pub fn render(template: &impl Template) -> Result<HttpResponse, AppError> {
     render_with(actix_web::http::StatusCode::OK, template)
 }
 
+/// Renders a form page: 200, or 422 when it carries field errors to correct.
+pub fn render_form(
+    errors: &crate::domain::FieldErrors,
+    template: &impl Template,
+) -> Result<HttpResponse, AppError> {
+    let status = if errors.is_empty() {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render_with(status, template)
+}
+
 /// A 303 redirect, used after every successful POST.
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()

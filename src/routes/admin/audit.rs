@@ -16,7 +16,7 @@ use crate::db::{
 };
 use crate::domain::FieldErrors;
 use crate::error::AppError;
-use crate::routes::page::{Layout, render_with};
+use crate::routes::page::{Layout, render_form};
 use crate::startup::AppState;
 
 const PER_PAGE: i64 = 50;
@@ -148,24 +148,17 @@ pub async fn list(
         .before
         .is_some()
         .then(|| format!("/admin/audit?{filters}"));
-    let status = if errors.is_empty() {
-        actix_web::http::StatusCode::OK
-    } else {
-        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
+    let page = AuditPage {
+        layout: Layout::for_user(&user, "audit").with_flash(&session),
+        events,
+        errors,
+        actions: audit::ACTIONS,
+        next_page,
+        first_page,
+        export_link: format!("/admin/audit.csv?{filters}"),
+        query,
     };
-    render_with(
-        status,
-        &AuditPage {
-            layout: Layout::for_user(&user, "audit").with_flash(&session),
-            events,
-            errors,
-            actions: audit::ACTIONS,
-            next_page,
-            first_page,
-            export_link: format!("/admin/audit.csv?{filters}"),
-            query,
-        },
-    )
+    render_form(&page.errors, &page)
 }
 
 /// Spreadsheet programs run cells that start with these as formulas (CSV injection).

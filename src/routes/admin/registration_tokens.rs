@@ -3,7 +3,6 @@
 //! count; it is shown once and stored only as a hash.
 
 use actix_session::Session;
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use chrono::Duration;
@@ -18,7 +17,7 @@ use crate::error::AppError;
 use crate::oauth::token_hash;
 use crate::routes::client_ip::client_ip;
 use crate::routes::form::{Fields, flash};
-use crate::routes::page::{Layout, render_with, see_other};
+use crate::routes::page::{Layout, render_form, see_other};
 use crate::routes::reveal;
 use crate::startup::AppState;
 
@@ -52,24 +51,17 @@ async fn page(
         layout = layout.with_flash(session);
     }
     let or = |v: String, d: &str| if v.is_empty() { d.to_string() } else { v };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+    let page = TokensPage {
+        layout,
+        tokens,
+        now: models::now(),
+        label: fields.text("label"),
+        days: or(fields.text("days"), "7"),
+        uses: or(fields.text("uses"), "1"),
+        errors,
+        shown,
     };
-    render_with(
-        status,
-        &TokensPage {
-            layout,
-            tokens,
-            now: models::now(),
-            label: fields.text("label"),
-            days: or(fields.text("days"), "7"),
-            uses: or(fields.text("uses"), "1"),
-            errors,
-            shown,
-        },
-    )
+    render_form(&page.errors, &page)
 }
 
 #[get("/admin/oauth2/registration-tokens")]

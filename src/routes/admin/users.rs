@@ -2,7 +2,6 @@
 //! a role, reset a password, and grant or remove a user's access level per website.
 
 use actix_session::Session;
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
@@ -15,7 +14,7 @@ use crate::domain::{AccessLevel, Email, FieldErrors, Login, Password, Role, pars
 use crate::error::AppError;
 use crate::routes::client_ip::client_ip;
 use crate::routes::form::{Fields, flash};
-use crate::routes::page::{Layout, render, render_with, see_other};
+use crate::routes::page::{Layout, render, render_form, see_other};
 use crate::startup::AppState;
 
 const LIST: &str = "/admin/users";
@@ -67,23 +66,16 @@ fn new_page(
     fields: &Fields,
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
     let role = fields.text("role");
-    render_with(
-        status,
-        &NewPage {
-            layout: Layout::for_user(user, "users"),
-            login: fields.text("login"),
-            email: fields.text("email"),
-            role: if role.is_empty() { "user".into() } else { role },
-            roles: ROLES,
-            errors,
-        },
-    )
+    let page = NewPage {
+        layout: Layout::for_user(user, "users"),
+        login: fields.text("login"),
+        email: fields.text("email"),
+        role: if role.is_empty() { "user".into() } else { role },
+        roles: ROLES,
+        errors,
+    };
+    render_form(&page.errors, &page)
 }
 
 #[get("/admin/users/new")]
@@ -186,22 +178,15 @@ async fn show_page(
     if let Some(session) = session {
         layout = layout.with_flash(session);
     }
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+    let page = ShowPage {
+        layout,
+        shown,
+        roles: ROLES,
+        levels: AccessLevel::ALL,
+        sites,
+        errors,
     };
-    render_with(
-        status,
-        &ShowPage {
-            layout,
-            shown,
-            roles: ROLES,
-            levels: AccessLevel::ALL,
-            sites,
-            errors,
-        },
-    )
+    render_form(&page.errors, &page)
 }
 
 #[get("/admin/users/{login}")]

@@ -1,7 +1,6 @@
 //! `/admin/websites`: Administration > Websites (superusers): list, create and edit sites.
 
 use actix_session::Session;
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
@@ -13,7 +12,7 @@ use crate::domain::{FieldErrors, SiteName, SiteUrl, parse_site_id};
 use crate::error::AppError;
 use crate::routes::client_ip::client_ip;
 use crate::routes::form::{Fields, flash};
-use crate::routes::page::{Layout, render, render_with, see_other};
+use crate::routes::page::{Layout, render, render_form, see_other};
 use crate::sites::{self, SiteError};
 use crate::startup::AppState;
 
@@ -87,22 +86,15 @@ fn form_page(
     errors: FieldErrors,
     access: Vec<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+    let page = FormPage {
+        layout: Layout::for_user(user, "websites"),
+        id,
+        name: fields.text("name"),
+        url: fields.text("url"),
+        errors,
+        access,
     };
-    render_with(
-        status,
-        &FormPage {
-            layout: Layout::for_user(user, "websites"),
-            id,
-            name: fields.text("name"),
-            url: fields.text("url"),
-            errors,
-            access,
-        },
-    )
+    render_form(&page.errors, &page)
 }
 
 #[get("/admin/websites/new")]

@@ -2,7 +2,6 @@
 //! POST that asks for the superuser's password.
 
 use actix_session::Session;
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
@@ -17,7 +16,7 @@ use crate::error::AppError;
 use crate::oauth::clients as registrar;
 use crate::routes::client_ip::client_ip;
 use crate::routes::form::{Fields, flash};
-use crate::routes::page::{Layout, render_with, see_other};
+use crate::routes::page::{Layout, render_form, see_other};
 use crate::startup::AppState;
 
 #[derive(Template)]
@@ -40,20 +39,13 @@ async fn page(
         models::client_usage::holdings(conn, id, models::now())
     })
     .await?;
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+    let page = DeletePage {
+        layout: Layout::for_user(user, "clients"),
+        client: ClientView { row: client },
+        held,
+        errors,
     };
-    render_with(
-        status,
-        &DeletePage {
-            layout: Layout::for_user(user, "clients"),
-            client: ClientView { row: client },
-            held,
-            errors,
-        },
-    )
+    render_form(&page.errors, &page)
 }
 
 #[get("/admin/oauth2/clients/{client_id}/delete")]
@@ -77,9 +69,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, AppError> {
     let client = load(&state, &path).await?;
     let ip = client_ip(&req);
-    if let Err(message) = reauth::confirm(&state, &user, &ip, fields.text("password")).await? {
-        let mut errors = FieldErrors::default();
-        errors.add("password", message);
+    if let Err(errors) = reauth::confirm(&state, &user, &ip, fields.text("password")).await? {
         return page(&state, &user, client, errors).await;
     }
     let actor = Actor::new(&user.login).from_ip(ip);

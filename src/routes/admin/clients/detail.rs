@@ -3,7 +3,6 @@
 //! and the one-time credentials page.
 
 use actix_session::Session;
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use chrono::{Duration, NaiveDate};
@@ -20,7 +19,7 @@ use crate::error::AppError;
 use crate::oauth::clients as registrar;
 use crate::routes::client_ip::client_ip;
 use crate::routes::form::Fields;
-use crate::routes::page::{Layout, render, render_with, see_other};
+use crate::routes::page::{Layout, render, render_form, see_other};
 use crate::routes::reveal;
 use crate::startup::AppState;
 
@@ -179,17 +178,13 @@ pub async fn regenerate(
 ) -> Result<HttpResponse, AppError> {
     let client = load(&state, &path).await?;
     let ip = client_ip(&req);
-    if let Err(message) = reauth::confirm(&state, &user, &ip, fields.text("password")).await? {
-        let mut errors = FieldErrors::default();
-        errors.add("password", message);
-        return render_with(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &RegeneratePage {
-                layout: Layout::for_user(&user, "clients"),
-                client: ClientView { row: client },
-                errors,
-            },
-        );
+    if let Err(errors) = reauth::confirm(&state, &user, &ip, fields.text("password")).await? {
+        let page = RegeneratePage {
+            layout: Layout::for_user(&user, "clients"),
+            client: ClientView { row: client },
+            errors,
+        };
+        return render_form(&page.errors, &page);
     }
     let actor = Actor::new(&user.login).from_ip(ip);
     let id = client.client_id.clone();

@@ -2,7 +2,6 @@
 //! confidential client's new secret is shown once on the credentials page.
 
 use actix_session::Session;
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
@@ -18,7 +17,7 @@ use crate::oauth::clients::{self as registrar, ClientInput};
 use crate::oauth::settings::Settings;
 use crate::routes::client_ip::client_ip;
 use crate::routes::form::{Fields, flash};
-use crate::routes::page::{Layout, render, render_with, see_other};
+use crate::routes::page::{Layout, render_form, see_other};
 use crate::routes::reveal;
 use crate::startup::AppState;
 
@@ -105,11 +104,7 @@ async fn page(
         grants: GrantType::ALL,
         errors,
     };
-    if page.errors.is_empty() {
-        render(&page)
-    } else {
-        render_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
-    }
+    render_form(&page.errors, &page)
 }
 
 /// Validates the form and the password; `Err` is the page to show again.
@@ -126,14 +121,11 @@ async fn checked(
         Err(errors) => return Ok(Err(errors)),
     };
     // Only a valid form spends a password attempt.
-    match reauth::confirm(state, user, &client_ip(req), fields.text("password")).await? {
-        Ok(()) => Ok(Ok(spec)),
-        Err(message) => {
-            let mut errors = FieldErrors::default();
-            errors.add("password", message);
-            Ok(Err(errors))
-        }
-    }
+    Ok(
+        reauth::confirm(state, user, &client_ip(req), fields.text("password"))
+            .await?
+            .map(|()| spec),
+    )
 }
 
 #[get("/admin/oauth2/clients/new")]

@@ -83,19 +83,34 @@ pub fn error_response(error: OAuthError) -> HttpResponse {
 }
 
 /// Reads an `application/x-www-form-urlencoded` body of at most [`MAX_BODY`] bytes.
-pub async fn read_form(req: &HttpRequest, mut payload: web::Payload) -> Result<Params, OAuthError> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+pub async fn read_form(req: &HttpRequest, payload: web::Payload) -> Result<Params, OAuthError> {
+    if !has_media_type(req, "application/x-www-form-urlencoded") {
         return Err(OAuthError::invalid_request(
             "The body must be application/x-www-form-urlencoded.",
         ));
     }
-    let too_big = || OAuthError::invalid_request("The request body is larger than 16 KiB.");
+    let body = read_body(req, payload)
+        .await
+        .map_err(OAuthError::invalid_request)?;
+    Ok(Params::parse(&body))
+}
+
+/// Whether the request's Content-Type is `media_type` (parameters such as charset aside).
+pub fn has_media_type(req: &HttpRequest, media_type: &str) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(media_type))
+}
+
+/// Reads a request body of at most [`MAX_BODY`] bytes, refusing a larger declared length
+/// before reading; the error says why, for the caller's own error type.
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<web::BytesMut, String> {
+    let too_big = || "The request body is larger than 16 KiB.".to_string();
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -106,14 +121,13 @@ pub async fn read_form(req: &HttpRequest, mut payload: web::Payload) -> Result<P
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| OAuthError::invalid_request(format!("Could not read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| format!("Could not read the body: {e}"))?;
         if body.len() + chunk.len() > MAX_BODY {
             return Err(too_big());
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Params::parse(&body))
+    Ok(body)
 }
 
 /// The Authorization header, if any and if it is text.

@@ -2,10 +2,9 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
 use serde_json::json;
 
-use super::{MAX_BODY, no_store_json};
+use super::{has_media_type, no_store_json, read_body};
 use crate::db::{self, DbError};
 use crate::oauth::registration::{self, RegistrationError};
 use crate::oauth::settings::Settings;
@@ -55,31 +54,15 @@ async fn handle(
 
 async fn read_json(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<serde_json::Value, RegistrationError> {
     let bad = |m: &str| RegistrationError::InvalidClientMetadata(m.to_string());
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/json")
-        });
-    if !is_json {
+    if !has_media_type(req, "application/json") {
         return Err(bad("Send the client metadata as application/json."));
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| bad("The body could not be read."))?;
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(bad("The client metadata is larger than 16 KiB."));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_body(req, payload)
+        .await
+        .map_err(RegistrationError::InvalidClientMetadata)?;
     serde_json::from_slice(&body).map_err(|e| bad(&format!("The body is not valid JSON: {e}")))
 }
 

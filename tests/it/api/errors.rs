@@ -61,6 +61,32 @@ async fn missing_and_malformed_tokens_get_rfc_6750_challenges() {
     assert_eq!(res.headers()["allow"], "GET, POST");
 }
 
+/// `token` with its claims changed by `change`, signed again with this server's own key.
+async fn resign(
+    app: &crate::common::TestApp,
+    token: &str,
+    change: impl FnOnce(&mut consentry::oauth::jwt::AccessClaims),
+) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let mut claims: consentry::oauth::jwt::AccessClaims = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    change(&mut claims);
+    let proto = consentry::oauth::Protocol::new(app.address.clone());
+    let url = app.db_url.clone();
+    tokio::task::spawn_blocking(move || {
+        use diesel::Connection;
+        let mut conn = diesel::MysqlConnection::establish(url.full()).unwrap();
+        consentry::oauth::jwt::sign(&mut conn, &proto.keys, &claims).unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn expired_revoked_paused_and_deleted_tokens_get_invalid_token() {
     let w = world().await;
@@ -88,53 +114,19 @@ async fn expired_revoked_paused_and_deleted_tokens_get_invalid_token() {
     assert!(used.is_some());
 
     // The same token re-signed by this server's key, but expired.
-    let expired = {
-        use base64::Engine;
-        let payload = token.split('.').nth(1).unwrap();
-        let claims: serde_json::Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap();
-        let mut claims: consentry::oauth::jwt::AccessClaims =
-            serde_json::from_value(claims).unwrap();
+    let expired = resign(&w.app, &token, |claims| {
         claims.iat -= 7200;
         claims.exp = claims.iat + 60;
-        let proto = consentry::oauth::Protocol::new(w.app.address.clone());
-        let url = w.app.db_url.clone();
-        tokio::task::spawn_blocking(move || {
-            use diesel::Connection;
-            let mut conn = diesel::MysqlConnection::establish(url.full()).unwrap();
-            consentry::oauth::jwt::sign(&mut conn, &proto.keys, &claims).unwrap()
-        })
-        .await
-        .unwrap()
-    };
+    })
+    .await;
     let a = call(expired).await;
     assert_eq!(a.status, 401);
     assert!(a.challenge.unwrap().contains("invalid_token"));
     // A token for another audience is refused (RFC 9700 §2.3).
-    let elsewhere = {
-        use base64::Engine;
-        let payload = token.split('.').nth(1).unwrap();
-        let mut claims: consentry::oauth::jwt::AccessClaims = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap();
+    let elsewhere = resign(&w.app, &token, |claims| {
         claims.aud = "https://other-api.example".into();
-        let proto = consentry::oauth::Protocol::new(w.app.address.clone());
-        let url = w.app.db_url.clone();
-        tokio::task::spawn_blocking(move || {
-            use diesel::Connection;
-            let mut conn = diesel::MysqlConnection::establish(url.full()).unwrap();
-            consentry::oauth::jwt::sign(&mut conn, &proto.keys, &claims).unwrap()
-        })
-        .await
-        .unwrap()
-    };
+    })
+    .await;
     assert_eq!(call(elsewhere).await.status, 401);
 
     // Paused, then resumed, then revoked.

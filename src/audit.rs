@@ -36,6 +36,11 @@ pub const SITE_CREATED: &str = "site.created";
 pub const SITE_UPDATED: &str = "site.updated";
 pub const SITE_ACCESS_CHANGED: &str = "site.access_changed";
 pub const ANNOTATION_ADDED: &str = "annotation.added";
+pub const REGISTRATION_REFUSED: &str = "registration.refused";
+pub const CLIENT_AUTH_FAILED: &str = "client_auth.failure";
+pub const CLIENT_AUTH_THROTTLED: &str = "client_auth.throttled";
+pub const AUDIT_PURGED: &str = "audit.purged";
+pub const USER_GRANTS_REVOKED: &str = "user.grants_revoked";
 
 /// Every action, for the audit log's filter.
 pub const ACTIONS: &[&str] = &[
@@ -69,7 +74,16 @@ pub const ACTIONS: &[&str] = &[
     SITE_UPDATED,
     SITE_ACCESS_CHANGED,
     ANNOTATION_ADDED,
+    REGISTRATION_REFUSED,
+    CLIENT_AUTH_FAILED,
+    CLIENT_AUTH_THROTTLED,
+    USER_GRANTS_REVOKED,
+    AUDIT_PURGED,
 ];
+
+/// Repeated events of one kind from one actor and address are counted in one row per
+/// this many seconds, so a flood of refusals cannot grow the table faster than that.
+pub const COUNTED_WINDOW_SECS: i64 = 15 * 60;
 
 /// Who did something, and from which address when it came over HTTP.
 #[derive(Debug, Clone)]
@@ -135,4 +149,27 @@ impl Event {
 
 pub fn record(conn: &mut MysqlConnection, event: Event) -> Result<(), DbError> {
     audit_events::insert(conn, &event.0)
+}
+
+/// Records an event that outsiders can repeat at will (refused sign-ins, failed client
+/// authentication, refused registrations): one row per action, actor, target and address
+/// per [`COUNTED_WINDOW_SECS`], whose `repeat_count` grows with each repeat.
+pub fn record_counted(conn: &mut MysqlConnection, event: Event) -> Result<(), DbError> {
+    use sha2::{Digest, Sha256};
+    let e = &event.0;
+    let now = crate::db::models::now();
+    let window = now.and_utc().timestamp().div_euclid(COUNTED_WINDOW_SECS);
+    let mut h = Sha256::new();
+    for part in [
+        e.action,
+        &e.actor,
+        e.target_type.unwrap_or(""),
+        e.target_id.as_deref().unwrap_or(""),
+        e.ip.as_deref().unwrap_or(""),
+        &window.to_string(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    audit_events::insert_counted(conn, &event.0, &h.finalize(), now)
 }

@@ -383,6 +383,11 @@ fn serve() -> Result<(), CliError> {
     drop(conn);
     let pool = db::build_pool(&config.database_url, config.db_pool_size, config.db_timeout)
         .map_err(|e| unreachable_db(&config, e))?;
+    if !db::net_timeouts::active() {
+        tracing::warn!(
+            "the MySQL client library was linked statically: connection read/write timeouts are not set, so a frozen network can hold connections until TCP gives up"
+        );
+    }
     if config.session_key_source == KeySource::Generated {
         tracing::warn!(
             path = %config.data_dir.join("session.key").display(),

@@ -72,6 +72,8 @@ pub struct Config {
     pub db_pool_size: u32,
     pub session_idle: Duration,
     pub session_absolute: Duration,
+    /// Password hashes (19 MiB each) that may run at once; the rest wait briefly, then 503.
+    pub hash_concurrency: usize,
 }
 
 impl Config {
@@ -122,6 +124,13 @@ impl Config {
             )? as u32,
             session_idle: seconds("CONSENTRY_SESSION_IDLE", 30 * 60, 60, 24 * 3600)?,
             session_absolute: seconds("CONSENTRY_SESSION_ABSOLUTE", 12 * 3600, 300, 7 * 24 * 3600)?,
+            hash_concurrency: parse_bounded(
+                "CONSENTRY_HASH_CONCURRENCY",
+                get("CONSENTRY_HASH_CONCURRENCY"),
+                std::thread::available_parallelism().map_or(2, |n| n.get() as u64),
+                1,
+                64,
+            )? as usize,
         })
     }
 

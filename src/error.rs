@@ -24,6 +24,9 @@ pub enum AppError {
     BadRequest(String),
     #[error("the service is temporarily unavailable; try again in a moment")]
     Unavailable(#[source] DbError),
+    /// Every password-hashing slot stayed busy: 503 before any hashing was done.
+    #[error("the server is busy checking other passwords; try again in a moment")]
+    Busy,
     #[error("something went wrong on our side; the error was logged")]
     Internal(String),
 }
@@ -31,8 +34,10 @@ pub enum AppError {
 impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::Unavailable(_) => AppError::Unavailable(e),
-            DbError::Query(err) => AppError::Internal(format!("database query failed: {err}")),
+            e if e.is_transient() => AppError::Unavailable(e),
+            // A row deleted while this request used it: the page it was about is gone.
+            DbError::Vanished(_) => AppError::NotFound,
+            e => AppError::Internal(e.to_string()),
         }
     }
 }
@@ -70,7 +75,7 @@ impl ResponseError for AppError {
             AppError::Forbidden | AppError::CsrfRejected => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,7 +1,7 @@
 //! Websites and per-site access: the rules and audit events shared by the API, the console
 //! and the command line.
 
-use diesel::{Connection, MysqlConnection};
+use diesel::MysqlConnection;
 use serde_json::json;
 
 use crate::audit::{self, Actor};
@@ -32,7 +32,7 @@ pub fn create(
     url: &SiteUrl,
     actor: &Actor,
 ) -> Result<i64, SiteError> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let id = models::sites::insert(conn, name.as_str(), url.as_str())?;
         audit::record(
             conn,
@@ -51,7 +51,7 @@ pub fn update(
     url: &SiteUrl,
     actor: &Actor,
 ) -> Result<(), SiteError> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let Some(before) = models::sites::find(conn, id)? else {
             return Err(SiteError::UnknownSite(id));
         };
@@ -77,7 +77,7 @@ pub fn set_access(
     level: Option<AccessLevel>,
     actor: &Actor,
 ) -> Result<(), SiteError> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let user = models::users::find_by_login(conn, login)?
             .ok_or_else(|| SiteError::UnknownUser(login.to_string()))?;
         if user.role() == Role::Superuser {
@@ -100,4 +100,10 @@ pub fn set_access(
         )?;
         Ok(())
     })
+}
+
+impl crate::db::Retryable for SiteError {
+    fn retryable(&self) -> bool {
+        matches!(self, SiteError::Db(e) if e.is_retryable())
+    }
 }

@@ -15,6 +15,7 @@ use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpServer, web};
 
+use crate::auth::hashing::HashPool;
 use crate::config::Config;
 use crate::db::{self, DbPool};
 use crate::error::{self, AppError};
@@ -27,6 +28,8 @@ pub struct AppState {
     pub pool: DbPool,
     pub config: Arc<Config>,
     pub protocol: Arc<Protocol>,
+    /// Bounded password hashing (sign-in, confirmations, new passwords).
+    pub hasher: Arc<HashPool>,
 }
 
 /// Why the server could not start; each names the setting to fix.
@@ -44,6 +47,9 @@ pub enum StartupError {
         source: std::io::Error,
     },
 }
+
+/// How long a sign-in waits for a password-hashing slot before answering 503.
+const HASH_SLOT_WAIT_MS: u64 = 1500;
 
 /// Content-Security-Policy for every response: no inline script, no framing, nothing third-party.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -84,6 +90,10 @@ impl Application {
             pool,
             config: config.clone(),
             protocol: Arc::new(Protocol::new(config.public_base())),
+            hasher: Arc::new(HashPool::new(
+                config.hash_concurrency,
+                Duration::from_millis(HASH_SLOT_WAIT_MS),
+            )),
         });
         let key = Key::from(config.session_key.expose());
         let secure = config.secure_cookies();
@@ -239,10 +249,7 @@ async fn purge_loop(pool: DbPool) {
         tick.tick().await;
         let purged = db::run(&pool, |conn| {
             let now = db::models::now();
-            let a = db::models::login_failures::delete_older_than(
-                conn,
-                now - crate::auth::throttle::WINDOW,
-            )?;
+            let a = crate::auth::throttle::delete_expired(conn, now)?;
             let b = db::models::revoked_sessions::delete_expired(conn, now)?;
             let c = crate::oauth::purge::run(conn)?.total();
             Ok(a + b + c)

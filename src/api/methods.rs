@@ -1,7 +1,7 @@
 //! The API's methods, each with the level it needs. Parameters are Matomo's names.
 
 use chrono::{Datelike, NaiveDate};
-use diesel::{Connection, MysqlConnection};
+use diesel::MysqlConnection;
 use serde_json::{Value, json};
 
 use super::{ApiError, Caller};
@@ -125,7 +125,7 @@ pub fn call(
                 ));
             }
             // All or nothing: every site is checked, then every change made, in one transaction.
-            conn.transaction(|conn| {
+            crate::db::transaction(conn, |conn| {
                 for id in &ids {
                     caller.require(conn, *id, AccessLevel::Admin)?;
                 }

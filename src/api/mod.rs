@@ -52,6 +52,7 @@ impl From<crate::oauth::error::OAuthError> for ApiError {
             OAuthError::Db(e) => ApiError::Db(e),
             OAuthError::Protocol { description, .. } => ApiError::InvalidToken(description),
             OAuthError::Internal(cause) => ApiError::Internal(cause),
+            OAuthError::Throttled { .. } => ApiError::InvalidToken("Too many attempts.".into()),
         }
     }
 }
@@ -59,5 +60,11 @@ impl From<crate::oauth::error::OAuthError> for ApiError {
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         ApiError::Db(e.into())
+    }
+}
+
+impl crate::db::Retryable for ApiError {
+    fn retryable(&self) -> bool {
+        matches!(self, ApiError::Db(e) if e.is_retryable())
     }
 }

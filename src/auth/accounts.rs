@@ -69,8 +69,7 @@ pub fn set_role(
     role: Role,
     actor: &audit::Actor,
 ) -> Result<(), AccountError> {
-    use diesel::Connection;
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let user = users::find_by_login(conn, login)?
             .ok_or_else(|| AccountError::UnknownLogin(login.to_string()))?;
         let before = user.role();
@@ -130,5 +129,11 @@ pub fn ensure_first_superuser(
 impl From<diesel::result::Error> for AccountError {
     fn from(e: diesel::result::Error) -> Self {
         AccountError::Db(e.into())
+    }
+}
+
+impl crate::db::Retryable for AccountError {
+    fn retryable(&self) -> bool {
+        matches!(self, AccountError::Db(e) if e.is_retryable())
     }
 }

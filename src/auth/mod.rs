@@ -3,7 +3,9 @@
 
 pub mod accounts;
 pub mod csrf;
+pub mod hashing;
 pub mod password;
+pub mod password_check;
 pub mod reauth;
 pub mod session;
 pub mod throttle;

@@ -17,6 +17,8 @@ const SESSION_ID: &str = "sid";
 pub(crate) const CSRF: &str = "csrf";
 const ISSUED_AT: &str = "iat";
 const LAST_SEEN: &str = "seen";
+/// The user's session epoch at sign-in; a password, role or account change raises it.
+const EPOCH: &str = "ep";
 
 /// Refresh the idle timestamp at most this often, to avoid rewriting the cookie on every hit.
 const SEEN_GRANULARITY_SECS: i64 = 30;
@@ -36,7 +38,7 @@ pub struct SessionUser {
 
 /// Starts a fresh session for `user_id` after a successful sign-in: new cookie, new
 /// session id and a new CSRF token, so nothing from before sign-in carries over.
-pub fn begin(session: &Session, user_id: i64) -> Result<(), AppError> {
+pub fn begin(session: &Session, user_id: i64, epoch: i32) -> Result<(), AppError> {
     let now = Utc::now().timestamp();
     // clear + renew (not purge, which would drop the cookie we are about to fill).
     session.clear();
@@ -51,6 +53,7 @@ pub fn begin(session: &Session, user_id: i64) -> Result<(), AppError> {
     insert(CSRF, super::random_token(32))?;
     insert(ISSUED_AT, now.to_string())?;
     insert(LAST_SEEN, now.to_string())?;
+    insert(EPOCH, epoch.to_string())?;
     Ok(())
 }
 
@@ -84,10 +87,11 @@ impl FromRequest for SessionUser {
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| AppError::Internal("application state missing".into()))?;
-            let (Some(user_id), Some(issued_at), Some(seen)) = (
+            let (Some(user_id), Some(issued_at), Some(seen), Some(epoch)) = (
                 get_i64(&session, USER_ID),
                 get_i64(&session, ISSUED_AT),
                 get_i64(&session, LAST_SEEN),
+                get_i64(&session, EPOCH),
             ) else {
                 return Err(sign_in());
             };
@@ -108,7 +112,8 @@ impl FromRequest for SessionUser {
                 models::users::find_by_id(conn, user_id)
             })
             .await?;
-            let Some(user) = user else {
+            // A session from before the user's last password, role or account change ends.
+            let Some(user) = user.filter(|u| i64::from(u.session_epoch) == epoch) else {
                 session.purge();
                 return Err(sign_in());
             };

@@ -5,6 +5,7 @@
 //! pool checkout that times out becomes [`DbError::Unavailable`] (HTTP 503) instead of a hang.
 
 pub mod models;
+pub mod net_timeouts;
 pub mod schema;
 
 use std::time::Duration;
@@ -25,11 +26,37 @@ pub type DbConn = PooledConnection<ConnectionManager<MysqlConnection>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    /// No connection could be had in time, or the server went away mid-query.
+    /// No connection could be had in time, the server went away mid-query, or a statement
+    /// hit its time or lock-wait limit: answered 503 with `Retry-After`.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
-    #[error("database query failed")]
+    /// Lost a race with another transaction (deadlock, or a Galera certification failure,
+    /// both error 1213): [`transaction`] retries these; if they persist, 503.
+    #[error("the transaction lost a race with another one (1213): {0}")]
+    Conflict(String),
+    /// A row this write refers to is gone (foreign-key failure, 1451/1452): the client,
+    /// user or grant was deleted meanwhile. Callers turn it into their own "not found".
+    #[error("a referenced row is gone (foreign key): {0}")]
+    Vanished(String),
+    #[error("database query failed: {0}")]
     Query(#[source] DieselError),
+}
+
+impl DbError {
+    /// Whether repeating the whole transaction may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, DbError::Conflict(_))
+    }
+
+    /// Whether the same request may succeed later (503 with `Retry-After`, never 500).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DbError::Unavailable(_) | DbError::Conflict(_))
+    }
+
+    /// For a vanished row: whether it was the client (else a user, grant or code).
+    pub fn vanished_client(&self) -> bool {
+        matches!(self, DbError::Vanished(m) if m.contains("(`client_id`)"))
+    }
 }
 
 impl From<DieselError> for DbError {
@@ -39,9 +66,14 @@ impl From<DieselError> for DbError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 info,
             ) => DbError::Unavailable(info.message().to_string()),
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
+                DbError::Conflict(info.message().to_string())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                DbError::Vanished(info.message().to_string())
+            }
             DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
-                if info.message().contains("gone away")
-                    || info.message().contains("Lost connection") =>
+                if is_unavailable_message(info.message()) =>
             {
                 DbError::Unavailable(info.message().to_string())
             }
@@ -50,45 +82,157 @@ impl From<DieselError> for DbError {
     }
 }
 
+/// Messages of errors that mean "not now" rather than "wrong": the connection broke, a
+/// lock wait (1205) or a statement (MariaDB 1969, MySQL 3024) ran out of time, or the
+/// session was killed.
+fn is_unavailable_message(message: &str) -> bool {
+    [
+        "gone away",
+        "Lost connection",
+        "Lock wait timeout",
+        "max_statement_time",
+        "maximum statement execution time",
+        "Query execution was interrupted",
+        "Can't connect",
+        "read timeout",
+        "WSREP has not yet prepared node",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
+/// How often a transaction that lost a race is tried again before answering 503.
+const RETRIES: u32 = 4;
+
+/// Runs `f` in a transaction, trying it again (after a short random pause) when it lost a
+/// race with another transaction. `f` must be safe to repeat: it reads what it needs
+/// inside the transaction, and nothing outside the database depends on a failed try.
+pub fn transaction<T, E, F>(conn: &mut MysqlConnection, mut f: F) -> Result<T, E>
+where
+    F: FnMut(&mut MysqlConnection) -> Result<T, E>,
+    E: From<DieselError> + Retryable,
+{
+    let mut attempt = 0;
+    loop {
+        match conn.transaction(&mut f) {
+            Err(e) if e.retryable() && attempt < RETRIES => {
+                attempt += 1;
+                let jitter = rand::random::<u64>() % (5 << attempt);
+                std::thread::sleep(Duration::from_millis(2 + jitter));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Errors that can say they came from a lost race ([`DbError::Conflict`]).
+pub trait Retryable {
+    fn retryable(&self) -> bool;
+}
+
+impl Retryable for DbError {
+    fn retryable(&self) -> bool {
+        self.is_retryable()
+    }
+}
+
 /// Builds the application pool. Connections are opened lazily beyond the first, are
 /// checked on checkout, and a checkout waits at most `timeout` so requests fail fast
-/// (503) while the database is away and recover on their own once it is back.
+/// (503) while the database is away and recover on their own once it is back. Every
+/// connection gets statement and lock-wait limits of `timeout` too ([`SessionLimits`]).
 pub fn build_pool(url: &DatabaseUrl, size: u32, timeout: Duration) -> Result<DbPool, DbError> {
+    let secs = timeout.as_secs().max(1) as u32;
+    // Reads and writes get a little longer than the server's own statement limit, so a
+    // slow statement is reported by the server; only a silent network trips these.
+    net_timeouts::configure(secs, secs + 2);
     let manager = ConnectionManager::<MysqlConnection>::new(url.full());
     Pool::builder()
         .max_size(size)
         .min_idle(Some(1))
         .connection_timeout(timeout)
         .test_on_check_out(true)
+        .connection_customizer(Box::new(SessionLimits { limit: timeout }))
         .build(manager)
         .map_err(|e| DbError::Unavailable(e.to_string()))
 }
 
+/// Server-side limits set on each new connection, so that a statement stuck behind a
+/// lock or a slow plan ends with an error instead of waiting for MariaDB's defaults (a
+/// day for `lock_wait_timeout`). MySQL 8 names its statement limit differently and
+/// applies it to reads only (`max_execution_time`, in milliseconds).
+#[derive(Debug)]
+struct SessionLimits {
+    limit: Duration,
+}
+
+impl diesel::r2d2::CustomizeConnection<MysqlConnection, diesel::r2d2::Error> for SessionLimits {
+    fn on_acquire(&self, conn: &mut MysqlConnection) -> Result<(), diesel::r2d2::Error> {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Version {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            v: String,
+        }
+        let secs = self.limit.as_secs().max(1);
+        let version: Version = diesel::sql_query("SELECT VERSION() AS v")
+            .get_result(conn)
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        let statement_limit = if version.v.contains("MariaDB") {
+            format!("max_statement_time = {secs}")
+        } else {
+            format!("max_execution_time = {}", secs * 1000)
+        };
+        conn.batch_execute(&format!(
+            "SET SESSION {statement_limit}, innodb_lock_wait_timeout = {secs}, lock_wait_timeout = {secs}"
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
 /// Runs `f` with a pooled connection on the blocking thread pool.
-pub async fn run<T, F>(pool: &DbPool, f: F) -> Result<T, DbError>
+#[track_caller]
+pub fn run<T, F>(pool: &DbPool, f: F) -> impl Future<Output = Result<T, DbError>> + use<T, F>
 where
     F: FnOnce(&mut MysqlConnection) -> Result<T, DbError> + Send + 'static,
     T: Send + 'static,
 {
-    run_with(pool, f).await
+    run_with(pool, f)
 }
 
-/// Like [`run`], for work whose own error type can carry a [`DbError`].
-pub async fn run_with<T, E, F>(pool: &DbPool, f: F) -> Result<T, E>
+/// Like [`run`], for work whose own error type can carry a [`DbError`]. The whole call
+/// (waiting for a connection and the work itself) answers within the pool's connection
+/// timeout plus a second, whatever the database does: a frozen network or a held lock
+/// becomes [`DbError::Unavailable`] in time, and the work left behind ends on its own
+/// when its statement limit or the network gives up.
+#[track_caller]
+pub fn run_with<T, E, F>(pool: &DbPool, f: F) -> impl Future<Output = Result<T, E>> + use<T, E, F>
 where
     F: FnOnce(&mut MysqlConnection) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
     let pool = pool.clone();
-    actix_web::web::block(move || {
-        let mut conn = pool
-            .get()
-            .map_err(|e| E::from(DbError::Unavailable(e.to_string())))?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(|e| E::from(DbError::Unavailable(format!("blocking pool: {e}"))))?
+    let caller = std::panic::Location::caller();
+    async move {
+        let deadline = pool.connection_timeout() + Duration::from_millis(900);
+        let work = actix_web::web::block(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| E::from(DbError::Unavailable(e.to_string())))?;
+            f(&mut conn)
+        });
+        match tokio::time::timeout(deadline, work).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(E::from(DbError::Unavailable(format!("blocking pool: {e}")))),
+            Err(_) => {
+                tracing::warn!(operation = %caller, "database work exceeded its time limit");
+                Err(E::from(DbError::Unavailable(format!(
+                    "no answer within {} ms ({caller})",
+                    deadline.as_millis()
+                ))))
+            }
+        }
+    }
 }
 
 /// Creates the database named in `url` when it does not exist yet (utf8mb4).
@@ -116,12 +260,15 @@ pub fn drop_database(url: &DatabaseUrl) -> Result<(), DbError> {
 
 /// Applies every pending embedded migration; returns how many ran.
 pub fn migrate(url: &DatabaseUrl) -> Result<usize, DbError> {
-    let mut conn =
-        MysqlConnection::establish(url.full()).map_err(|e| DbError::Unavailable(e.to_string()))?;
-    let applied = conn
-        .run_pending_migrations(MIGRATIONS)
-        .map_err(|e| DbError::Unavailable(format!("migration failed: {e}")))?;
-    Ok(applied.len())
+    // A migration may rebuild a large table in one statement: allow it an hour per read.
+    net_timeouts::with_io_timeout(3600, || {
+        let mut conn = MysqlConnection::establish(url.full())
+            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        let applied = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map_err(|e| DbError::Unavailable(format!("migration failed: {e}")))?;
+        Ok(applied.len())
+    })
 }
 
 /// Creates the database if needed and migrates it: what `serve` and `migrate` do first.

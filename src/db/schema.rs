@@ -13,6 +13,7 @@ diesel::table! {
         role -> Varchar,
         created_at -> Datetime,
         last_login_at -> Nullable<Datetime>,
+        session_epoch -> Integer,
     }
 }
 
@@ -33,6 +34,7 @@ diesel::table! {
         registration_enabled -> Bool,
         #[max_length = 16]
         registration_policy -> Varchar,
+        audit_retention_days -> Integer,
     }
 }
 
@@ -51,17 +53,10 @@ diesel::table! {
         details -> Json,
         #[max_length = 45]
         ip -> Nullable<Varchar>,
-    }
-}
-
-diesel::table! {
-    login_failures (id) {
-        id -> Bigint,
-        #[max_length = 100]
-        login -> Varchar,
-        #[max_length = 45]
-        ip -> Varchar,
-        occurred_at -> Datetime,
+        repeat_count -> Integer,
+        last_at -> Nullable<Datetime>,
+        #[max_length = 32]
+        aggregate_key -> Nullable<Binary>,
     }
 }
 
@@ -77,7 +72,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     oauth_settings,
     audit_events,
-    login_failures,
     revoked_sessions
 );
 
@@ -306,15 +300,6 @@ diesel::table! {
         uses_left -> Integer,
         uses -> Integer,
         revoked_at -> Nullable<Datetime>,
-    }
-}
-
-diesel::table! {
-    oauth_registration_attempts (id) {
-        id -> Bigint,
-        #[max_length = 45]
-        ip -> Varchar,
-        occurred_at -> Datetime,
     }
 }
 

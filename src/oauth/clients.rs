@@ -1,7 +1,7 @@
 //! The client registrar: the rules for creating, editing, pausing, resuming and deleting
 //! OAuth clients and regenerating their secrets, shared by the command line and the console.
 
-use diesel::{Connection, MysqlConnection};
+use diesel::MysqlConnection;
 use serde_json::json;
 
 use crate::audit::{self, Actor};
@@ -114,7 +114,7 @@ pub fn create(
     let grants = GrantType::join(&spec.grants);
     let scopes = Scope::join(&spec.scopes);
     let uris: Vec<&str> = spec.redirect_uris.iter().map(RedirectUri::as_str).collect();
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         models::clients::insert(
             conn,
             &NewClient {
@@ -164,7 +164,7 @@ pub fn set_status(
     status: ClientStatus,
     actor: &Actor,
 ) -> Result<(), ClientError> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         if !models::clients::update_status(conn, client_id, status.as_str())? {
             return Err(ClientError::UnknownClient(client_id.to_string()));
         }
@@ -188,7 +188,7 @@ pub fn make_public(
     client_id: &str,
     actor: &Actor,
 ) -> Result<(), ClientError> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let Some(client) = models::clients::find_by_client_id(conn, client_id)? else {
             return Err(ClientError::UnknownClient(client_id.to_string()));
         };
@@ -218,7 +218,7 @@ pub fn delete(
     client_id: &str,
     actor: &Actor,
 ) -> Result<(), ClientError> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let Some(client) = models::clients::find_by_client_id(conn, client_id)? else {
             return Err(ClientError::UnknownClient(client_id.to_string()));
         };
@@ -259,7 +259,7 @@ pub fn update(
     let settings = Settings::load(conn)?;
     check_rules(spec, &settings)?;
     let key = models::server_secrets::get_or_create(conn, SECRET_KEY_NAME, 32)?;
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let Some(before) = models::clients::find_by_client_id(conn, client_id)? else {
             return Err(ClientError::UnknownClient(client_id.to_string()));
         };
@@ -374,7 +374,7 @@ pub fn regenerate_secret(
     actor: &Actor,
 ) -> Result<ClientSecret, ClientError> {
     let key = models::server_secrets::get_or_create(conn, SECRET_KEY_NAME, 32)?;
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let Some(client) = models::clients::find_by_client_id(conn, client_id)? else {
             return Err(ClientError::UnknownClient(client_id.to_string()));
         };
@@ -509,5 +509,11 @@ impl ClientInput {
 impl From<diesel::result::Error> for ClientError {
     fn from(e: diesel::result::Error) -> Self {
         ClientError::Db(e.into())
+    }
+}
+
+impl crate::db::Retryable for ClientError {
+    fn retryable(&self) -> bool {
+        matches!(self, ClientError::Db(e) if e.is_retryable())
     }
 }

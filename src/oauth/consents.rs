@@ -1,7 +1,7 @@
 //! Withdrawing consent: what Personal > Authorized applications does when a user revokes
 //! an application. Everything the user gave that client stops working at once.
 
-use diesel::{Connection, MysqlConnection};
+use diesel::MysqlConnection;
 use serde_json::json;
 
 use crate::audit::{self, Actor};
@@ -16,7 +16,7 @@ pub fn withdraw(
     client: &models::clients::ClientRow,
     actor: &Actor,
 ) -> Result<bool, DbError> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let removed = models::consents::delete(conn, user_id, client.id)? > 0;
         let now = models::now();
         let grants = models::grants::revoke_for_user(conn, client.id, user_id, now)?;

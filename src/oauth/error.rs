@@ -52,8 +52,11 @@ pub enum OAuthError {
         code: ErrorCode,
         description: String,
     },
+    /// Too many attempts: 429 with `Retry-After`, and `code` as the error.
+    #[error("{code}: too many attempts; retry after {retry_after} s")]
+    Throttled { code: ErrorCode, retry_after: i64 },
     #[error(transparent)]
-    Db(#[from] DbError),
+    Db(DbError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -90,8 +93,30 @@ impl OAuthError {
     }
 }
 
+impl From<DbError> for OAuthError {
+    /// A client, user or grant deleted while the request used it ends as the protocol
+    /// error a client expects (RFC 6749 §5.2), not as a server error.
+    fn from(e: DbError) -> Self {
+        match &e {
+            DbError::Vanished(_) if e.vanished_client() => {
+                OAuthError::new(ErrorCode::InvalidClient, "This client no longer exists.")
+            }
+            DbError::Vanished(_) => OAuthError::invalid_grant(
+                "The grant, code or user this request refers to no longer exists.",
+            ),
+            _ => OAuthError::Db(e),
+        }
+    }
+}
+
 impl From<diesel::result::Error> for OAuthError {
     fn from(e: diesel::result::Error) -> Self {
         OAuthError::Db(e.into())
+    }
+}
+
+impl crate::db::Retryable for OAuthError {
+    fn retryable(&self) -> bool {
+        matches!(self, OAuthError::Db(e) if e.is_retryable())
     }
 }

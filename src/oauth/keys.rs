@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use chrono::NaiveDateTime;
-use diesel::{Connection, MysqlConnection};
+use diesel::MysqlConnection;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use serde_json::{Value, json};
@@ -176,7 +176,7 @@ pub fn generate(conn: &mut MysqlConnection) -> Result<String, OAuthError> {
     };
     let kid = crate::auth::random_token(12);
     let now = models::now();
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         signing_keys::insert(
             conn,
             &signing_keys::NewSigningKey {

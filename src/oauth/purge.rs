@@ -2,7 +2,7 @@
 //! grants whose every token has expired, and keys no token needs any more.
 
 use chrono::Duration;
-use diesel::{Connection, MysqlConnection};
+use diesel::MysqlConnection;
 
 use crate::db::DbError;
 use crate::db::models::{
@@ -61,17 +61,13 @@ fn purge(conn: &mut MysqlConnection) -> Result<Purged, DbError> {
         // it and revokes what it issued.
         codes: codes::delete_expired(conn, now - Duration::hours(1))?,
         // Counted per client and day first: the console's chart outlives the rows.
-        access_tokens: conn.transaction(|conn| {
+        access_tokens: crate::db::transaction(conn, |conn| {
             client_usage::roll_up_expired(conn, now)?;
             access_tokens::delete_expired(conn, now)
         })?,
         refresh_tokens: refresh_tokens::delete_expired(conn, now)?,
         grants: grants::delete_expired(conn, now)?,
         keys: signing_keys::delete_unpublished(conn, now)?,
-        reveals: secret_reveals::delete_expired(conn, now)?
-            + crate::db::models::registration::delete_attempts_before(
-                conn,
-                now - Duration::hours(1),
-            )?,
+        reveals: secret_reveals::delete_expired(conn, now)?,
     })
 }

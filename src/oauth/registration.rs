@@ -4,10 +4,11 @@
 //! an initial access token that a superuser created.
 
 use chrono::Duration;
-use diesel::{Connection, MysqlConnection};
+use diesel::MysqlConnection;
 use serde_json::{Value, json};
 
 use crate::audit::{self, Actor};
+use crate::auth::throttle::{self, Bucket, Verdict};
 use crate::db::DbError;
 use crate::db::models::{self, clients::NewClient};
 use crate::domain::{
@@ -19,8 +20,8 @@ use crate::oauth::settings::{RegistrationPolicy, Settings};
 use crate::oauth::token_hash;
 
 /// Open registration allows this many per address per second, and per hour (as Mattermost).
-pub const PER_SECOND: i64 = 2;
-pub const PER_HOUR: i64 = 20;
+pub const PER_SECOND: i32 = 2;
+pub const PER_HOUR: i32 = 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistrationError {
@@ -83,19 +84,22 @@ pub fn admit(
             Ok(())
         }
         RegistrationPolicy::Open => {
-            // Recorded first (its own statement, committed), then counted with everyone
-            // else's: concurrent requests cannot all slip under the limit.
-            let key = rate_key(ip);
-            models::registration::record_attempt(conn, &key, now)?;
-            let last_second =
-                models::registration::attempts_since(conn, &key, now - Duration::seconds(1))?;
-            if last_second > PER_SECOND {
-                return Err(RegistrationError::RateLimited { retry_after: 1 });
-            }
-            let last_hour =
-                models::registration::attempts_since(conn, &key, now - Duration::hours(1))?;
-            if last_hour > PER_HOUR {
-                return Err(RegistrationError::RateLimited { retry_after: 3600 });
+            // Taken atomically from both windows before anything else is looked at, so
+            // concurrent requests cannot all slip under the limit; refusals are counted in
+            // one audit row per address and quarter hour, not one row each.
+            let buckets = [
+                Bucket::registration(ip, PER_SECOND, Duration::seconds(1)),
+                Bucket::registration(ip, PER_HOUR, Duration::hours(1)),
+            ];
+            let verdict = throttle::take(conn, &buckets, now)?;
+            if let Verdict::Refused { .. } = verdict {
+                audit::record_counted(
+                    conn,
+                    audit::Event::new("anonymous", audit::REGISTRATION_REFUSED).ip(ip),
+                )?;
+                return Err(RegistrationError::RateLimited {
+                    retry_after: verdict.retry_after_secs(now),
+                });
             }
             Ok(())
         }
@@ -106,20 +110,6 @@ fn invalid_token() -> RegistrationError {
     RegistrationError::InvalidToken(
         "The initial access token is unknown, expired, used up or revoked.".into(),
     )
-}
-
-/// The address a limit applies to: IPv4 as is, IPv6 by its /64 (one host's usual share).
-pub fn rate_key(ip: &str) -> String {
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-        _ => ip.to_string(),
-    }
 }
 
 fn strings(value: &Value, field: &str) -> Result<Option<Vec<String>>, RegistrationError> {
@@ -285,7 +275,7 @@ pub fn register(
     let grants_joined = GrantType::join(&grants);
     let scopes_joined = Scope::join(&scopes);
     let uri_list: Vec<&str> = redirect_uris.iter().map(RedirectUri::as_str).collect();
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         if settings.registration_policy == RegistrationPolicy::Token {
             let token = initial_token.ok_or(RegistrationError::MissingToken)?;
             models::registration::use_token(conn, &token_hash(token), now)?
@@ -352,4 +342,10 @@ pub fn register(
         body["logo_uri"] = json!(uri);
     }
     Ok(Registered { client_id, body })
+}
+
+impl crate::db::Retryable for RegistrationError {
+    fn retryable(&self) -> bool {
+        matches!(self, RegistrationError::Db(e) if e.is_retryable())
+    }
 }

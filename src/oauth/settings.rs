@@ -1,6 +1,6 @@
 //! The current OAuth 2.0 settings (read per request, so a change applies at once).
 
-use diesel::{Connection, MysqlConnection};
+use diesel::MysqlConnection;
 
 use crate::audit;
 use crate::db::DbError;
@@ -228,7 +228,7 @@ impl Settings {
     /// Stores validated settings and records the old and new values; returns whether
     /// anything changed (nothing is written or recorded otherwise).
     pub fn save(&self, conn: &mut MysqlConnection, actor: &audit::Actor) -> Result<bool, DbError> {
-        conn.transaction(|conn| {
+        crate::db::transaction(conn, |conn| {
             let old = Settings::from_row(oauth_settings::get_for_update(conn)?);
             let (before, after) = (old.to_json(), self.to_json());
             if before == after {

@@ -8,7 +8,7 @@
 use std::str::FromStr;
 
 use chrono::Duration;
-use diesel::{Connection, MysqlConnection};
+use diesel::MysqlConnection;
 use serde_json::json;
 
 use crate::audit;
@@ -175,7 +175,7 @@ fn redeem_code(
         )));
     }
     let with_refresh = refresh_enabled(settings, client);
-    let outcome = conn.transaction(|conn| {
+    let outcome = crate::db::transaction(conn, |conn| {
         if !models::codes::claim(conn, row.id, now)? {
             return Ok(None);
         }
@@ -312,7 +312,7 @@ fn refresh(
     if family_ends <= now {
         return Err(OAuthError::invalid_grant(BAD_REFRESH));
     }
-    let outcome = conn.transaction(|conn| {
+    let outcome = crate::db::transaction(conn, |conn| {
         if !models::refresh_tokens::claim(conn, row.id, now)? {
             return Ok(None);
         }
@@ -391,7 +391,7 @@ fn client_credentials(
         )));
     }
     let now = models::now();
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let grant_id = models::grants::insert(
             conn,
             &NewGrant {

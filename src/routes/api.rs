@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::api::{self, ApiError};
 use crate::audit::Actor;
-use crate::db::{self, DbError};
+use crate::db;
 use crate::oauth::params::Params;
 use crate::routes::client_ip::client_ip;
 use crate::routes::oauth::read_form;
@@ -167,7 +167,7 @@ fn error_response(error: ApiError, resource: &str) -> HttpResponse {
             )),
         ),
         ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, None),
-        ApiError::Db(DbError::Unavailable(cause)) => {
+        ApiError::Db(cause) if cause.is_transient() => {
             tracing::warn!(error = %cause, "database unavailable");
             (StatusCode::SERVICE_UNAVAILABLE, None)
         }

@@ -7,13 +7,12 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::audit;
 use crate::auth::csrf::{self, CsrfForm};
-use crate::auth::password;
+use crate::auth::password_check::{self, Outcome, Purpose};
 use crate::auth::session::{self, SessionUser};
-use crate::auth::throttle::{self, Verdict};
+use crate::auth::throttle::Verdict;
 use crate::db::{self, models};
 use crate::error::AppError;
 use crate::routes::client_ip::client_ip;
@@ -98,101 +97,63 @@ pub async fn submit(
 ) -> Result<HttpResponse, AppError> {
     let ip = client_ip(&req);
     let next = safe_next(&form.next);
-    let key = throttle::login_key(&form.login);
     let typed = form.login.chars().take(100).collect::<String>();
-
-    let (verdict, user) = {
-        let (key, ip, login) = (key.clone(), ip.clone(), typed.trim().to_string());
-        db::run(&state.pool, move |conn| {
-            let verdict = throttle::check(conn, &key, &ip, Utc::now().naive_utc())?;
-            if let Verdict::Refused { .. } = verdict {
-                audit::record(
-                    conn,
-                    audit::Event::new(&key, audit::LOGIN_THROTTLED)
-                        .target("user", &key)
-                        .ip(&ip),
-                )?;
-                return Ok((verdict, None));
-            }
-            Ok((verdict, models::users::find_by_login(conn, &login)?))
-        })
-        .await?
-    };
-    if let Verdict::Refused { retry_at } = verdict {
-        let minutes = ((retry_at - Utc::now().naive_utc()).num_seconds().max(0) + 59) / 60;
-        let message = format!(
-            "Too many failed sign-in attempts. Try again after {} UTC (in about {} minute{}).",
-            retry_at.format("%H:%M"),
-            minutes,
-            if minutes == 1 { "" } else { "s" }
-        );
-        let mut response = login_page(
-            &session,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(message),
-            typed,
-            next,
-        )?;
-        response.headers_mut().insert(
-            actix_web::http::header::RETRY_AFTER,
-            (minutes * 60)
-                .to_string()
-                .parse()
-                .expect("digits are a valid header value"),
-        );
-        return Ok(response);
-    }
-
-    // argon2 is deliberately slow: keep it off the worker threads. Unknown logins verify
-    // against a dummy hash so both failures take the same time.
-    let candidate = form.password;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let valid = web::block(move || match stored {
-        Some(hash) => password::verify(&hash, &candidate),
-        None => password::verify_dummy(&candidate),
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?;
-
-    match user.filter(|_| valid) {
-        Some(user) => {
-            let (id, login, ip) = (user.id, user.login.clone(), ip.clone());
-            db::run(&state.pool, move |conn| {
-                throttle::clear(conn, &throttle::login_key(&login))?;
-                models::users::update_last_login(conn, id)?;
-                audit::record(
-                    conn,
-                    audit::Event::new(&login, audit::LOGIN_SUCCEEDED)
-                        .target("user", &login)
-                        .ip(&ip),
-                )
-            })
-            .await?;
-            session::begin(&session, user.id)?;
+    let outcome = password_check::check(
+        &state.pool,
+        &state.hasher,
+        &typed,
+        form.password,
+        &ip,
+        Purpose::SignIn,
+    )
+    .await?;
+    match outcome {
+        Outcome::Valid(user) => {
+            session::begin(&session, user.id, user.session_epoch)?;
             Ok(see_other(&next))
         }
-        None => {
-            let (key2, ip2, typed2) = (key.clone(), ip.clone(), typed.clone());
-            db::run(&state.pool, move |conn| {
-                throttle::record_failure(conn, &key2, &ip2)?;
-                audit::record(
-                    conn,
-                    audit::Event::new(&key2, audit::LOGIN_FAILED)
-                        .target("user", &key2)
-                        .details(json!({ "login": typed2 }))
-                        .ip(&ip2),
-                )
-            })
-            .await?;
-            login_page(
+        Outcome::Wrong => login_page(
+            &session,
+            StatusCode::UNAUTHORIZED,
+            Some(BAD_CREDENTIALS.into()),
+            typed,
+            next,
+        ),
+        Outcome::Busy => Err(AppError::Busy),
+        Outcome::Throttled { retry_at } => {
+            let now = Utc::now().naive_utc();
+            let wait = Verdict::Refused { retry_at }.retry_after_secs(now);
+            let message = format!(
+                "Too many failed sign-in attempts from this address. Try again after {} UTC (in {}).",
+                retry_at.format("%H:%M:%S"),
+                in_words(wait)
+            );
+            let mut response = login_page(
                 &session,
-                StatusCode::UNAUTHORIZED,
-                Some(BAD_CREDENTIALS.into()),
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(message),
                 typed,
                 next,
-            )
+            )?;
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                wait.to_string()
+                    .parse()
+                    .expect("digits are a valid header value"),
+            );
+            Ok(response)
         }
     }
+}
+
+/// "1 second", "40 seconds", "3 minutes".
+fn in_words(secs: i64) -> String {
+    let (n, unit) = if secs < 60 {
+        (secs, "second")
+    } else {
+        ((secs + 59) / 60, "minute")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 #[derive(Deserialize)]

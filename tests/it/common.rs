@@ -127,14 +127,28 @@ impl Drop for TestDb {
 
 /// A client that behaves like a browser: its own cookie jar, redirects not followed.
 fn browser() -> reqwest::Client {
+    browser_from(None)
+}
+
+/// A browser whose connections come from `ip` (any 127.x.y.z address reaches the server
+/// on Linux), so tests can play several client addresses.
+pub fn browser_from(ip: Option<std::net::IpAddr>) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
+        .local_address(ip)
         .build()
         .unwrap()
 }
 
 impl TestApp {
+    /// A second browser (its own cookies) connecting from `ip`, e.g. "127.0.0.2".
+    pub fn browser_at(&self, ip: &str) -> TestApp {
+        let mut other = self.new_browser();
+        other.client = browser_from(Some(ip.parse().expect("an IP address")));
+        other
+    }
+
     /// The same server and database seen from a second browser (its own cookies).
     pub fn new_browser(&self) -> TestApp {
         TestApp {

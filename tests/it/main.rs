@@ -7,6 +7,7 @@ mod clients;
 mod common;
 pub mod console;
 mod database_outage;
+mod flood;
 mod health;
 mod login;
 mod mcp;

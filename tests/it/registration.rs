@@ -265,14 +265,14 @@ async fn invalid_metadata_is_refused_naming_the_field_and_creates_nothing() {
     ];
     for (i, (body, error, mentions)) in cases.iter().enumerate() {
         // Keep under the per-second limit.
-        protocol::sql(&app, "DELETE FROM oauth_registration_attempts");
+        protocol::sql(&app, "DELETE FROM throttle_buckets");
         let (status, _, answer) = register(&app, None, body).await;
         assert_eq!(status, 400, "case {i}: {answer}");
         assert_eq!(answer["error"], *error, "case {i}");
         let description = answer["error_description"].as_str().unwrap();
         assert!(description.contains(mentions), "case {i}: {description}");
     }
-    protocol::sql(&app, "DELETE FROM oauth_registration_attempts");
+    protocol::sql(&app, "DELETE FROM throttle_buckets");
     let res = reqwest::Client::new()
         .post(app.url("/oauth2/register"))
         .header("Content-Type", "application/x-www-form-urlencoded")
@@ -293,38 +293,41 @@ async fn open_registration_is_rate_limited_per_address() {
     enable(&app, "open");
     let m = mcp_metadata("http://127.0.0.1:9/cb");
     assert_eq!(register(&app, None, &m).await.0, 201);
-    // Two others in this very second use up the per-second allowance.
-    protocol::sql(&app, "DELETE FROM oauth_registration_attempts");
+    // The bucket holds this second's allowance, used up.
+    protocol::sql(&app, "DELETE FROM throttle_buckets");
     protocol::sql(
         &app,
-        "INSERT INTO oauth_registration_attempts (ip, occurred_at) VALUES ('127.0.0.1', NOW(6)), ('127.0.0.1', NOW(6))",
+        &full_bucket("register_s", "127.0.0.1", 2, "UTC_TIMESTAMP(6)"),
     );
     let (status, headers, body) = register(&app, None, &m).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(headers["retry-after"], "1");
-    // Twenty in the last hour (but not the last second) is the hourly limit.
-    protocol::sql(&app, "DELETE FROM oauth_registration_attempts");
-    let rows: Vec<String> = (0..20)
-        .map(|_| "('127.0.0.1', NOW(6) - INTERVAL 10 MINUTE)".to_string())
-        .collect();
+    // Twenty in this hour is the hourly limit.
+    protocol::sql(&app, "DELETE FROM throttle_buckets");
     protocol::sql(
         &app,
-        &format!(
-            "INSERT INTO oauth_registration_attempts (ip, occurred_at) VALUES {}",
-            rows.join(",")
-        ),
+        &full_bucket("register_h", "127.0.0.1", 20, "UTC_TIMESTAMP(6)"),
     );
     let (status, headers, _) = register(&app, None, &m).await;
     assert_eq!(
         (status, headers["retry-after"].to_str().unwrap()),
         (429, "3600")
     );
-    // Another address is unaffected.
+    // Another address's limit is its own.
+    protocol::sql(&app, "DELETE FROM throttle_buckets");
     protocol::sql(
         &app,
-        "UPDATE oauth_registration_attempts SET ip = '192.0.2.1'",
+        &full_bucket("register_h", "192.0.2.1", 20, "UTC_TIMESTAMP(6)"),
     );
     assert_eq!(register(&app, None, &m).await.0, 201);
+}
+
+/// SQL that stores a throttle bucket of `kind` for `key` with `hits` counted since `start`.
+pub fn full_bucket(kind: &str, key: &str, hits: i32, start: &str) -> String {
+    format!(
+        "INSERT INTO throttle_buckets (bucket_hash, kind, hits, window_start, expires_at) \
+         VALUES (UNHEX(SHA2(CONCAT('{kind}', CHAR(0), '{key}'), 256)), '{kind}', {hits}, {start}, {start} + INTERVAL 2 HOUR)"
+    )
 }
 
 #[tokio::test]

@@ -29,6 +29,8 @@ pub struct AuditEventRow {
     pub target_id: Option<String>,
     pub details: Value,
     pub ip: Option<String>,
+    /// How many times the event happened in its window (1 unless counted).
+    pub repeat_count: i32,
 }
 
 pub fn insert(conn: &mut MysqlConnection, event: &NewAuditEvent) -> Result<(), DbError> {
@@ -44,6 +46,56 @@ pub fn insert(conn: &mut MysqlConnection, event: &NewAuditEvent) -> Result<(), D
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Inserts the event, or counts one more repeat on the row with the same `key`.
+pub fn insert_counted(
+    conn: &mut MysqlConnection,
+    event: &NewAuditEvent,
+    key: &[u8],
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::occurred_at.eq(now),
+            audit_events::actor.eq(&event.actor),
+            audit_events::action.eq(event.action),
+            audit_events::target_type.eq(event.target_type),
+            audit_events::target_id.eq(&event.target_id),
+            audit_events::details.eq(&event.details),
+            audit_events::ip.eq(&event.ip),
+            audit_events::aggregate_key.eq(key),
+        ))
+        .on_conflict(diesel::dsl::DuplicatedKeys)
+        .do_update()
+        .set((
+            audit_events::repeat_count.eq(audit_events::repeat_count + 1),
+            audit_events::last_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Deletes events older than `before`; returns how many.
+pub fn delete_older_than(
+    conn: &mut MysqlConnection,
+    before: NaiveDateTime,
+) -> Result<usize, DbError> {
+    // In slices, so one purge never holds a huge lock or undo log.
+    let mut total = 0;
+    loop {
+        let ids: Vec<i64> = audit_events::table
+            .filter(audit_events::occurred_at.lt(before))
+            .select(audit_events::id)
+            .order(audit_events::id)
+            .limit(5000)
+            .load(conn)?;
+        if ids.is_empty() {
+            return Ok(total);
+        }
+        total += diesel::delete(audit_events::table.filter(audit_events::id.eq_any(&ids)))
+            .execute(conn)?;
+    }
 }
 
 /// What the audit log narrows events to; every part is optional.

@@ -10,7 +10,6 @@ pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod grants;
-pub mod login_failures;
 pub mod oauth_settings;
 pub mod refresh_tokens;
 pub mod registration;

@@ -1,12 +1,10 @@
-//! Dynamic registration's tables: initial access tokens and the per-address attempt log.
+//! Dynamic registration's initial access tokens.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbError;
-use crate::db::schema::{
-    oauth_initial_access_tokens as iat, oauth_registration_attempts as attempts,
-};
+use crate::db::schema::oauth_initial_access_tokens as iat;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = iat)]
@@ -108,35 +106,4 @@ pub fn revoke_token(
     .set(iat::revoked_at.eq(now))
     .execute(conn)?
         == 1)
-}
-
-pub fn record_attempt(
-    conn: &mut MysqlConnection,
-    ip: &str,
-    now: NaiveDateTime,
-) -> Result<(), DbError> {
-    diesel::insert_into(attempts::table)
-        .values((attempts::ip.eq(ip), attempts::occurred_at.eq(now)))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Attempts from `ip` since `since`.
-pub fn attempts_since(
-    conn: &mut MysqlConnection,
-    ip: &str,
-    since: NaiveDateTime,
-) -> Result<i64, DbError> {
-    Ok(attempts::table
-        .filter(attempts::ip.eq(ip))
-        .filter(attempts::occurred_at.gt(since))
-        .count()
-        .get_result(conn)?)
-}
-
-pub fn delete_attempts_before(
-    conn: &mut MysqlConnection,
-    before: NaiveDateTime,
-) -> Result<usize, DbError> {
-    Ok(diesel::delete(attempts::table.filter(attempts::occurred_at.le(before))).execute(conn)?)
 }

@@ -17,6 +17,8 @@ pub struct UserRow {
     pub role: String,
     pub created_at: NaiveDateTime,
     pub last_login_at: Option<NaiveDateTime>,
+    /// Raised whenever the user's console sessions must end (password, role, removal).
+    pub session_epoch: i32,
 }
 
 impl UserRow {
@@ -107,8 +109,12 @@ pub fn update_password(
     login: &Login,
     password_hash: &str,
 ) -> Result<bool, DbError> {
+    // A new password ends every console session that began with the old one.
     let n = diesel::update(users::table.filter(users::login.eq(login.as_str())))
-        .set(users::password_hash.eq(password_hash))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::session_epoch.eq(users::session_epoch + 1),
+        ))
         .execute(conn)?;
     Ok(n == 1)
 }
@@ -131,8 +137,12 @@ pub fn first_superuser(conn: &mut MysqlConnection) -> Result<Option<UserRow>, Db
 }
 
 pub fn update_role(conn: &mut MysqlConnection, id: i64, role: Role) -> Result<(), DbError> {
+    // Sessions begun under the old role end: they may have been granted for it.
     diesel::update(users::table.find(id))
-        .set(users::role.eq(role.as_str()))
+        .set((
+            users::role.eq(role.as_str()),
+            users::session_epoch.eq(users::session_epoch + 1),
+        ))
         .execute(conn)?;
     Ok(())
 }

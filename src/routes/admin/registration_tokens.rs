@@ -124,8 +124,7 @@ pub async fn create(
     let expires = models::now() + Duration::days(days);
     let label2 = label.clone();
     db::run(&state.pool, move |conn| {
-        use diesel::Connection;
-        conn.transaction(|conn| {
+        crate::db::transaction(conn, |conn| {
             let id = models::registration::insert_token(
                 conn,
                 &hash,

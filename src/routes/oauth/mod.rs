@@ -12,7 +12,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::db::DbError;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 
@@ -55,7 +54,20 @@ pub fn error_response(error: OAuthError) -> HttpResponse {
             }
             response
         }
-        OAuthError::Db(DbError::Unavailable(cause)) => {
+        OAuthError::Throttled { code, retry_after } => {
+            let mut response = no_store_json(
+                StatusCode::TOO_MANY_REQUESTS,
+                &Body {
+                    error: code.as_str(),
+                    error_description: "Too many attempts from this client or address; wait for the Retry-After seconds.",
+                },
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&retry_after.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            response
+        }
+        OAuthError::Db(cause) if cause.is_transient() => {
             tracing::warn!(error = %cause, "database unavailable");
             let mut response = no_store_json(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::{has_media_type, no_store_json, read_body};
-use crate::db::{self, DbError};
+use crate::db;
 use crate::oauth::registration::{self, RegistrationError};
 use crate::oauth::settings::Settings;
 use crate::routes::client_ip::client_ip;
@@ -80,7 +80,7 @@ fn error_response(error: RegistrationError) -> HttpResponse {
         RegistrationError::RateLimited { .. } => {
             (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
         }
-        RegistrationError::Db(DbError::Unavailable(cause)) => {
+        RegistrationError::Db(cause) if cause.is_transient() => {
             tracing::warn!(error = %cause, "database unavailable");
             (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
         }
@@ -123,7 +123,7 @@ fn error_response(error: RegistrationError) -> HttpResponse {
                 headers.insert(header::RETRY_AFTER, v);
             }
         }
-        RegistrationError::Db(DbError::Unavailable(_)) => {
+        RegistrationError::Db(cause) if cause.is_transient() => {
             headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
         }
         _ => {}

@@ -178,7 +178,15 @@ pub async fn regenerate(
 ) -> Result<HttpResponse, AppError> {
     let client = load(&state, &path).await?;
     let ip = client_ip(&req);
-    if let Err(errors) = reauth::confirm(&state, &user, &ip, fields.text("password")).await? {
+    if let Err(errors) = reauth::confirm(
+        &state,
+        &user,
+        &ip,
+        reauth::FIELD,
+        fields.text(reauth::FIELD),
+    )
+    .await?
+    {
         let page = RegeneratePage {
             layout: Layout::for_user(&user, "clients"),
             client: ClientView { row: client },

@@ -1,0 +1,130 @@
+//! The one password check, for signing in and for confirming a powerful action. In order:
+//! take a slot from the login-at-address and address buckets (atomically, so parallel
+//! attempts cannot overrun them), get a hashing slot (bounded, so a flood cannot exhaust
+//! memory), verify, then give the slot back on success. Unknown logins verify against a
+//! dummy hash, so both failures cost the same.
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use crate::audit;
+use crate::auth::hashing::HashPool;
+use crate::auth::password;
+use crate::auth::throttle::{self, Bucket, Verdict};
+use crate::db::models::users::UserRow;
+use crate::db::{self, DbError, DbPool, models};
+
+/// Why the password is being checked: decides the audit actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    SignIn,
+    /// A signed-in user confirming an action; only their own account can match.
+    Confirm {
+        user_id: i64,
+    },
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Valid(Box<UserRow>),
+    Wrong,
+    /// Too many failures at this login from this address, or from this address.
+    Throttled {
+        retry_at: NaiveDateTime,
+    },
+    /// No hashing slot came free in time; nothing was counted.
+    Busy,
+}
+
+/// Checks `candidate` for `login` coming from `ip`.
+pub async fn check(
+    pool: &DbPool,
+    hasher: &HashPool,
+    login: &str,
+    candidate: String,
+    ip: &str,
+    purpose: Purpose,
+) -> Result<Outcome, DbError> {
+    let buckets = [Bucket::sign_in(login, ip), Bucket::sign_in_address(ip)];
+    let key = throttle::login_key(login);
+    let (b, k, i, l) = (
+        buckets.clone(),
+        key.clone(),
+        ip.to_string(),
+        login.trim().to_string(),
+    );
+    let (verdict, user) = db::run(pool, move |conn| {
+        let verdict = throttle::take(conn, &b, models::now())?;
+        if let Verdict::Refused { .. } = verdict {
+            // Counted, one row per login and address per quarter hour: refusals are what
+            // a flood consists of.
+            audit::record_counted(
+                conn,
+                audit::Event::new(&k, audit::LOGIN_THROTTLED)
+                    .target("user", &k)
+                    .ip(&i),
+            )?;
+            return Ok((verdict, None));
+        }
+        Ok((verdict, models::users::find_by_login(conn, &l)?))
+    })
+    .await?;
+    if let Verdict::Refused { retry_at } = verdict {
+        return Ok(Outcome::Throttled { retry_at });
+    }
+    let user = user.filter(|u| match purpose {
+        Purpose::SignIn => true,
+        Purpose::Confirm { user_id } => u.id == user_id,
+    });
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = hasher
+        .run(move || match stored {
+            Some(hash) => password::verify(&hash, &candidate),
+            None => password::verify_dummy(&candidate),
+        })
+        .await;
+    let Ok(valid) = verified else {
+        // Never verified: the attempt does not count against anyone.
+        db::run(pool, move |conn| throttle::succeeded(conn, &buckets)).await?;
+        return Ok(Outcome::Busy);
+    };
+    let ip = ip.to_string();
+    match user.filter(|_| valid) {
+        Some(user) => {
+            let (id, login) = (user.id, user.login.clone());
+            db::run(pool, move |conn| {
+                throttle::succeeded(conn, &buckets)?;
+                if purpose == Purpose::SignIn {
+                    models::users::update_last_login(conn, id)?;
+                    audit::record(
+                        conn,
+                        audit::Event::new(&login, audit::LOGIN_SUCCEEDED)
+                            .target("user", &login)
+                            .ip(&ip),
+                    )?;
+                }
+                Ok(())
+            })
+            .await?;
+            Ok(Outcome::Valid(Box::new(user)))
+        }
+        None => {
+            let typed: String = login.chars().take(100).collect();
+            db::run(pool, move |conn| {
+                let action = match purpose {
+                    Purpose::SignIn => audit::LOGIN_FAILED,
+                    Purpose::Confirm { .. } => audit::REAUTH_FAILED,
+                };
+                audit::record(
+                    conn,
+                    audit::Event::new(&key, action)
+                        .target("user", &key)
+                        .details(json!({ "login": typed }))
+                        .ip(&ip),
+                )
+            })
+            .await?;
+            Ok(Outcome::Wrong)
+        }
+    }
+}

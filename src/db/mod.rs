@@ -61,23 +61,30 @@ impl DbError {
 
 impl From<DieselError> for DbError {
     fn from(e: DieselError) -> Self {
-        match &e {
-            DieselError::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                info,
-            ) => DbError::Unavailable(info.message().to_string()),
-            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
-                DbError::Conflict(info.message().to_string())
+        match e {
+            // A commit that failed and whose rollback failed too: judged by the commit's error
+            // (usually the connection went away; the outcome is unknown, so never "done").
+            DieselError::RollbackErrorOnCommit { commit_error, .. } => DbError::from(*commit_error),
+            DieselError::BrokenTransactionManager => {
+                DbError::Unavailable("the connection's transaction state was lost".into())
             }
-            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
-                DbError::Vanished(info.message().to_string())
+            DieselError::DatabaseError(kind, info) => {
+                let message = info.message().to_string();
+                match kind {
+                    DatabaseErrorKind::ClosedConnection
+                    | DatabaseErrorKind::UnableToSendCommand => DbError::Unavailable(message),
+                    DatabaseErrorKind::SerializationFailure => DbError::Conflict(message),
+                    // The server rolled the whole transaction back (a deadlock or a killed
+                    // statement inside a nested one): repeating it from the top may succeed.
+                    _ if message.contains("SAVEPOINT") && message.contains("does not exist") => {
+                        DbError::Conflict(message)
+                    }
+                    DatabaseErrorKind::ForeignKeyViolation => DbError::Vanished(message),
+                    _ if is_unavailable_message(&message) => DbError::Unavailable(message),
+                    _ => DbError::Query(DieselError::DatabaseError(kind, info)),
+                }
             }
-            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
-                if is_unavailable_message(info.message()) =>
-            {
-                DbError::Unavailable(info.message().to_string())
-            }
-            _ => DbError::Query(e),
+            other => DbError::Query(other),
         }
     }
 }
@@ -112,10 +119,17 @@ where
     F: FnMut(&mut MysqlConnection) -> Result<T, E>,
     E: From<DieselError> + Retryable,
 {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    // Only the outermost transaction is repeated: inside another, the server has already
+    // rolled the whole of it back, and the caller's own transaction must start over.
+    let outermost = AnsiTransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .map(|d| d.is_none())
+        .unwrap_or(false);
     let mut attempt = 0;
     loop {
         match conn.transaction(&mut f) {
-            Err(e) if e.retryable() && attempt < RETRIES => {
+            Err(e) if outermost && e.retryable() && attempt < RETRIES => {
                 attempt += 1;
                 let jitter = rand::random::<u64>() % (5 << attempt);
                 std::thread::sleep(Duration::from_millis(2 + jitter));

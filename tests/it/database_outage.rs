@@ -11,46 +11,103 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
+pub mod faults;
+
 use crate::common::{Options, server_url, spawn_app_with};
 
-struct Proxy {
-    port: u16,
+pub struct Proxy {
+    pub port: u16,
     up: Arc<AtomicBool>,
+    frozen: Arc<AtomicBool>,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
+/// Copies one direction of a link, holding the bytes while the proxy is frozen.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while frozen.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
 impl Proxy {
-    async fn start(upstream: String) -> Self {
+    pub async fn start(upstream: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
+        let frozen = Arc::new(AtomicBool::new(false));
         let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let (up2, links2) = (up.clone(), links.clone());
+        let (up2, frozen2, links2) = (up.clone(), frozen.clone(), links.clone());
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if !up2.load(Ordering::SeqCst) {
                     continue; // dropped: the connection closes at once
                 }
-                let upstream = upstream.clone();
+                let (upstream, frozen) = (upstream.clone(), frozen2.clone());
                 let link = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    // Frozen: accepted, and never answered until the freeze ends.
+                    while frozen.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    if let Ok(outbound) = TcpStream::connect(upstream).await {
+                        let (ir, iw) = inbound.into_split();
+                        let (or, ow) = outbound.into_split();
+                        tokio::join!(pump(ir, ow, frozen.clone()), pump(or, iw, frozen));
                     }
                 });
                 links2.lock().await.push(link);
             }
         });
-        Self { port, up, links }
+        Self {
+            port,
+            up,
+            frozen,
+            links,
+        }
     }
 
-    async fn cut(&self) {
+    /// A database URL for a new test database reached through this proxy.
+    pub fn database_url(&self) -> (String, consentry::config::DatabaseUrl) {
+        let name = format!("consentry_test_{:016x}", rand::random::<u64>());
+        let url = consentry::config::DatabaseUrl::parse(&format!(
+            "{}/{name}",
+            server_url()
+                .server_only()
+                .replace(&server_url().address(), &format!("127.0.0.1:{}", self.port))
+        ))
+        .unwrap();
+        (name, url)
+    }
+
+    /// A hard cut: every link closes and new connections are refused.
+    pub async fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         for link in self.links.lock().await.drain(..) {
             link.abort();
         }
     }
 
-    fn restore(&self) {
+    /// A frozen network: nothing is refused and nothing answers.
+    pub fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+    }
+
+    pub fn restore(&self) {
+        self.frozen.store(false, Ordering::SeqCst);
         self.up.store(true, Ordering::SeqCst);
     }
 }
@@ -58,15 +115,7 @@ impl Proxy {
 #[tokio::test]
 async fn requests_answer_503_while_the_database_is_away_and_recover_after() {
     let proxy = Proxy::start(server_url().address()).await;
-    let name = format!("consentry_test_{:016x}", rand::random::<u64>());
-    let via_proxy = consentry::config::DatabaseUrl::parse(&format!(
-        "{}/{name}",
-        server_url().server_only().replace(
-            &server_url().address(),
-            &format!("127.0.0.1:{}", proxy.port)
-        )
-    ))
-    .unwrap();
+    let (name, via_proxy) = proxy.database_url();
     let app = spawn_app_with(Options {
         pool_url: Some(via_proxy),
         db_timeout_secs: 2,

@@ -4,6 +4,7 @@ mod authorize;
 mod concurrency;
 mod discovery;
 mod lifecycle;
+mod races;
 mod revocation;
 mod seeds;
 mod third_party;

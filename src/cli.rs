@@ -188,6 +188,10 @@ pub enum UserCommand {
         login: String,
         #[arg(long)]
         password_file: Option<PathBuf>,
+        /// Keep the applications' tokens the user authorized (by default they are revoked,
+        /// as a reset usually means the old password leaked).
+        #[arg(long)]
+        keep_grants: bool,
     },
 }
 
@@ -520,12 +524,19 @@ fn user(command: UserCommand) -> Result<(), CliError> {
         UserCommand::SetPassword {
             login,
             password_file,
+            keep_grants,
         } => {
             let login = Login::parse(&login).map_err(invalid("--login"))?;
             let password = read_password(password_file.as_ref())?;
             let mut conn = prepared_connection()?;
-            accounts::set_password(&mut conn, &login, &password, "cli")?;
-            println!("password of '{login}' changed");
+            accounts::set_password(&mut conn, &login, &password, "cli", !keep_grants)?;
+            if keep_grants {
+                println!("password of '{login}' changed; their console sessions ended");
+            } else {
+                println!(
+                    "password of '{login}' changed; their console sessions ended and the applications they authorized lost access"
+                );
+            }
         }
     }
     Ok(())

@@ -1,4 +1,4 @@
-ALTER TABLE oauth_settings DROP COLUMN audit_retention_days;
+ALTER TABLE oauth_settings DROP COLUMN allowed_app_schemes, DROP COLUMN audit_retention_days;
 ALTER TABLE audit_events DROP CONSTRAINT audit_events_aggregate_unique;
 ALTER TABLE audit_events DROP COLUMN aggregate_key, DROP COLUMN last_at, DROP COLUMN repeat_count;
 ALTER TABLE users DROP COLUMN session_epoch;

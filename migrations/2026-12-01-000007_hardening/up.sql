@@ -29,4 +29,7 @@ ALTER TABLE audit_events
     ADD CONSTRAINT audit_events_aggregate_unique UNIQUE (aggregate_key);
 
 -- Days audit events are kept; 0 keeps them forever. `consentry purge` applies it.
-ALTER TABLE oauth_settings ADD COLUMN audit_retention_days INT NOT NULL DEFAULT 400;
+-- Private-use redirect schemes allowed besides reverse-domain ones (RFC 8252 §7.1).
+ALTER TABLE oauth_settings
+    ADD COLUMN audit_retention_days INT NOT NULL DEFAULT 400,
+    ADD COLUMN allowed_app_schemes VARCHAR(255) NOT NULL DEFAULT 'cursor vscode vscode-insiders';

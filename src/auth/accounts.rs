@@ -44,22 +44,38 @@ pub fn create(
     Ok(())
 }
 
-/// Replaces a user's password.
+/// Replaces a user's password. Their console sessions end (the session epoch rises); with
+/// `revoke_grants`, so does every application's access they had given (tokens, refresh
+/// tokens and unredeemed codes), for when the password was reset because it leaked.
 pub fn set_password(
     conn: &mut MysqlConnection,
     login: &Login,
     new_password: &Password,
     actor: &str,
+    revoke_grants: bool,
 ) -> Result<(), AccountError> {
     let hash = password::hash(new_password);
-    if !users::update_password(conn, login, &hash)? {
-        return Err(AccountError::UnknownLogin(login.to_string()));
-    }
-    audit::record(
-        conn,
-        audit::Event::new(actor, audit::USER_PASSWORD_CHANGED).target("user", login.as_str()),
-    )?;
-    Ok(())
+    crate::db::transaction(conn, |conn| {
+        let user = users::find_by_login(conn, login.as_str())?
+            .ok_or_else(|| AccountError::UnknownLogin(login.to_string()))?;
+        users::update_password(conn, login, &hash)?;
+        audit::record(
+            conn,
+            audit::Event::new(actor, audit::USER_PASSWORD_CHANGED).target("user", login.as_str()),
+        )?;
+        if revoke_grants {
+            let now = crate::db::models::now();
+            let grants = crate::db::models::grants::revoke_all_of_user(conn, user.id, now)?;
+            let codes = crate::db::models::codes::delete_all_unused_of_user(conn, user.id)?;
+            audit::record(
+                conn,
+                audit::Event::new(actor, audit::USER_GRANTS_REVOKED)
+                    .target("user", login.as_str())
+                    .details(json!({ "grants_revoked": grants, "codes_voided": codes })),
+            )?;
+        }
+        Ok(())
+    })
 }
 
 /// Changes a user's role; the last superuser keeps theirs, so the console stays manageable.

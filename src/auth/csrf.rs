@@ -51,10 +51,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+            // A body that is not a form cannot carry the token: refused like a wrong one.
             if !is_form {
-                return Err(AppError::BadRequest(
-                    "Send this form as application/x-www-form-urlencoded.".into(),
-                ));
+                return Err(AppError::CsrfRejected);
             }
             let body = body
                 .await

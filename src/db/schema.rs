@@ -35,6 +35,8 @@ diesel::table! {
         #[max_length = 16]
         registration_policy -> Varchar,
         audit_retention_days -> Integer,
+        #[max_length = 255]
+        allowed_app_schemes -> Varchar,
     }
 }
 

@@ -366,12 +366,14 @@ fn changed_fields(
         .collect()
 }
 
-/// Replaces a confidential client's secret: the old one stops working at once. Issued
-/// tokens stay valid (revoke them by pausing or editing the client if the secret leaked).
+/// Replaces a confidential client's secret: the old one stops working at once. With
+/// `revoke_tokens` (the console's default), every token issued while the old secret was in
+/// use is revoked too, as a new secret usually means the old one leaked.
 pub fn regenerate_secret(
     conn: &mut MysqlConnection,
     client_id: &str,
     actor: &Actor,
+    revoke_tokens: bool,
 ) -> Result<ClientSecret, ClientError> {
     let key = models::server_secrets::get_or_create(conn, SECRET_KEY_NAME, 32)?;
     crate::db::transaction(conn, |conn| {
@@ -386,9 +388,16 @@ pub fn regenerate_secret(
         }
         let secret = ClientSecret::generate();
         models::clients::set_secret(conn, client.id, &secret.hash(&key))?;
+        let revoked = if revoke_tokens {
+            models::grants::revoke_for_client(conn, client.id, models::now())?
+        } else {
+            0
+        };
         audit::record(
             conn,
-            audit::Event::by(actor, audit::CLIENT_SECRET_REGENERATED).target("client", client_id),
+            audit::Event::by(actor, audit::CLIENT_SECRET_REGENERATED)
+                .target("client", client_id)
+                .details(json!({ "grants_revoked": revoked })),
         )?;
         Ok(secret)
     })

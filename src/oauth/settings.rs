@@ -22,6 +22,11 @@ pub struct Settings {
     /// RFC 7591 registration at `/oauth2/register`; off by default.
     pub registration_enabled: bool,
     pub registration_policy: RegistrationPolicy,
+    /// Days audit events are kept; 0 keeps them forever.
+    pub audit_retention_days: i64,
+    /// Private-use redirect URI schemes accepted for native apps besides reverse-domain
+    /// ones (RFC 8252 §7.1), such as the editors' `vscode` and `cursor`.
+    pub allowed_app_schemes: Vec<String>,
 }
 
 /// Who may register a client dynamically.
@@ -75,8 +80,37 @@ impl Settings {
             // The CHECK constraint keeps the column one of the two; token is the safer reading.
             registration_policy: RegistrationPolicy::parse(&row.registration_policy)
                 .unwrap_or(RegistrationPolicy::Token),
+            audit_retention_days: i64::from(row.audit_retention_days).clamp(0, MAX_RETENTION_DAYS),
+            allowed_app_schemes: row
+                .allowed_app_schemes
+                .split_whitespace()
+                .filter(|s| app_scheme_is_valid(s))
+                .map(str::to_string)
+                .collect(),
         }
     }
+}
+
+/// The longest audit retention the form accepts (ten years).
+pub const MAX_RETENTION_DAYS: i64 = 3650;
+
+/// A scheme name as RFC 3986 §3.1 allows, lower-case, that is not one of the web's own.
+pub fn app_scheme_is_valid(scheme: &str) -> bool {
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
+        && scheme.len() <= 40
+        && ![
+            "http",
+            "https",
+            "javascript",
+            "data",
+            "file",
+            "blob",
+            "about",
+            "vbscript",
+        ]
+        .contains(&scheme)
 }
 
 /// Bounds the General settings form enforces.
@@ -97,6 +131,9 @@ pub struct SettingsInput {
     pub allowed_scopes: Vec<String>,
     pub registration_enabled: bool,
     pub registration_policy: String,
+    pub audit_retention_days: String,
+    /// Space- or comma-separated scheme names.
+    pub allowed_app_schemes: String,
 }
 
 impl From<&Settings> for SettingsInput {
@@ -115,6 +152,8 @@ impl From<&Settings> for SettingsInput {
                 .collect(),
             registration_enabled: s.registration_enabled,
             registration_policy: s.registration_policy.as_str().to_string(),
+            audit_retention_days: s.audit_retention_days.to_string(),
+            allowed_app_schemes: s.allowed_app_schemes.join(" "),
         }
     }
 }
@@ -196,6 +235,46 @@ impl SettingsInput {
                 "Choose who may register: anyone, or holders of an initial access token.",
             );
         }
+        let retention = self.audit_retention_days.trim();
+        let retention = match retention.parse::<i64>() {
+            Ok(n)
+                if (0..=MAX_RETENTION_DAYS).contains(&n)
+                    && retention.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                n
+            }
+            _ => {
+                errors.add(
+                    "audit_retention_days",
+                    format!("Enter a number of days from 0 (keep forever) to {MAX_RETENTION_DAYS}, such as 400."),
+                );
+                0
+            }
+        };
+        let mut schemes: Vec<String> = Vec::new();
+        for raw in self
+            .allowed_app_schemes
+            .split(|c: char| c == ',' || c.is_whitespace())
+        {
+            let scheme = raw.trim().trim_end_matches(':').to_ascii_lowercase();
+            if scheme.is_empty() || schemes.contains(&scheme) {
+                continue;
+            }
+            if app_scheme_is_valid(&scheme) {
+                schemes.push(scheme);
+            } else {
+                errors.add(
+                    "allowed_app_schemes",
+                    format!("'{}' is not an application scheme: use letters, digits, '+', '-' or '.', starting with a letter (not http or https).", raw.trim()),
+                );
+            }
+        }
+        if schemes.join(" ").len() > 255 {
+            errors.add(
+                "allowed_app_schemes",
+                "List at most 255 characters of schemes.",
+            );
+        }
         errors.check(|| Settings {
             access_token_lifetime: access.unwrap_or_default(),
             refresh_token_lifetime: refresh.unwrap_or_default(),
@@ -206,6 +285,8 @@ impl SettingsInput {
             allowed_scopes: scopes,
             registration_enabled: self.registration_enabled,
             registration_policy: policy.unwrap_or(RegistrationPolicy::Token),
+            audit_retention_days: retention,
+            allowed_app_schemes: schemes,
         })
     }
 }
@@ -222,6 +303,8 @@ impl Settings {
             "allowed_scopes": Scope::join(&self.allowed_scopes),
             "registration_enabled": self.registration_enabled,
             "registration_policy": self.registration_policy.as_str(),
+            "audit_retention_days": self.audit_retention_days,
+            "allowed_app_schemes": self.allowed_app_schemes.join(" "),
         })
     }
 
@@ -235,6 +318,7 @@ impl Settings {
                 return Ok(false);
             }
             let scopes = Scope::join(&self.allowed_scopes);
+            let schemes_list = self.allowed_app_schemes.join(" ");
             let narrow = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
             oauth_settings::update(
                 conn,
@@ -248,6 +332,8 @@ impl Settings {
                     allowed_scopes: &scopes,
                     registration_enabled: self.registration_enabled,
                     registration_policy: self.registration_policy.as_str(),
+                    audit_retention_days: narrow(self.audit_retention_days),
+                    allowed_app_schemes: &schemes_list,
                     updated_at: Some(crate::db::models::now()),
                     updated_by: Some(&actor.name),
                 },
@@ -274,6 +360,7 @@ mod tests {
             auth_code_lifetime: code.into(),
             allowed_scopes: scopes.iter().map(|s| s.to_string()).collect(),
             registration_policy: "open".into(),
+            audit_retention_days: "400".into(),
             ..SettingsInput::default()
         }
     }

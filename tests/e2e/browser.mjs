@@ -111,6 +111,7 @@ const scenarios = [
     await signIn(page, 'root');
     await visit(page, '/admin/settings/oauth2');
     await page.getByLabel('Access token lifetime (seconds)').fill('900');
+    await page.getByLabel('Your password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Save' }).click();
     check((await flash(page)).includes('saved'), 'a success message after saving');
     await page.reload();

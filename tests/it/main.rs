@@ -14,3 +14,4 @@ mod mcp;
 mod protocol;
 mod registration;
 mod security;
+mod sessions;

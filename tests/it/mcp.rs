@@ -28,7 +28,8 @@ async fn an_mcp_client_discovers_registers_authorizes_calls_refreshes_and_is_sto
         .form(settings, settings)
         .await
         .set("registration_enabled", "1")
-        .set("registration_policy", "open");
+        .set("registration_policy", "open")
+        .set("confirm_password", crate::common::PASSWORD);
     assert_eq!(admin.submit(&form).await.status(), 303);
     let form = admin
         .form("/admin/websites/new", "/admin/websites/new")

@@ -340,7 +340,8 @@ async fn token_policy_needs_a_live_initial_access_token_made_on_the_console() {
         .form(settings, settings)
         .await
         .set("registration_enabled", "1")
-        .set("registration_policy", "token");
+        .set("registration_policy", "token")
+        .set("confirm_password", crate::common::PASSWORD);
     assert_eq!(app.submit(&form).await.status(), 303);
     let (_, details, _) = crate::console::last_event(&app, "settings.changed");
     assert_eq!(details["new"]["registration_enabled"], true);
@@ -363,7 +364,8 @@ async fn token_policy_needs_a_live_initial_access_token_made_on_the_console() {
         .await
         .set("label", "Claude team")
         .set("days", "7")
-        .set("uses", "1");
+        .set("uses", "1")
+        .set("confirm_password", crate::common::PASSWORD);
     assert_eq!(app.submit(&form).await.status(), 303);
     let html = app.page(page).await;
     let token = text_of(&html, "#iat-token").expect("the token, once");
@@ -393,7 +395,8 @@ async fn token_policy_needs_a_live_initial_access_token_made_on_the_console() {
         .form(page, page)
         .await
         .set("label", "Second")
-        .set("uses", "5");
+        .set("uses", "5")
+        .set("confirm_password", crate::common::PASSWORD);
     app.submit(&form).await;
     let second = text_of(&app.page(page).await, "#iat-token").unwrap();
     protocol::sql(
@@ -405,7 +408,8 @@ async fn token_policy_needs_a_live_initial_access_token_made_on_the_console() {
         .form(page, page)
         .await
         .set("label", "Third")
-        .set("uses", "5");
+        .set("uses", "5")
+        .set("confirm_password", crate::common::PASSWORD);
     app.submit(&form).await;
     let third = text_of(&app.page(page).await, "#iat-token").unwrap();
     let html = app.page(page).await;

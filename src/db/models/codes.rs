@@ -81,3 +81,16 @@ pub fn delete_unused_for_user(
     )
     .execute(conn)?)
 }
+
+/// Voids every unredeemed code of a user, whatever the client.
+pub fn delete_all_unused_of_user(
+    conn: &mut MysqlConnection,
+    user_id: i64,
+) -> Result<usize, DbError> {
+    Ok(diesel::delete(
+        codes::table
+            .filter(codes::user_id.eq(user_id))
+            .filter(codes::used_at.is_null()),
+    )
+    .execute(conn)?)
+}

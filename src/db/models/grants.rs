@@ -128,6 +128,21 @@ pub fn revoke_for_user(
     .execute(conn)?)
 }
 
+/// Revokes every live grant a user gave any client (their password was reset).
+pub fn revoke_all_of_user(
+    conn: &mut MysqlConnection,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        grants::table
+            .filter(grants::user_id.eq(user_id))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::revoked_at.eq(now))
+    .execute(conn)?)
+}
+
 /// Revokes a client's live grants whose scope or grant type it may no longer use.
 pub fn revoke_outside(
     conn: &mut MysqlConnection,

@@ -17,6 +17,8 @@ pub struct SettingsRow {
     pub allowed_scopes: String,
     pub registration_enabled: bool,
     pub registration_policy: String,
+    pub audit_retention_days: i32,
+    pub allowed_app_schemes: String,
 }
 
 /// The row, locked until the transaction ends (so a save records the values it replaced).
@@ -48,6 +50,8 @@ pub struct SettingsChanges<'a> {
     pub allowed_scopes: &'a str,
     pub registration_enabled: bool,
     pub registration_policy: &'a str,
+    pub audit_retention_days: i32,
+    pub allowed_app_schemes: &'a str,
     pub updated_at: Option<chrono::NaiveDateTime>,
     pub updated_by: Option<&'a str>,
 }

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::audit::{self, Actor};
 use crate::auth::csrf::CsrfForm;
+use crate::auth::reauth;
 use crate::auth::session::{SessionUser, Superuser};
 use crate::db::{self, models, models::registration::InitialAccessTokenRow};
 use crate::domain::FieldErrors;
@@ -114,6 +115,12 @@ pub async fn create(
         return page(&state, &user, None, &fields, errors, None).await;
     };
     if !errors.is_empty() {
+        return page(&state, &user, None, &fields, errors, None).await;
+    }
+    let field = reauth::CONFIRM_FIELD;
+    if let Err(errors) =
+        reauth::confirm(&state, &user, &client_ip(&req), field, fields.text(field)).await?
+    {
         return page(&state, &user, None, &fields, errors, None).await;
     }
     let token = crate::auth::random_token(32);

@@ -8,6 +8,7 @@ use askama::Template;
 
 use crate::audit::Actor;
 use crate::auth::csrf::CsrfForm;
+use crate::auth::reauth;
 use crate::auth::session::{AdminViewer, Superuser};
 use crate::db;
 use crate::domain::{FieldErrors, Scope};
@@ -68,8 +69,24 @@ pub async fn save(
         allowed_scopes: fields.all("allowed_scopes"),
         registration_enabled: fields.checked("registration_enabled"),
         registration_policy: fields.text("registration_policy"),
+        audit_retention_days: fields.text("audit_retention_days"),
+        allowed_app_schemes: fields.text("allowed_app_schemes"),
     };
-    match input.validate() {
+    // These settings can allow matomo:superuser, open registration or year-long tokens:
+    // confirmed with the password like any client change.
+    let validated = match input.validate() {
+        Ok(settings) => {
+            let field = reauth::CONFIRM_FIELD;
+            match reauth::confirm(&state, &user, &client_ip(&req), field, fields.text(field))
+                .await?
+            {
+                Ok(()) => Ok(settings),
+                Err(errors) => Err(errors),
+            }
+        }
+        Err(errors) => Err(errors),
+    };
+    match validated {
         Ok(settings) => {
             let actor = Actor::new(&user.login).from_ip(client_ip(&req));
             let changed = db::run(&state.pool, move |conn| settings.save(conn, &actor)).await?;

@@ -8,6 +8,7 @@ use askama::Template;
 use crate::audit::Actor;
 use crate::auth::accounts::{self, AccountError};
 use crate::auth::csrf::CsrfForm;
+use crate::auth::reauth;
 use crate::auth::session::{SessionUser, Superuser};
 use crate::db::{self, models, models::sites::SiteRow, models::users::UserRow};
 use crate::domain::{AccessLevel, Email, FieldErrors, Login, Password, Role, parse_site_id};
@@ -18,6 +19,8 @@ use crate::routes::page::{Layout, render, render_form, see_other};
 use crate::startup::AppState;
 
 const LIST: &str = "/admin/users";
+/// The reset form's own confirmation field, as the role form on the same page has one too.
+const RESET_CONFIRM_FIELD: &str = "reset_confirm_password";
 const ROLES: [Role; 3] = [Role::User, Role::Support, Role::Superuser];
 
 impl From<AccountError> for AppError {
@@ -86,6 +89,7 @@ pub async fn new(Superuser(user): Superuser) -> Result<HttpResponse, AppError> {
 #[post("/admin/users/new")]
 pub async fn create(
     Superuser(user): Superuser,
+    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     CsrfForm(fields): CsrfForm<Fields>,
@@ -99,6 +103,13 @@ pub async fn create(
     else {
         return new_page(&user, &fields, errors);
     };
+    // Creating an account (a superuser above all) is as powerful as any client change.
+    let field = reauth::CONFIRM_FIELD;
+    if let Err(errors) =
+        reauth::confirm(&state, &user, &client_ip(&req), field, fields.text(field)).await?
+    {
+        return new_page(&user, &fields, errors);
+    }
     let actor = user.login.clone();
     let shown = login.to_string();
     let created = db::run_with(&state.pool, move |conn| {
@@ -213,6 +224,12 @@ pub async fn set_role(
     let Some(role) = errors.take("role", fields.text("role").parse::<Role>()) else {
         return show_page(&state, &user, &login, errors, None).await;
     };
+    let field = reauth::CONFIRM_FIELD;
+    if let Err(errors) =
+        reauth::confirm(&state, &user, &client_ip(&req), field, fields.text(field)).await?
+    {
+        return show_page(&state, &user, &login, errors, None).await;
+    }
     let actor = Actor::new(&user.login).from_ip(client_ip(&req));
     let target = login.clone();
     match db::run_with(&state.pool, move |conn| {
@@ -238,6 +255,7 @@ pub async fn set_role(
 #[post("/admin/users/{login}/password")]
 pub async fn reset_password(
     Superuser(user): Superuser,
+    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -249,12 +267,28 @@ pub async fn reset_password(
     let Some(password) = errors.take("password", Password::parse(&fields.text("password"))) else {
         return show_page(&state, &user, &login, errors, None).await;
     };
+    let field = RESET_CONFIRM_FIELD;
+    if let Err(errors) =
+        reauth::confirm(&state, &user, &client_ip(&req), field, fields.text(field)).await?
+    {
+        return show_page(&state, &user, &login, errors, None).await;
+    }
     let actor = user.login.clone();
+    let revoke_grants = fields.checked("revoke_grants");
     db::run_with(&state.pool, move |conn| {
-        accounts::set_password(conn, &parsed, &password, &actor)
+        accounts::set_password(conn, &parsed, &password, &actor, revoke_grants)
     })
     .await?;
-    flash(&session, format!("The password of {login} was reset."));
+    flash(
+        &session,
+        if revoke_grants {
+            format!(
+                "The password of {login} was reset; their sessions ended and their applications lost access."
+            )
+        } else {
+            format!("The password of {login} was reset; their sessions ended.")
+        },
+    );
     Ok(see_other(&format!("{LIST}/{login}")))
 }
 

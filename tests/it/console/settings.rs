@@ -3,7 +3,7 @@
 use consentry::domain::Role;
 
 use super::{last_event, superuser_app};
-use crate::common::{FormData, spawn_app, text_of};
+use crate::common::{FormData, PASSWORD, spawn_app, text_of};
 
 const PATH: &str = "/admin/settings/oauth2";
 
@@ -45,6 +45,24 @@ async fn superuser_saves_settings_and_the_audit_event_has_old_and_new_values() {
         .set("access_token_lifetime", "600")
         .remove("client_credentials_enabled")
         .set_all("allowed_scopes", &["matomo:read", "matomo:write"]);
+    // Saving needs the superuser's password; without it nothing is stored.
+    let res = app.submit(&form).await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(
+        text_of(&html, "#confirm_password-error")
+            .unwrap()
+            .contains("password")
+    );
+    assert_eq!(
+        FormData::from_page(&html, PATH).get("access_token_lifetime"),
+        Some("600")
+    );
+    assert_eq!(stored(&app).0, 3600);
+    let form = form.set("confirm_password", "not my password at all");
+    assert_eq!(app.submit(&form).await.status(), 422);
+    assert_eq!(stored(&app).0, 3600);
+    let form = form.set("confirm_password", PASSWORD);
     let res = app.submit(&form).await;
     assert_eq!(res.status(), 303);
     let html = app.page(PATH).await;

@@ -92,7 +92,8 @@ async fn a_superuser_creates_users_sets_roles_resets_passwords_and_site_access()
         .await
         .set("login", "root1")
         .set("email", "r@example.com")
-        .set("password", PASSWORD);
+        .set("password", PASSWORD)
+        .set("confirm_password", PASSWORD);
     let res = app.submit(&taken).await;
     assert_eq!(res.status(), 422);
     assert!(
@@ -107,7 +108,8 @@ async fn a_superuser_creates_users_sets_roles_resets_passwords_and_site_access()
         .set("login", "analyst")
         .set("email", "analyst@example.com")
         .set("role", "user")
-        .set("password", PASSWORD);
+        .set("password", PASSWORD)
+        .set("confirm_password", PASSWORD);
     let res = app.submit(&form).await;
     assert_eq!(location(&res), "/admin/users/analyst");
     let page = "/admin/users/analyst";
@@ -137,6 +139,15 @@ async fn a_superuser_creates_users_sets_roles_resets_passwords_and_site_access()
 
     let role = FormData::from_page(&app.page(page).await, "/admin/users/analyst/role")
         .set("role", "support");
+    // Without the superuser's own password, nothing changes.
+    let res = app.submit(&role).await;
+    assert_eq!(res.status(), 422);
+    assert!(text_of(&res.text().await.unwrap(), "#confirm_password-error").is_some());
+    assert!(
+        !app.audit_actions()
+            .contains(&"user.role_changed".to_string())
+    );
+    let role = role.set("confirm_password", PASSWORD);
     assert_eq!(app.submit(&role).await.status(), 303);
     assert_eq!(last_event(&app, "user.role_changed").1["new"], "support");
 
@@ -144,7 +155,8 @@ async fn a_superuser_creates_users_sets_roles_resets_passwords_and_site_access()
         .set("password", "short");
     assert_eq!(app.submit(&reset).await.status(), 422);
     let reset = FormData::from_page(&app.page(page).await, "/admin/users/analyst/password")
-        .set("password", "a brand new long password");
+        .set("password", "a brand new long password")
+        .set("reset_confirm_password", PASSWORD);
     assert_eq!(app.submit(&reset).await.status(), 303);
     let actions = app.audit_actions();
     for action in [
@@ -169,7 +181,8 @@ async fn a_superuser_creates_users_sets_roles_resets_passwords_and_site_access()
         &app.page("/admin/users/root1").await,
         "/admin/users/root1/role",
     )
-    .set("role", "user");
+    .set("role", "user")
+    .set("confirm_password", PASSWORD);
     let res = app.submit(&demote).await;
     assert_eq!(res.status(), 422);
     assert!(

@@ -196,8 +196,9 @@ pub async fn regenerate(
     }
     let actor = Actor::new(&user.login).from_ip(ip);
     let id = client.client_id.clone();
+    let revoke_tokens = fields.checked("revoke_tokens");
     let secret = db::run_with(&state.pool, move |conn| {
-        registrar::regenerate_secret(conn, &id, &actor)
+        registrar::regenerate_secret(conn, &id, &actor, revoke_tokens)
     })
     .await?;
     reveal::stash(&state, &session, &client.client_id, &secret).await?;

@@ -266,14 +266,15 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let mut conn = prepared_connection()?;
             let purged = crate::oauth::purge::run(&mut conn)?;
             println!(
-                "purged {} row(s): {} authorization request(s), {} code(s), {} access token(s), {} refresh token(s), {} grant(s), {} key(s)",
+                "purged {} row(s): {} authorization request(s), {} code(s), {} access token(s), {} refresh token(s), {} grant(s), {} key(s), {} audit event(s)",
                 purged.total(),
                 purged.requests,
                 purged.codes,
                 purged.access_tokens,
                 purged.refresh_tokens,
                 purged.grants,
-                purged.keys
+                purged.keys,
+                purged.audit_events
             );
             Ok(())
         }

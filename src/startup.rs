@@ -249,10 +249,9 @@ async fn purge_loop(pool: DbPool) {
         tick.tick().await;
         let purged = db::run(&pool, |conn| {
             let now = db::models::now();
-            let a = crate::auth::throttle::delete_expired(conn, now)?;
             let b = db::models::revoked_sessions::delete_expired(conn, now)?;
             let c = crate::oauth::purge::run(conn)?.total();
-            Ok(a + b + c)
+            Ok(b + c)
         })
         .await;
         if let Err(e) = purged {

@@ -19,6 +19,10 @@ pub struct Purged {
     pub grants: usize,
     pub keys: usize,
     pub reveals: usize,
+    /// Audit events older than the retention setting.
+    pub audit_events: usize,
+    /// Throttle buckets nobody has charged for longer than their policy remembers.
+    pub throttles: usize,
 }
 
 impl Purged {
@@ -30,6 +34,8 @@ impl Purged {
             + self.grants
             + self.keys
             + self.reveals
+            + self.audit_events
+            + self.throttles
     }
 }
 
@@ -69,5 +75,31 @@ fn purge(conn: &mut MysqlConnection) -> Result<Purged, DbError> {
         grants: grants::delete_expired(conn, now)?,
         keys: signing_keys::delete_unpublished(conn, now)?,
         reveals: secret_reveals::delete_expired(conn, now)?,
+        audit_events: purge_audit(conn, now)?,
+        throttles: crate::auth::throttle::delete_expired(conn, now)?,
     })
+}
+
+/// Applies the audit retention setting (0 keeps everything); the purge itself is audited,
+/// so the log says when and how much of it was removed.
+fn purge_audit(conn: &mut MysqlConnection, now: chrono::NaiveDateTime) -> Result<usize, DbError> {
+    let days = crate::oauth::settings::Settings::load(conn)?.audit_retention_days;
+    if days == 0 {
+        return Ok(0);
+    }
+    let before = now - Duration::days(days);
+    let deleted = crate::db::models::audit_events::delete_older_than(conn, before)?;
+    if deleted > 0 {
+        crate::audit::record(
+            conn,
+            crate::audit::Event::new("system", crate::audit::AUDIT_PURGED).details(
+                serde_json::json!({
+                    "deleted": deleted,
+                    "retention_days": days,
+                    "older_than": before.format("%Y-%m-%d %H:%M:%S").to_string(),
+                }),
+            ),
+        )?;
+    }
+    Ok(deleted)
 }

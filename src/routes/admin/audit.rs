@@ -207,6 +207,7 @@ pub async fn export(
             "target",
             "details",
             "client_address",
+            "count",
         ]
         .map(String::from),
     )?;
@@ -221,6 +222,7 @@ pub async fn export(
                 cell(e.target_id.as_deref().unwrap_or("")),
                 cell(&e.details.to_string()),
                 cell(e.ip.as_deref().unwrap_or("")),
+                e.repeat_count.to_string(),
             ],
         )?;
     }

@@ -2,7 +2,7 @@
 
 use consentry::domain::Role;
 
-use super::{create_client, new_client_form, post_button, superuser_app};
+use super::{count, create_client, last_event, new_client_form, post_button, superuser_app};
 use crate::common::{TestApp, spawn_app, text_of};
 use crate::protocol;
 
@@ -36,7 +36,8 @@ async fn csv(app: &TestApp, query: &str) -> Vec<Vec<String>> {
             "target_type",
             "target",
             "details",
-            "client_address"
+            "client_address",
+            "count"
         ]
     );
     reader
@@ -164,4 +165,39 @@ async fn pages_of_fifty_go_back_in_time_by_event_id() {
     let page2 = app.page(&next).await;
     assert!(page2.contains("bot069") && !page2.contains("bot070"));
     assert!(page2.contains("Newest events"));
+}
+
+#[tokio::test]
+async fn purge_applies_the_audit_retention_and_records_that_it_did() {
+    let app = spawn_app().await;
+    let old = "INSERT INTO audit_events (occurred_at, actor, action, details) \
+               VALUES (UTC_TIMESTAMP(6) - INTERVAL 500 DAY, 'x', 'login.failure', '{}'), \
+                      (UTC_TIMESTAMP(6) - INTERVAL 401 DAY, 'x', 'login.failure', '{}'), \
+                      (UTC_TIMESTAMP(6) - INTERVAL 399 DAY, 'x', 'login.failure', '{}')";
+    crate::protocol::sql(&app, old);
+    // 0 keeps everything.
+    crate::protocol::sql(&app, "UPDATE oauth_settings SET audit_retention_days = 0");
+    let out = crate::cli::consentry(&app, &["purge"], "");
+    assert!(out.status.success(), "{}", crate::cli::stderr(&out));
+    assert_eq!(count(&app, "SELECT id FROM audit_events"), 3);
+    // The default, 400 days, removes the two older ones, and says so in the log.
+    crate::protocol::sql(&app, "UPDATE oauth_settings SET audit_retention_days = 400");
+    let out = crate::cli::consentry(&app, &["purge"], "");
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(printed.contains("2 audit event(s)"), "{printed}");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT id FROM audit_events WHERE action = 'login.failure'"
+        ),
+        1
+    );
+    let (_, details, _) = last_event(&app, "audit.purged");
+    assert_eq!(
+        (
+            details["deleted"].as_i64(),
+            details["retention_days"].as_i64()
+        ),
+        (Some(2), Some(400))
+    );
 }

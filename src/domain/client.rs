@@ -144,9 +144,22 @@ impl ClientStatus {
 pub struct ClientName(String);
 
 impl ClientName {
+    /// Trimmed and NFC-normalised, so that one name has one spelling; control and format
+    /// characters (zero-width, bidi overrides: Unicode category Cf) are refused, since
+    /// they make a name look like another on the consent screen.
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
-        let value = raw.trim();
-        if !value.validate_length(Some(1), Some(64), None) {
+        use unicode_normalization::UnicodeNormalization;
+        use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+        if raw
+            .chars()
+            .any(|c| c.general_category() == GeneralCategory::Format)
+        {
+            return Err(InvalidInput::new(
+                "Name must not contain invisible formatting characters (such as zero-width or right-to-left marks).",
+            ));
+        }
+        let value: String = raw.trim().nfc().collect();
+        if !value.as_str().validate_length(Some(1), Some(64), None) {
             return Err(InvalidInput::new("Name must be 1 to 64 characters long."));
         }
         if value.chars().any(char::is_control) {
@@ -154,7 +167,23 @@ impl ClientName {
                 "Name must not contain control characters.",
             ));
         }
-        Ok(Self(value.to_string()))
+        Ok(Self(value))
+    }
+
+    /// The name as it looks (Unicode TR39 confusable skeleton, case-folded): two names
+    /// with the same skeleton cannot be told apart on a screen.
+    pub fn skeleton(&self) -> String {
+        let folded = unicode_security::confusable_detection::skeleton(&self.0.to_lowercase())
+            .collect::<String>()
+            .to_lowercase();
+        folded.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// Whether every letter comes from one script (Latin "admin", not Latin with a
+    /// Cyrillic "а").
+    pub fn is_single_script(&self) -> bool {
+        use unicode_security::MixedScript;
+        self.0.as_str().is_single_script()
     }
 
     pub fn as_str(&self) -> &str {
@@ -204,6 +233,27 @@ mod tests {
         assert!(ClientName::parse("Analytics app").is_ok());
         assert!(ClientName::parse(" ").is_err());
         assert!(ClientName::parse(&"n".repeat(65)).is_err());
+        for hidden in [
+            "ad\u{200b}min",
+            "\u{202e}nimda",
+            "admin\u{2066}",
+            "\u{feff}admin",
+        ] {
+            assert!(ClientName::parse(hidden).is_err(), "{hidden:?}");
+        }
+        // One spelling: "é" precomposed or as e + combining acute.
+        assert_eq!(
+            ClientName::parse(" Caf\u{65}\u{301} ").unwrap().as_str(),
+            "Caf\u{e9}"
+        );
+        let latin = ClientName::parse("admin").unwrap();
+        let cyrillic = ClientName::parse("\u{430}dmin").unwrap();
+        assert_eq!(latin.skeleton(), cyrillic.skeleton());
+        assert!(latin.is_single_script() && !cyrillic.is_single_script());
+        assert_eq!(
+            ClientName::parse("PAYPAL").unwrap().skeleton(),
+            ClientName::parse("paypa1").unwrap().skeleton()
+        );
         assert!(parse_description(&"d".repeat(256)).is_err());
     }
 }

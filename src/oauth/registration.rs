@@ -106,6 +106,48 @@ pub fn admit(
     }
 }
 
+/// A self-registered client may not pass for another (Unicode TR39). A name that looks
+/// like a console-registered client's (same confusable skeleton, ignoring case and
+/// spacing) is refused, and a chosen name must be written in one script. A name that
+/// looks like another self-registered client's (every user's copy of one desktop app
+/// registers itself under the same name) gets a short random suffix, so no two clients
+/// ever show the same name.
+fn distinct_name(
+    conn: &mut MysqlConnection,
+    name: ClientName,
+    chosen: bool,
+) -> Result<ClientName, RegistrationError> {
+    if chosen && !name.is_single_script() {
+        return Err(metadata_error(
+            "client_name: mixes letters of different scripts (such as Latin and Cyrillic); write it in one.",
+        ));
+    }
+    let skeleton = name.skeleton();
+    let mut self_registered_twin = false;
+    for (existing, self_registered) in models::clients::names(conn)? {
+        let Ok(existing) = ClientName::parse(&existing) else {
+            continue;
+        };
+        if existing.skeleton() != skeleton {
+            continue;
+        }
+        if !self_registered {
+            return Err(metadata_error(format!(
+                "client_name: '{}' looks like the name of an application registered by this server's administrators; choose a name of your own.",
+                name.as_str()
+            )));
+        }
+        self_registered_twin = true;
+    }
+    if !self_registered_twin {
+        return Ok(name);
+    }
+    let id = ClientId::generate();
+    let short: String = name.as_str().chars().take(56).collect();
+    ClientName::parse(&format!("{short} ({})", &id.as_str()[..6]))
+        .map_err(|e| metadata_error(format!("client_name: {e}")))
+}
+
 fn invalid_token() -> RegistrationError {
     RegistrationError::InvalidToken(
         "The initial access token is unknown, expired, used up or revoked.".into(),
@@ -177,8 +219,10 @@ pub fn register(
                 .or(Some(u.scheme().to_string()))
         })
         .unwrap_or_else(|| "Unnamed application".into());
-    let name = string(metadata, "client_name")?.unwrap_or(&fallback);
-    let name = ClientName::parse(name).map_err(|e| metadata_error(format!("client_name: {e}")))?;
+    let chosen = string(metadata, "client_name")?;
+    let name = ClientName::parse(chosen.unwrap_or(&fallback))
+        .map_err(|e| metadata_error(format!("client_name: {e}")))?;
+    let name = distinct_name(conn, name, chosen.is_some())?;
     let auth_method =
         string(metadata, "token_endpoint_auth_method")?.unwrap_or("client_secret_basic");
     let client_type = match auth_method {

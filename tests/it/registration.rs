@@ -551,3 +551,66 @@ async fn resource_must_name_this_api_and_is_described_by_rfc_9728_metadata() {
     .await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn self_registered_names_cannot_pass_for_another_client() {
+    let app = spawn_app().await;
+    enable(&app, "open");
+    // "Analytics app", made on the console.
+    protocol::register(&app, protocol::Spec::confidential()).await;
+    let with_name = |name: &str| {
+        let mut m = mcp_metadata("http://127.0.0.1:9/cb");
+        m["client_name"] = json!(name);
+        m
+    };
+    for (name, why) in [
+        ("Analytics app", "looks like"),
+        ("ANALYTICS  APP", "looks like"),
+        ("Analytics app ", "looks like"),
+        ("Anal\u{443}tics app", "scripts"),
+        ("Аnalytics app", "scripts"),
+        ("Ana\u{200b}lytics app", "invisible"),
+        ("\u{202e}ppa scitylanA", "invisible"),
+        ("Ana\u{2066}lytics app", "invisible"),
+    ] {
+        protocol::sql(&app, "DELETE FROM throttle_buckets");
+        let (status, _, body) = register(&app, None, &with_name(name)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_client_metadata")),
+            "{name:?}: {body}"
+        );
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains(why), "{name:?}: {description}");
+    }
+    // A name of its own, written either way in Unicode, is stored in one (NFC) form.
+    protocol::sql(&app, "DELETE FROM throttle_buckets");
+    let (status, _, body) = register(&app, None, &with_name("Cafe\u{301} reports")).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["client_name"], "Caf\u{e9} reports");
+    // Two copies of one app (self-registered) are told apart by a suffix.
+    protocol::sql(&app, "DELETE FROM throttle_buckets");
+    let (_, _, again) = register(&app, None, &with_name("Caf\u{e9} reports")).await;
+    assert!(
+        again["client_name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Caf\u{e9} reports ("),
+        "{again}"
+    );
+    // Two nameless clients sending users to the same host are told apart.
+    let mut nameless = mcp_metadata("http://127.0.0.1:9/cb");
+    nameless.as_object_mut().unwrap().remove("client_name");
+    protocol::sql(&app, "DELETE FROM throttle_buckets");
+    let (_, _, first) = register(&app, None, &nameless).await;
+    protocol::sql(&app, "DELETE FROM throttle_buckets");
+    let (_, _, second) = register(&app, None, &nameless).await;
+    assert_eq!(first["client_name"], "127.0.0.1");
+    assert!(
+        second["client_name"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1 ("),
+        "{second}"
+    );
+}

@@ -90,6 +90,14 @@ pub fn insert(conn: &mut MysqlConnection, client: &NewClient) -> Result<(), DbEr
     Ok(())
 }
 
+/// Every client's name and whether it registered itself (for telling a new
+/// self-registered name apart from them).
+pub fn names(conn: &mut MysqlConnection) -> Result<Vec<(String, bool)>, DbError> {
+    Ok(oauth_clients::table
+        .select((oauth_clients::name, oauth_clients::self_registered))
+        .load(conn)?)
+}
+
 pub fn find_by_client_id(
     conn: &mut MysqlConnection,
     client_id: &str,

@@ -106,8 +106,14 @@ pub enum AccessCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
-    /// Add a new signing key; the old one stays published until its tokens have expired.
-    Rotate,
+    /// Add a new signing key: published at once, signing an hour later (when the old one
+    /// retires, staying published until its tokens have expired).
+    Rotate {
+        /// Sign with the new key at once (a leaked key): verifiers that cached the JWKS
+        /// fetch it again when they meet the new kid.
+        #[arg(long)]
+        activate_now: bool,
+    },
     /// List the published keys.
     List {
         #[arg(long)]
@@ -134,6 +140,9 @@ pub enum ClientCommand {
         /// Skip the consent screen for this client.
         #[arg(long)]
         trusted: bool,
+        /// A resource server: may introspect tokens issued to any client.
+        #[arg(long)]
+        may_introspect_any: bool,
         #[arg(long)]
         homepage: Option<String>,
         #[arg(long)]
@@ -330,28 +339,46 @@ fn access(command: AccessCommand) -> Result<(), CliError> {
 fn keys(command: KeysCommand) -> Result<(), CliError> {
     let mut conn = prepared_connection()?;
     match command {
-        KeysCommand::Rotate => {
-            let kid = crate::oauth::keys::generate(&mut conn).map_err(oauth_error)?;
+        KeysCommand::Rotate { activate_now } => {
+            let now = db::models::now();
+            let from = if activate_now {
+                now
+            } else {
+                now + crate::oauth::keys::ACTIVATION_DELAY
+            };
+            let kid = crate::oauth::keys::generate(&mut conn, from).map_err(oauth_error)?;
             crate::audit::record(
                 &mut conn,
-                crate::audit::Event::new("cli", crate::audit::KEYS_ROTATED).target("key", &kid),
+                crate::audit::Event::new("cli", crate::audit::KEYS_ROTATED)
+                    .target("key", &kid)
+                    .details(json!({ "signs_from": from.format("%Y-%m-%d %H:%M:%S").to_string() })),
             )?;
-            println!(
-                "new signing key {kid}; the previous key stays published for a day so its tokens keep verifying"
-            );
+            if activate_now {
+                println!(
+                    "new signing key {kid} signs from now; the previous key stays published for a day so its tokens keep verifying"
+                );
+            } else {
+                println!(
+                    "new signing key {kid} is published now and signs from {} UTC; the previous key signs until then and stays published for a day after",
+                    from.format("%Y-%m-%d %H:%M:%S")
+                );
+            }
         }
         KeysCommand::List { json } => {
-            let rows = db::models::signing_keys::published(&mut conn, db::models::now())?;
+            let now = db::models::now();
+            let rows = db::models::signing_keys::published(&mut conn, now)?;
             if json {
                 let list: Vec<_> = rows
                     .iter()
-                    .map(|r| json!({"kid": r.kid, "created_at": r.created_at.to_string(), "signing": r.retired_at.is_none(), "publish_until": r.publish_until.map(|t| t.to_string())}))
+                    .map(|r| json!({"kid": r.kid, "created_at": r.created_at.to_string(), "signing": r.signs_at(now), "signs_from": r.active_from.map(|t| t.to_string()), "publish_until": r.publish_until.map(|t| t.to_string())}))
                     .collect();
                 println!("{}", serde_json::Value::Array(list));
             } else {
                 for r in rows {
-                    let role = if r.retired_at.is_none() {
+                    let role = if r.signs_at(now) {
                         "signing"
+                    } else if r.active_from.is_some_and(|a| a > now) {
+                        "next"
                     } else {
                         "retired"
                     };
@@ -560,6 +587,7 @@ fn client_json(c: &ClientRow) -> serde_json::Value {
         "scopes": c.scopes.split_whitespace().collect::<Vec<_>>(),
         "redirect_uris": c.redirect_uri_list(),
         "trusted": c.trusted,
+        "may_introspect_any": c.may_introspect_any,
         "require_pkce": c.require_pkce,
         "homepage_url": c.homepage_url,
         "icon_url": c.icon_url,
@@ -584,6 +612,7 @@ fn client(command: ClientCommand) -> Result<(), CliError> {
             scopes,
             redirect_uris,
             trusted,
+            may_introspect_any,
             homepage,
             icon,
             owner,
@@ -601,6 +630,7 @@ fn client(command: ClientCommand) -> Result<(), CliError> {
                     .collect::<Result<_, _>>()
                     .map_err(invalid("--redirect-uri"))?,
                 trusted,
+                may_introspect_any,
                 homepage_url: parse_web_url(homepage.as_deref().unwrap_or(""), "Homepage URL")
                     .map_err(invalid("--homepage"))?,
                 icon_url: parse_web_url(icon.as_deref().unwrap_or(""), "Icon URL")

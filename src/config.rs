@@ -74,6 +74,8 @@ pub struct Config {
     pub session_absolute: Duration,
     /// Password hashes (19 MiB each) that may run at once; the rest wait briefly, then 503.
     pub hash_concurrency: usize,
+    /// Introspection requests per client and second on this server; more get 429.
+    pub introspection_rate: u32,
 }
 
 impl Config {
@@ -131,6 +133,13 @@ impl Config {
                 1,
                 64,
             )? as usize,
+            introspection_rate: parse_bounded(
+                "CONSENTRY_INTROSPECTION_RATE",
+                get("CONSENTRY_INTROSPECTION_RATE"),
+                u64::from(crate::oauth::INTROSPECTION_PER_SECOND),
+                1,
+                1_000_000,
+            )? as u32,
         })
     }
 

@@ -89,7 +89,10 @@ impl Application {
         let state = web::Data::new(AppState {
             pool,
             config: config.clone(),
-            protocol: Arc::new(Protocol::new(config.public_base())),
+            protocol: Arc::new(Protocol::with_introspection_rate(
+                config.public_base(),
+                config.introspection_rate,
+            )),
             hasher: Arc::new(HashPool::new(
                 config.hash_concurrency,
                 Duration::from_millis(HASH_SLOT_WAIT_MS),
@@ -133,6 +136,7 @@ impl Application {
                 .wrap(session)
                 .wrap(headers)
                 .wrap(tracing_actix())
+                .wrap(from_fn(head_as_get))
                 .service(routes::health::healthz)
                 .service(routes::health::readyz)
                 .service(routes::home::home)
@@ -258,6 +262,24 @@ async fn purge_loop(pool: DbPool) {
             tracing::warn!(error = %e, "purge of expired rows failed; will retry");
         }
     }
+}
+
+/// HEAD is answered on every GET route (RFC 9110 §9.3.2): routed as GET, sent without the
+/// body. Resources that are not GET routes answer HEAD as they answer GET (404 or 405).
+async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let head = req.method() == actix_web::http::Method::HEAD;
+    if head {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
+    let res = next.call(req).await?;
+    Ok(if head {
+        res.map_body(|_, _| actix_web::body::EitherBody::right(actix_web::body::None::new()))
+    } else {
+        res.map_into_left_body()
+    })
 }
 
 /// Errors raised by handlers render as HTML; API callers that ask for JSON get JSON instead.

@@ -28,6 +28,13 @@ ALTER TABLE audit_events
     ADD COLUMN aggregate_key BINARY(32) NULL,
     ADD CONSTRAINT audit_events_aggregate_unique UNIQUE (aggregate_key);
 
+-- A resource server that may introspect tokens issued to other clients (RFC 7662 §4).
+ALTER TABLE oauth_clients ADD COLUMN may_introspect_any BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- A rotated-in key is published first and signs only from this time on, so that every
+-- verifier has fetched it before it meets a token it signed (NULL: signs at once).
+ALTER TABLE signing_keys ADD COLUMN active_from DATETIME(6) NULL;
+
 -- Days audit events are kept; 0 keeps them forever. `consentry purge` applies it.
 -- Private-use redirect schemes allowed besides reverse-domain ones (RFC 8252 §7.1).
 ALTER TABLE oauth_settings

@@ -111,7 +111,7 @@ impl Bucket {
             kind: "client_auth_ip",
             key: network(ip),
             policy: Policy::Window {
-                limit: 50,
+                limit: 200,
                 window: Duration::minutes(15),
             },
         }
@@ -214,10 +214,13 @@ fn charge(policy: Policy, row: &Row, now: NaiveDateTime) -> Result<Row, NaiveDat
             }
             let last = row.blocked_until.unwrap_or(row.window_start);
             let hits = if now >= last + quiet { 0 } else { row.hits };
+            // No delay is stored as none: a parallel attempt whose clock read came a
+            // moment earlier must not mistake "now" for a wait.
+            let delay = policy.delay(hits + 1);
             Ok(Row {
                 hits: hits + 1,
                 window_start: now,
-                blocked_until: Some(now + policy.delay(hits + 1)),
+                blocked_until: (delay > Duration::zero()).then(|| now + delay),
             })
         }
     }

@@ -120,6 +120,7 @@ diesel::table! {
         self_registered -> Bool,
         #[max_length = 45]
         registered_from -> Nullable<Varchar>,
+        may_introspect_any -> Bool,
     }
 }
 
@@ -139,6 +140,7 @@ diesel::table! {
         created_at -> Datetime,
         retired_at -> Nullable<Datetime>,
         publish_until -> Nullable<Datetime>,
+        active_from -> Nullable<Datetime>,
     }
 }
 

@@ -43,27 +43,28 @@ impl RedirectUri {
     }
 
     /// As [`parse`](Self::parse), and also a native app's private-use scheme (RFC 8252
-    /// §7.1, such as `cursor://callback` or `com.example.app:/cb`), as self-registering
-    /// clients use. Schemes a browser would run or read locally stay refused.
-    pub fn parse_allowing_native(raw: &str) -> Result<Self, InvalidInput> {
+    /// §7.1), as self-registering clients use. Allowed, not blocked: a scheme is accepted
+    /// when it is reverse-domain (`com.example.app:/cb`, it contains a dot) or is one of
+    /// `allowed_schemes` (General settings, such as `cursor` or `vscode`); everything else
+    /// (`wss:`, `intent:`, `jar:`, `chrome:` ...) is refused.
+    pub fn parse_allowing_native(
+        raw: &str,
+        allowed_schemes: &[String],
+    ) -> Result<Self, InvalidInput> {
         let value = raw.trim();
         let url = match Url::parse(value) {
             Ok(url) if !matches!(url.scheme(), "http" | "https") => url,
             _ => return Self::parse(raw),
         };
         let bad = |why: &str| InvalidInput::new(format!("Redirect URI '{value}' {why}"));
-        const REFUSED: [&str; 8] = [
-            "javascript",
-            "data",
-            "vbscript",
-            "file",
-            "blob",
-            "about",
-            "ftp",
-            "ws",
-        ];
-        if REFUSED.contains(&url.scheme()) || url.scheme().starts_with("view-source") {
-            return Err(bad("uses a scheme that is not allowed."));
+        let scheme = url.scheme();
+        let reverse_domain = scheme.contains('.')
+            && scheme.split('.').all(|label| !label.is_empty())
+            && !scheme.starts_with("view-source");
+        if !reverse_domain && !allowed_schemes.iter().any(|s| s == scheme) {
+            return Err(bad(
+                "uses a scheme that is not allowed: a native app must use a reverse-domain scheme (such as com.example.app:/callback) or one listed under Allowed application schemes in General settings.",
+            ));
         }
         if value.len() > 2000 {
             return Err(bad("is longer than 2000 characters."));
@@ -73,6 +74,9 @@ impl RedirectUri {
         }
         if url.fragment().is_some() || value.contains('#') {
             return Err(bad("must not contain a fragment (#)."));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("must not contain a user name or password."));
         }
         Ok(Self(value.to_string()))
     }
@@ -151,25 +155,44 @@ mod tests {
     }
 
     #[test]
-    fn native_apps_may_use_private_use_schemes_but_not_dangerous_ones() {
+    fn native_apps_may_use_reverse_domain_or_allowed_schemes_only() {
+        let allowed: Vec<String> = ["cursor", "vscode", "vscode-insiders"]
+            .map(String::from)
+            .to_vec();
         for ok in [
             "cursor://anysphere.cursor-retrieval/oauth/callback",
+            "vscode://vscode.github-authentication/did-authenticate",
             "com.example.app:/cb",
             "https://a.example/cb",
         ] {
-            assert!(RedirectUri::parse_allowing_native(ok).is_ok(), "{ok}");
+            assert!(
+                RedirectUri::parse_allowing_native(ok, &allowed).is_ok(),
+                "{ok}"
+            );
         }
         for bad in [
             "javascript:alert(1)",
             "data:text/html,x",
             "file:///etc/passwd",
+            "wss://evil.example/cb",
+            "intent://cb#Intent;end",
+            "jar:https://evil.example/x!/cb",
+            "chrome://settings",
+            "ms-settings:cb",
+            "myapp://cb",
             "cursor://cb#frag",
-            "myapp://*/cb",
+            "com.example.app://*/cb",
             "http://example.com/cb",
             "not a uri",
+            "com..app:/cb",
         ] {
-            assert!(RedirectUri::parse_allowing_native(bad).is_err(), "{bad}");
+            assert!(
+                RedirectUri::parse_allowing_native(bad, &allowed).is_err(),
+                "{bad}"
+            );
         }
+        // Without the settings' list, only reverse-domain schemes pass.
+        assert!(RedirectUri::parse_allowing_native("cursor://cb", &[]).is_err());
     }
 
     #[test]

@@ -36,6 +36,24 @@ pub struct AuthorizationRequest {
     pub challenge: Option<CodeChallenge>,
     /// `prompt=consent`: show the screen even when consent is remembered.
     pub force_consent: bool,
+    /// `prompt=none`: never show a page; answer `login_required` or `consent_required`.
+    pub no_prompt: bool,
+}
+
+impl AuthorizationRequest {
+    /// An error for the client about this (valid) request: redirected to its vetted
+    /// redirect URI, or shown on a page for a self-registered client (RFC 9700 §4.11.2).
+    pub fn error(&self, code: ErrorCode, description: &str) -> AuthorizeError {
+        if self.client.self_registered {
+            return AuthorizeError::Page(format!("{code}: {description}"));
+        }
+        AuthorizeError::Redirect(ErrorRedirect {
+            redirect_uri: self.redirect_uri.clone(),
+            code,
+            description: description.to_string(),
+            state: self.state.clone().filter(|s| s.len() <= MAX_STATE_LEN),
+        })
+    }
 }
 
 /// An error to send back to the client at its (validated) redirect URI.
@@ -219,6 +237,9 @@ pub fn validate(
         force_consent: params
             .get("prompt")
             .is_some_and(|p| p.split(' ').any(|p| p == "consent")),
+        no_prompt: params
+            .get("prompt")
+            .is_some_and(|p| p.split(' ').any(|p| p == "none")),
         client,
         redirect_uri,
         redirect_uri_given,
@@ -312,6 +333,12 @@ pub fn decide(
                 .map(Next::Redirect);
         }
     }
+    if request.no_prompt {
+        return Err(request.error(
+            ErrorCode::ConsentRequired,
+            "The user has not approved this application; send them without prompt=none.",
+        ));
+    }
     let handle = crate::auth::random_token(32);
     models::authorization_requests::insert(
         conn,
@@ -371,6 +398,7 @@ pub fn answer(
         scopes: offered.clone(),
         challenge: row.code_challenge.as_deref().and_then(CodeChallenge::parse),
         force_consent: false,
+        no_prompt: false,
         client,
     };
     let actor = login.to_string();

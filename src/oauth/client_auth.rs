@@ -5,6 +5,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use diesel::MysqlConnection;
 
+use crate::audit;
+use crate::auth::throttle::{self, Bucket, Verdict};
 use crate::db::models::{self, clients::ClientRow};
 use crate::domain::{ClientId, ClientStatus, ClientType, secret_matches};
 use crate::oauth::Protocol;
@@ -90,13 +92,38 @@ fn form_decode(raw: &str) -> Option<String> {
         .map(|s| s.into_owned())
 }
 
+/// Who is calling a client-authenticated endpoint: the Authorization header it sent and
+/// the address it came from (for throttling failed attempts).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub authorization: Option<String>,
+    pub ip: String,
+}
+
+impl Credentials {
+    pub fn client_id(&self) -> &str {
+        match self {
+            Credentials::Basic { client_id, .. }
+            | Credentials::Post { client_id, .. }
+            | Credentials::IdOnly { client_id } => client_id,
+        }
+    }
+}
+
+/// Why authentication failed: wrong credentials count towards the throttle; a paused
+/// client or a missing secret does not.
+enum Refusal {
+    WrongCredentials,
+    Other(OAuthError),
+}
+
 /// The authenticated client. An unknown client and a wrong secret get the same answer
 /// after the same work (one HMAC and one constant-time comparison).
-pub fn authenticate(
+fn authenticate(
     conn: &mut MysqlConnection,
     secret_key: &[u8],
     credentials: &Credentials,
-) -> Result<ClientRow, OAuthError> {
+) -> Result<Result<ClientRow, Refusal>, OAuthError> {
     let (client_id, secret) = match credentials {
         Credentials::Basic { client_id, secret } | Credentials::Post { client_id, secret } => {
             (client_id.as_str(), Some(secret.as_str()))
@@ -113,41 +140,81 @@ pub fn authenticate(
             // Same work as a real comparison, so timing does not tell unknown from wrong.
             let _ = secret_matches(secret_key, secret, &[0u8; 32]);
         }
-        return Err(failed());
+        return Ok(Err(Refusal::WrongCredentials));
     };
     let confidential = client.client_type == ClientType::Confidential.as_str();
     match (confidential, secret, client.secret_hash.as_deref()) {
         (true, Some(secret), Some(stored)) if secret_matches(secret_key, secret, stored) => {}
         (true, None, _) => {
-            return Err(OAuthError::new(
+            return Ok(Err(Refusal::Other(OAuthError::new(
                 ErrorCode::InvalidClient,
                 "This client is confidential: authenticate with client_secret_basic or client_secret_post.",
-            ));
+            ))));
         }
         (false, None, _) => {}
-        _ => return Err(failed()),
+        _ => return Ok(Err(Refusal::WrongCredentials)),
     }
     if client.status == ClientStatus::Paused.as_str() {
-        return Err(OAuthError::new(
+        return Ok(Err(Refusal::Other(OAuthError::new(
             ErrorCode::InvalidClient,
             "This client is paused by an administrator; it can get no tokens until it is resumed.",
-        ));
+        ))));
     }
-    Ok(client)
+    Ok(Ok(client))
 }
 
 /// Reads and checks the credentials of a request to the token, revocation or
-/// introspection endpoint; returns the client and how it presented itself.
+/// introspection endpoint; returns the client and how it presented itself. Wrong
+/// credentials are throttled per client and address (growing delays) and per address,
+/// then answered 429 with `Retry-After`, and audited as counted rows. The check before
+/// verifying only reads; the failure is charged atomically afterwards, so a burst of
+/// parallel wrong secrets gets at most the free attempts answered `invalid_client`.
 pub fn authenticate_request(
     conn: &mut MysqlConnection,
     proto: &Protocol,
-    authorization: Option<&str>,
+    caller: &Caller,
     params: &Params,
 ) -> Result<(ClientRow, Credentials), OAuthError> {
-    let credentials = credentials(authorization, params)?;
+    let credentials = credentials(caller.authorization.as_deref(), params)?;
+    let id = credentials.client_id().to_string();
+    let buckets = [
+        Bucket::client_auth(&id, &caller.ip),
+        Bucket::client_auth_address(&caller.ip),
+    ];
+    let now = models::now();
+    let throttled = |conn: &mut MysqlConnection, verdict: Verdict| {
+        audit::record_counted(
+            conn,
+            audit::Event::new(&id, audit::CLIENT_AUTH_THROTTLED)
+                .target("client", &id)
+                .ip(&caller.ip),
+        )?;
+        Ok::<_, OAuthError>(OAuthError::Throttled {
+            retry_after: verdict.retry_after_secs(now),
+        })
+    };
+    let verdict = throttle::check(conn, &buckets, now)?;
+    if let Verdict::Refused { .. } = verdict {
+        return Err(throttled(conn, verdict)?);
+    }
     let secret_key = proto.secret_key(conn)?;
-    let client = authenticate(conn, secret_key, &credentials)?;
-    Ok((client, credentials))
+    match authenticate(conn, secret_key, &credentials)? {
+        Ok(client) => Ok((client, credentials)),
+        Err(Refusal::Other(e)) => Err(e),
+        Err(Refusal::WrongCredentials) => {
+            let verdict = throttle::take(conn, &buckets, now)?;
+            if let Verdict::Refused { .. } = verdict {
+                return Err(throttled(conn, verdict)?);
+            }
+            audit::record_counted(
+                conn,
+                audit::Event::new(&id, audit::CLIENT_AUTH_FAILED)
+                    .target("client", &id)
+                    .ip(&caller.ip),
+            )?;
+            Err(failed())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ pub struct ClientSpec {
     pub scopes: Vec<Scope>,
     pub redirect_uris: Vec<RedirectUri>,
     pub trusted: bool,
+    /// A resource server that may introspect any client's tokens (RFC 7662 §4).
+    pub may_introspect_any: bool,
     pub homepage_url: Option<String>,
     pub icon_url: Option<String>,
 }
@@ -126,6 +128,7 @@ pub fn create(
                 scopes: &scopes,
                 redirect_uris: json!(uris),
                 trusted: spec.trusted,
+                may_introspect_any: spec.may_introspect_any,
                 // Public clients always need PKCE; confidential ones opt in (the seed's
                 // confidential example has no code_challenge).
                 require_pkce: spec.client_type == ClientType::Public,
@@ -151,6 +154,7 @@ pub fn create(
                     "scopes": scopes,
                     "redirect_uris": uris,
                     "trusted": spec.trusted,
+                    "may_introspect_any": spec.may_introspect_any,
                 })),
         )
     })?;
@@ -287,6 +291,7 @@ pub fn update(
                 scopes: &scopes,
                 redirect_uris: json!(uris),
                 trusted: spec.trusted,
+                may_introspect_any: spec.may_introspect_any,
                 homepage_url: spec.homepage_url.as_deref(),
                 icon_url: spec.icon_url.as_deref(),
                 updated_at: now,
@@ -353,6 +358,11 @@ fn changed_fields(
         ),
         ("trusted", json!(before.trusted), json!(spec.trusted)),
         (
+            "may_introspect_any",
+            json!(before.may_introspect_any),
+            json!(spec.may_introspect_any),
+        ),
+        (
             "homepage_url",
             json!(before.homepage_url),
             json!(spec.homepage_url),
@@ -414,6 +424,7 @@ pub struct ClientInput {
     /// One URI per line.
     pub redirect_uris: String,
     pub trusted: bool,
+    pub may_introspect_any: bool,
     pub homepage_url: String,
     pub icon_url: String,
     /// Allow native apps' private-use redirect schemes (clients that registered themselves
@@ -436,6 +447,7 @@ impl ClientInput {
             scopes: c.scopes.split_whitespace().map(str::to_string).collect(),
             redirect_uris: c.redirect_uri_list().join("\n"),
             trusted: c.trusted,
+            may_introspect_any: c.may_introspect_any,
             homepage_url: c.homepage_url.clone().unwrap_or_default(),
             icon_url: c.icon_url.clone().unwrap_or_default(),
             native_redirects: c.self_registered,
@@ -456,7 +468,7 @@ impl ClientInput {
         let mut redirect_uris = Vec::new();
         for line in self.redirect_uris.lines().filter(|l| !l.trim().is_empty()) {
             let parsed = if self.native_redirects {
-                RedirectUri::parse_allowing_native(line)
+                RedirectUri::parse_allowing_native(line, &settings.allowed_app_schemes)
             } else {
                 RedirectUri::parse(line)
             };
@@ -499,6 +511,7 @@ impl ClientInput {
             scopes,
             redirect_uris,
             trusted: self.trusted,
+            may_introspect_any: self.may_introspect_any,
             homepage_url,
             icon_url,
         };

@@ -19,6 +19,10 @@ pub enum ErrorCode {
     AccessDenied,
     /// RFC 8707 §2: the `resource` is not one this server issues tokens for.
     InvalidTarget,
+    /// `prompt=none` without a signed-in user (OpenID Connect Core §3.1.2.6).
+    LoginRequired,
+    /// `prompt=none` when the user would have to be asked (same section).
+    ConsentRequired,
 }
 
 impl ErrorCode {
@@ -34,6 +38,8 @@ impl ErrorCode {
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
         }
     }
 }
@@ -52,9 +58,9 @@ pub enum OAuthError {
         code: ErrorCode,
         description: String,
     },
-    /// Too many attempts: 429 with `Retry-After`, and `code` as the error.
-    #[error("{code}: too many attempts; retry after {retry_after} s")]
-    Throttled { code: ErrorCode, retry_after: i64 },
+    /// Too many attempts: 429 `too_many_requests` with `Retry-After`.
+    #[error("too many attempts; retry after {retry_after} s")]
+    Throttled { retry_after: i64 },
     #[error(transparent)]
     Db(DbError),
     #[error("internal error: {0}")]

@@ -1,11 +1,13 @@
-//! Token introspection (RFC 7662) for confidential clients. Anything not active, for any
-//! reason, gets the same `{"active":false}`.
+//! Token introspection (RFC 7662) for confidential clients: a client learns about its own
+//! tokens, and a client marked "may introspect any token" (a resource server) about
+//! everyone's. Anything not active or not theirs to see gets the same `{"active":false}`.
+//! Rate-limited per client.
 
 use diesel::MysqlConnection;
 use serde_json::{Value, json};
 
 use crate::db::models;
-use crate::oauth::client_auth;
+use crate::oauth::client_auth::{self, Caller};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::oauth::{Protocol, token_hash, tokens};
@@ -13,22 +15,31 @@ use crate::oauth::{Protocol, token_hash, tokens};
 pub fn introspect(
     conn: &mut MysqlConnection,
     proto: &Protocol,
-    authorization: Option<&str>,
+    caller: &Caller,
     params: &Params,
 ) -> Result<Value, OAuthError> {
     params.reject_repeated()?;
-    let (client, _) = client_auth::authenticate_request(conn, proto, authorization, params)?;
+    let (client, _) = client_auth::authenticate_request(conn, proto, caller, params)?;
     if !client.is_confidential() {
         return Err(OAuthError::new(
             ErrorCode::InvalidClient,
             "Introspection is for confidential clients.",
         ));
     }
+    if let Err(retry_after) = proto.introspection_allowed(&client.client_id) {
+        return Err(OAuthError::Throttled { retry_after });
+    }
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
     let inactive = json!({ "active": false });
+    // RFC 7662 §4: only the client the token was issued to, or a resource server allowed
+    // to, learns anything about it; everyone else sees an inactive token.
+    let may_see = |owner: &str| owner == client.client_id || client.may_introspect_any;
     if let Some((claims, state)) = tokens::active_access_token(conn, proto, token)? {
+        if !may_see(&claims.client_id) {
+            return Ok(inactive);
+        }
         let username = match state.user_id {
             Some(id) => models::users::find_by_id(conn, id)?.map(|u| u.login),
             None => None,
@@ -57,7 +68,8 @@ pub fn introspect(
         return Ok(inactive);
     };
     let now = models::now();
-    if row.rotated_at.is_some()
+    if !may_see(&owner.client_id)
+        || row.rotated_at.is_some()
         || row.expires_at <= now
         || grant.revoked_at.is_some()
         || !owner.is_active()

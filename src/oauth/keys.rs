@@ -1,6 +1,8 @@
 //! Access-token signing keys: RSA 2048, generated on first start, kept in the database so
 //! every instance signs with the same key, and published at the JWKS endpoint by `kid`.
-//! `consentry keys rotate` adds a key; the old one stays published until every token it
+//! `consentry keys rotate` adds a key that is published at once but signs only after a
+//! delay (an hour by default), so every verifier's cached JWKS has it before the first
+//! token it signs; the old key signs until then and stays published until every token it
 //! signed has expired. Each server reloads its copy at most every minute, and at once when
 //! it meets a `kid` it does not know.
 
@@ -38,9 +40,20 @@ pub struct LoadedKey {
 
 #[derive(Default)]
 struct Snapshot {
-    signing: Option<Arc<LoadedKey>>,
+    /// Newest first, with the times each signs between (chosen at signing time, so a
+    /// scheduled activation happens on the minute without waiting for a reload).
+    signers: Vec<(Arc<LoadedKey>, signing_keys::SigningKeyRow)>,
     by_kid: HashMap<String, Arc<LoadedKey>>,
     jwks: Vec<Value>,
+}
+
+impl Snapshot {
+    fn signing_at(&self, now: NaiveDateTime) -> Option<Arc<LoadedKey>> {
+        self.signers
+            .iter()
+            .find(|(_, row)| row.signs_at(now))
+            .map(|(key, _)| key.clone())
+    }
 }
 
 /// The server's in-memory copy of the published keys.
@@ -85,12 +98,12 @@ impl KeyRing {
                 }),
                 kid: row.kid.clone(),
             });
-            // Rows come newest first: the newest unretired key signs.
-            if snapshot.signing.is_none() && row.retired_at.is_none() {
-                snapshot.signing = Some(key.clone());
-            }
             snapshot.jwks.push(key.jwk.clone());
-            snapshot.by_kid.insert(row.kid, key);
+            snapshot.by_kid.insert(row.kid.clone(), key.clone());
+            // Rows come newest first: the newest key active now signs.
+            let mut times = row;
+            times.private_der = Vec::new();
+            snapshot.signers.push((key, times));
         }
         *self
             .snapshot
@@ -113,8 +126,7 @@ impl KeyRing {
             self.reload(conn)?;
         }
         self.current()
-            .signing
-            .clone()
+            .signing_at(models::now())
             .ok_or_else(|| OAuthError::Internal("no signing key".into()))
     }
 
@@ -145,11 +157,12 @@ impl KeyRing {
 pub fn ensure_signing_key(
     conn: &mut MysqlConnection,
 ) -> Result<Vec<signing_keys::SigningKeyRow>, OAuthError> {
-    let rows = signing_keys::published(conn, models::now())?;
-    if rows.iter().any(|r| r.retired_at.is_none()) {
+    let now = models::now();
+    let rows = signing_keys::published(conn, now)?;
+    if rows.iter().any(|r| r.signs_at(now)) {
         return Ok(rows);
     }
-    generate(conn)?;
+    generate(conn, now)?;
     Ok(signing_keys::published(conn, models::now())?)
 }
 
@@ -159,9 +172,15 @@ fn encoding_key(pkcs8_der: &[u8]) -> Result<EncodingKey, OAuthError> {
         .map_err(|e| OAuthError::Internal(format!("signing key: {e}")))
 }
 
-/// Generates a new signing key and retires the others (still published for a day). Returns
-/// the new `kid`.
-pub fn generate(conn: &mut MysqlConnection) -> Result<String, OAuthError> {
+/// How long a rotated-in key is published before it signs, unless activated at once.
+pub const ACTIVATION_DELAY: chrono::Duration = chrono::Duration::hours(1);
+
+/// Generates a new signing key, published now and signing from `active_from`, when the
+/// others retire (still published for a day after). Returns the new `kid`.
+pub fn generate(
+    conn: &mut MysqlConnection,
+    active_from: NaiveDateTime,
+) -> Result<String, OAuthError> {
     let pair = KeyPair::generate(KeySize::Rsa2048)
         .map_err(|_| OAuthError::Internal("RSA key generation failed".into()))?;
     let der: Pkcs8V1Der = pair
@@ -185,10 +204,12 @@ pub fn generate(conn: &mut MysqlConnection) -> Result<String, OAuthError> {
                 n: &rsa.n,
                 e: &rsa.e,
                 created_at: now,
+                active_from: Some(active_from.max(now)),
             },
         )?;
         let id = models::last_insert_id(conn)?;
-        signing_keys::retire_older_than(conn, id, now, retired_until(now))?;
+        let switch = active_from.max(now);
+        signing_keys::retire_older_than(conn, id, switch, retired_until(switch))?;
         Ok::<_, DbError>(())
     })?;
     Ok(kid)

@@ -35,7 +35,13 @@ pub struct Protocol {
     /// The `aud` of access tokens: this server's API, at the same base URL.
     pub audience: String,
     secret_key: OnceLock<Vec<u8>>,
+    /// Introspection requests per client and second, on this server (a resource server
+    /// checks a token per API call, so the default is generous; it bounds, not meters).
+    introspection: governor::DefaultKeyedRateLimiter<String>,
 }
+
+/// Default introspection rate per client and second on one server.
+pub const INTROSPECTION_PER_SECOND: u32 = 5000;
 
 impl Protocol {
     /// RFC 8707: the one resource this server issues tokens for is its own API, named by its
@@ -59,12 +65,30 @@ impl Protocol {
     }
 
     pub fn new(public_base: String) -> Self {
+        Self::with_introspection_rate(public_base, INTROSPECTION_PER_SECOND)
+    }
+
+    pub fn with_introspection_rate(public_base: String, per_second: u32) -> Self {
+        let rate = std::num::NonZeroU32::new(per_second.max(1)).expect("at least 1");
         Self {
             keys: keys::KeyRing::new(),
             audience: public_base.clone(),
             issuer: public_base,
             secret_key: OnceLock::new(),
+            introspection: governor::RateLimiter::keyed(governor::Quota::per_second(rate)),
         }
+    }
+
+    /// Charges one introspection to `client_id`; the seconds to wait when over the rate.
+    pub fn introspection_allowed(&self, client_id: &str) -> Result<(), i64> {
+        use governor::clock::{Clock, DefaultClock};
+        self.introspection
+            .check_key(&client_id.to_string())
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                (wait.as_millis() as i64 + 999) / 1000
+            })
+            .map_err(|secs| secs.max(1))
     }
 
     /// The key that hashes client secrets, read from the database once.

@@ -203,7 +203,7 @@ pub fn register(
         })?;
     let mut redirect_uris = Vec::new();
     for uri in &uris {
-        let parsed = RedirectUri::parse_allowing_native(uri)
+        let parsed = RedirectUri::parse_allowing_native(uri, &settings.allowed_app_schemes)
             .map_err(|e| RegistrationError::InvalidRedirectUri(format!("redirect_uris: {e}")))?;
         if !redirect_uris.contains(&parsed) {
             redirect_uris.push(parsed);
@@ -336,6 +336,7 @@ pub fn register(
                 scopes: &scopes_joined,
                 redirect_uris: json!(uri_list),
                 trusted: false,
+                may_introspect_any: false,
                 require_pkce: true,
                 homepage_url: client_uri.as_deref(),
                 icon_url: logo_uri.as_deref(),

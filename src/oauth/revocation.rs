@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::audit;
 use crate::db::models;
-use crate::oauth::client_auth;
+use crate::oauth::client_auth::{self, Caller};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::oauth::{Protocol, jwt, token_hash};
@@ -14,11 +14,11 @@ use crate::oauth::{Protocol, jwt, token_hash};
 pub fn revoke(
     conn: &mut MysqlConnection,
     proto: &Protocol,
-    authorization: Option<&str>,
+    caller: &Caller,
     params: &Params,
 ) -> Result<(), OAuthError> {
     params.reject_repeated()?;
-    let (client, _) = client_auth::authenticate_request(conn, proto, authorization, params)?;
+    let (client, _) = client_auth::authenticate_request(conn, proto, caller, params)?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::audit;
 use crate::db::models::{self, clients::ClientRow, grants::NewGrant};
 use crate::domain::{GrantType, Scope};
-use crate::oauth::client_auth::{self, Credentials};
+use crate::oauth::client_auth::{self, Caller, Credentials};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::jwt::{self, AccessClaims};
 use crate::oauth::params::Params;
@@ -37,7 +37,7 @@ pub struct TokenResponse {
 pub fn exchange(
     conn: &mut MysqlConnection,
     proto: &Protocol,
-    authorization: Option<&str>,
+    caller: &Caller,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     params.reject_repeated()?;
@@ -56,8 +56,7 @@ pub fn exchange(
             ));
         }
     };
-    let (client, credentials) =
-        client_auth::authenticate_request(conn, proto, authorization, params)?;
+    let (client, credentials) = client_auth::authenticate_request(conn, proto, caller, params)?;
     proto.check_resource(params)?;
     let settings = Settings::load(conn)?;
     let response = match grant {

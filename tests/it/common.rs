@@ -43,6 +43,8 @@ pub struct Options {
     pub db_timeout_secs: u64,
     /// The test database name, when the caller needs to know it in advance.
     pub db_name: Option<String>,
+    /// More configuration variables, as the environment would give them.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -51,6 +53,7 @@ impl Default for Options {
             pool_url: None,
             db_timeout_secs: 5,
             db_name: None,
+            env: Vec::new(),
         }
     }
 }
@@ -90,13 +93,14 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let key =
         base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>().repeat(2));
     let pool_url = options.pool_url.clone().unwrap_or_else(|| db_url.clone());
-    let vars: HashMap<&str, String> = HashMap::from([
+    let mut vars: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", pool_url.full().to_string()),
         ("CONSENTRY_PUBLIC_URL", address.clone()),
         ("CONSENTRY_SESSION_KEY", key),
         ("CONSENTRY_DATA_DIR", data_dir.display().to_string()),
         ("CONSENTRY_DB_TIMEOUT", options.db_timeout_secs.to_string()),
     ]);
+    vars.extend(options.env.iter().cloned());
     let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
     let (url, timeout) = (pool_url.clone(), config.db_timeout);
     let pool = tokio::task::spawn_blocking(move || db::build_pool(&url, 5, timeout))

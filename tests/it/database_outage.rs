@@ -120,6 +120,7 @@ async fn requests_answer_503_while_the_database_is_away_and_recover_after() {
         pool_url: Some(via_proxy),
         db_timeout_secs: 2,
         db_name: Some(name),
+        ..Options::default()
     })
     .await;
     app.sign_in_as("alice", Role::Superuser).await;

@@ -31,6 +31,8 @@ pub struct ClientRow {
     /// Registered itself through RFC 7591, not by an administrator.
     pub self_registered: bool,
     pub registered_from: Option<String>,
+    /// A resource server: may introspect tokens issued to any client.
+    pub may_introspect_any: bool,
 }
 
 impl ClientRow {
@@ -63,6 +65,7 @@ impl ClientRow {
 #[derive(Insertable)]
 #[diesel(table_name = oauth_clients)]
 pub struct NewClient<'a> {
+    pub may_introspect_any: bool,
     pub client_id: &'a str,
     pub name: &'a str,
     pub description: &'a str,
@@ -178,6 +181,7 @@ pub struct ClientChanges<'a> {
     pub scopes: &'a str,
     pub redirect_uris: Value,
     pub trusted: bool,
+    pub may_introspect_any: bool,
     pub homepage_url: Option<&'a str>,
     pub icon_url: Option<&'a str>,
     pub updated_at: NaiveDateTime,

@@ -17,6 +17,15 @@ pub struct SigningKeyRow {
     pub created_at: NaiveDateTime,
     pub retired_at: Option<NaiveDateTime>,
     pub publish_until: Option<NaiveDateTime>,
+    /// Signs from this time on (published before, so verifiers know it first).
+    pub active_from: Option<NaiveDateTime>,
+}
+
+impl SigningKeyRow {
+    /// Whether this key signs new tokens at `now`.
+    pub fn signs_at(&self, now: NaiveDateTime) -> bool {
+        self.active_from.is_none_or(|a| a <= now) && self.retired_at.is_none_or(|r| r > now)
+    }
 }
 
 #[derive(Insertable)]
@@ -27,6 +36,7 @@ pub struct NewSigningKey<'a> {
     pub n: &'a str,
     pub e: &'a str,
     pub created_at: NaiveDateTime,
+    pub active_from: Option<NaiveDateTime>,
 }
 
 pub fn insert(conn: &mut MysqlConnection, key: &NewSigningKey) -> Result<(), DbError> {
@@ -52,20 +62,25 @@ pub fn published(
         .load(conn)?)
 }
 
-/// Retires every signing key older than `newest_id`, keeping it published until `until`.
+/// Retires, at `at`, every signing key older than `newest_id` that is not retired by then
+/// already, keeping it published until `until`.
 pub fn retire_older_than(
     conn: &mut MysqlConnection,
     newest_id: i64,
-    now: NaiveDateTime,
+    at: NaiveDateTime,
     until: NaiveDateTime,
 ) -> Result<usize, DbError> {
     Ok(diesel::update(
         signing_keys::table
             .filter(signing_keys::id.lt(newest_id))
-            .filter(signing_keys::retired_at.is_null()),
+            .filter(
+                signing_keys::retired_at
+                    .is_null()
+                    .or(signing_keys::retired_at.gt(at)),
+            ),
     )
     .set((
-        signing_keys::retired_at.eq(now),
+        signing_keys::retired_at.eq(at),
         signing_keys::publish_until.eq(until),
     ))
     .execute(conn)?)

@@ -10,7 +10,7 @@ use crate::auth::session::SessionUser;
 use crate::db;
 use crate::error::AppError;
 use crate::oauth::authorize::{self, AuthorizeError, ConsentPrompt, Next};
-use crate::oauth::error::OAuthError;
+use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::routes::page::{Layout, render, see_other};
 use crate::startup::AppState;
@@ -51,6 +51,14 @@ pub async fn authorize(
     };
     let user = match SessionUser::extract(&req).await {
         Ok(user) => user,
+        // prompt=none: the client asked not to show a page, so it hears it must sign in.
+        Err(AppError::SignInRequired { .. }) if request.no_prompt => {
+            let error = request.error(
+                ErrorCode::LoginRequired,
+                "The user is not signed in; send them without prompt=none.",
+            );
+            return answer_error(&state, error);
+        }
         Err(AppError::SignInRequired { .. }) => {
             return Err(AppError::SignInRequired {
                 next: resume_path(&params),

@@ -7,9 +7,11 @@ use diesel::MysqlConnection;
 
 use super::{authorization, error_response, no_store_json, read_form};
 use crate::db;
+use crate::oauth::client_auth::Caller;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::{Protocol, introspection, revocation, tokens};
+use crate::routes::client_ip::client_ip;
 use crate::startup::AppState;
 
 /// Reads the form, then runs `call` with the connection, the protocol state, the
@@ -21,16 +23,19 @@ async fn call_with_form<T, F>(
     call: F,
 ) -> Result<T, OAuthError>
 where
-    F: FnOnce(&mut MysqlConnection, &Protocol, Option<&str>, &Params) -> Result<T, OAuthError>
+    F: FnOnce(&mut MysqlConnection, &Protocol, &Caller, &Params) -> Result<T, OAuthError>
         + Send
         + 'static,
     T: Send + 'static,
 {
     let params = read_form(req, payload).await?;
-    let auth = authorization(req);
+    let caller = Caller {
+        authorization: authorization(req),
+        ip: client_ip(req),
+    };
     let proto = state.protocol.clone();
     db::run_with(&state.pool, move |conn| {
-        call(conn, &proto, auth.as_deref(), &params)
+        call(conn, &proto, &caller, &params)
     })
     .await
 }

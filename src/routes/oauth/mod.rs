@@ -54,11 +54,11 @@ pub fn error_response(error: OAuthError) -> HttpResponse {
             }
             response
         }
-        OAuthError::Throttled { code, retry_after } => {
+        OAuthError::Throttled { retry_after } => {
             let mut response = no_store_json(
                 StatusCode::TOO_MANY_REQUESTS,
                 &Body {
-                    error: code.as_str(),
+                    error: "too_many_requests",
                     error_description: "Too many attempts from this client or address; wait for the Retry-After seconds.",
                 },
             );

@@ -386,7 +386,11 @@ async fn pause_and_resume_apply_to_existing_tokens_and_the_token_endpoint_at_onc
     let (id, secret) = create_client(&app, form).await;
     let secret = secret.unwrap();
     let client = as_client(&id, &secret);
-    let (other, other_secret) = create_client(&app, new_client_form(&app, "Observer").await).await;
+    // A resource server, allowed to introspect other clients' tokens.
+    let observer_form = new_client_form(&app, "Observer")
+        .await
+        .set("may_introspect_any", "1");
+    let (other, other_secret) = create_client(&app, observer_form).await;
     let observer = as_client(&other, &other_secret.unwrap());
     let (_, body) = client_credentials(&app, &id, &secret, "matomo:read").await;
     let machine = body["access_token"].as_str().unwrap().to_string();

@@ -84,6 +84,7 @@ async fn run_fault(fault: Fault) {
         pool_url: Some(via_proxy),
         db_timeout_secs: DB_TIMEOUT,
         db_name: Some(name),
+        ..Options::default()
     })
     .await;
     app.create_user("owner", Role::Superuser).await;

@@ -114,11 +114,32 @@ async fn tokens_verify_with_the_jwks_before_and_after_a_key_rotation() {
     assert_eq!(verify(&app, &old).await["client_id"], client.id.as_str());
     assert_eq!(jwks(&app).await.len(), 1);
 
+    // A rotation publishes the next key first; the current one goes on signing.
     run_cli(&app, &["keys", "rotate"]);
+    assert_eq!(
+        jwks(&app).await.len(),
+        2,
+        "the next key is published at once"
+    );
+    let kid = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
+    let (_, still) = token(&app, &cc).await;
+    assert_eq!(
+        kid(still["access_token"].as_str().unwrap()),
+        kid(&old),
+        "not yet"
+    );
+    // An hour later (played by moving the switch into the past), the new key signs.
+    sql(
+        &app,
+        "UPDATE signing_keys SET active_from = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE active_from > UTC_TIMESTAMP(6)",
+    );
+    sql(
+        &app,
+        "UPDATE signing_keys SET retired_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE retired_at > UTC_TIMESTAMP(6)",
+    );
     assert_eq!(jwks(&app).await.len(), 2, "the old key stays published");
     let (_, new) = token(&app, &cc).await;
     let new = new["access_token"].as_str().unwrap().to_string();
-    let kid = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
     assert_ne!(
         kid(&old),
         kid(&new),
@@ -128,6 +149,13 @@ async fn tokens_verify_with_the_jwks_before_and_after_a_key_rotation() {
     verify(&app, &new).await;
     assert!(active(&introspect(&app, &client, &old).await));
     assert!(active(&introspect(&app, &client, &new).await));
+    // In an emergency the new key signs at once.
+    run_cli(&app, &["keys", "rotate", "--activate-now"]);
+    assert_eq!(jwks(&app).await.len(), 3);
+    let (_, newest) = token(&app, &cc).await;
+    let newest = newest["access_token"].as_str().unwrap().to_string();
+    assert_ne!(kid(&newest), kid(&new));
+    verify(&app, &newest).await;
 }
 
 #[tokio::test]

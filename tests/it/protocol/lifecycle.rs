@@ -147,7 +147,14 @@ async fn a_refresh_token_of_another_client_is_invalid_grant() {
 async fn pausing_stops_every_token_at_once_and_resuming_brings_them_back() {
     let app = spawn_app().await;
     let client = register(&app, Spec::confidential()).await;
-    let watcher = register(&app, Spec::confidential()).await;
+    let watcher = register(
+        &app,
+        Spec {
+            may_introspect_any: true,
+            ..Spec::confidential()
+        },
+    )
+    .await;
     app.sign_in_as("alice", Role::User).await;
     let (_, body) = redeem(&app, &client, &approved_code(&app, &client, false).await).await;
     let access = body["access_token"].as_str().unwrap();

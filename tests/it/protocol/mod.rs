@@ -3,6 +3,7 @@
 mod authorize;
 mod concurrency;
 mod discovery;
+mod edges;
 mod lifecycle;
 mod races;
 mod revocation;
@@ -39,6 +40,7 @@ pub struct Spec {
     pub scopes: Vec<Scope>,
     pub uris: Vec<&'static str>,
     pub trusted: bool,
+    pub may_introspect_any: bool,
 }
 
 impl Spec {
@@ -53,6 +55,7 @@ impl Spec {
             scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
             uris: vec![CALLBACK],
             trusted: false,
+            may_introspect_any: false,
         }
     }
 
@@ -102,6 +105,7 @@ pub async fn register(app: &TestApp, spec: Spec) -> Client {
                     .map(|u| RedirectUri::parse(u).unwrap())
                     .collect(),
                 trusted: spec.trusted,
+                may_introspect_any: spec.may_introspect_any,
                 homepage_url: Some("https://example-app.com/".into()),
                 icon_url: None,
             },

@@ -82,6 +82,7 @@ fn input_for(fields: &Fields, native_redirects: bool) -> ClientInput {
         scopes: fields.all("scopes"),
         redirect_uris: fields.text("redirect_uris"),
         trusted: fields.checked("trusted"),
+        may_introspect_any: fields.checked("may_introspect_any"),
         homepage_url: fields.text("homepage_url"),
         icon_url: fields.text("icon_url"),
         native_redirects,

@@ -5,7 +5,7 @@ use jsonwebtoken::{Header, Validation, decode, decode_header, encode};
 use serde::{Deserialize, Serialize};
 
 use crate::oauth::error::OAuthError;
-use crate::oauth::keys::{ALGORITHM, KeyRing};
+use crate::oauth::keys::{ALGORITHM, KeyRing, LoadedKey};
 
 pub const TYP: &str = "at+jwt";
 
@@ -28,6 +28,11 @@ pub fn sign(
     claims: &AccessClaims,
 ) -> Result<String, OAuthError> {
     let key = keys.signing_key(conn)?;
+    sign_with(&key, claims)
+}
+
+/// Signs `claims` with `key` as an RFC 9068 access token.
+pub fn sign_with(key: &LoadedKey, claims: &AccessClaims) -> Result<String, OAuthError> {
     let mut header = Header::new(ALGORITHM);
     header.typ = Some(TYP.into());
     header.kid = Some(key.kid.clone());
@@ -65,28 +70,44 @@ fn verify_with(
     audience: &str,
     check_expiry: bool,
 ) -> Result<Option<AccessClaims>, OAuthError> {
-    let Ok(header) = decode_header(token) else {
+    let Some(kid) = acceptable_kid(token) else {
         return Ok(None);
     };
+    let Some(key) = keys.verifying_key(conn, &kid)? else {
+        return Ok(None);
+    };
+    Ok(decode_claims(token, &key, issuer, audience, check_expiry))
+}
+
+/// The `kid` of a token whose header is one of ours (`alg` RS256, `typ` at+jwt), before
+/// any key is looked up; `None` for anything else, however malformed.
+pub fn acceptable_kid(token: &str) -> Option<String> {
+    let header = decode_header(token).ok()?;
     let typ_ok = header.typ.as_deref().is_some_and(|t| {
         t.eq_ignore_ascii_case(TYP) || t.eq_ignore_ascii_case("application/at+jwt")
     });
-    let Some(kid) = header.kid.as_deref() else {
-        return Ok(None);
-    };
     if header.alg != ALGORITHM || !typ_ok {
-        return Ok(None);
+        return None;
     }
-    let Some(key) = keys.verifying_key(conn, kid)? else {
-        return Ok(None);
-    };
+    header.kid
+}
+
+/// The claims of a token signed by `key`, with issuer, audience and (optionally) expiry
+/// checked; `None` for any token that fails.
+pub fn decode_claims(
+    token: &str,
+    key: &LoadedKey,
+    issuer: &str,
+    audience: &str,
+    check_expiry: bool,
+) -> Option<AccessClaims> {
     let mut validation = Validation::new(ALGORITHM);
     validation.leeway = 0;
     validation.validate_exp = check_expiry;
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    Ok(decode::<AccessClaims>(token, &key.decoding, &validation)
+    decode::<AccessClaims>(token, &key.decoding, &validation)
         .ok()
-        .map(|data| data.claims))
+        .map(|data| data.claims)
 }

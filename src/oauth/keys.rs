@@ -38,6 +38,45 @@ pub struct LoadedKey {
     pub jwk: Value,
 }
 
+impl LoadedKey {
+    /// A key from its PKCS#8 private part and public modulus and exponent (base64url).
+    pub fn from_parts(kid: &str, pkcs8_der: &[u8], n: &str, e: &str) -> Result<Self, OAuthError> {
+        Ok(Self {
+            encoding: encoding_key(pkcs8_der)?,
+            decoding: DecodingKey::from_rsa_components(n, e)
+                .map_err(|err| OAuthError::Internal(format!("signing key {kid}: {err}")))?,
+            jwk: json!({
+                "kty": "RSA", "use": "sig", "alg": "RS256",
+                "kid": kid, "n": n, "e": e,
+            }),
+            kid: kid.to_string(),
+        })
+    }
+
+    /// A new RSA-2048 key, in memory only.
+    pub fn generate(kid: &str) -> Result<Self, OAuthError> {
+        let (der, n, e) = new_key_material()?;
+        Self::from_parts(kid, &der, &n, &e)
+    }
+}
+
+/// A new RSA-2048 key pair: PKCS#8 DER, and the public modulus and exponent (base64url).
+fn new_key_material() -> Result<(Vec<u8>, String, String), OAuthError> {
+    let pair = KeyPair::generate(KeySize::Rsa2048)
+        .map_err(|_| OAuthError::Internal("RSA key generation failed".into()))?;
+    let der: Pkcs8V1Der = pair
+        .as_der()
+        .map_err(|_| OAuthError::Internal("RSA key encoding failed".into()))?;
+    let der = der.as_ref().to_vec();
+    let encoding = encoding_key(&der)?;
+    let jwk = Jwk::from_encoding_key(&encoding, ALGORITHM)
+        .map_err(|e| OAuthError::Internal(format!("public key: {e}")))?;
+    let AlgorithmParameters::RSA(rsa) = jwk.algorithm else {
+        return Err(OAuthError::Internal("public key is not RSA".into()));
+    };
+    Ok((der, rsa.n, rsa.e))
+}
+
 #[derive(Default)]
 struct Snapshot {
     /// Newest first, with the times each signs between (chosen at signing time, so a
@@ -88,16 +127,12 @@ impl KeyRing {
         let rows = ensure_signing_key(conn)?;
         let mut snapshot = Snapshot::default();
         for row in rows {
-            let key = Arc::new(LoadedKey {
-                encoding: encoding_key(&row.private_der)?,
-                decoding: DecodingKey::from_rsa_components(&row.n, &row.e)
-                    .map_err(|e| OAuthError::Internal(format!("signing key {}: {e}", row.kid)))?,
-                jwk: json!({
-                    "kty": "RSA", "use": "sig", "alg": "RS256",
-                    "kid": row.kid, "n": row.n, "e": row.e,
-                }),
-                kid: row.kid.clone(),
-            });
+            let key = Arc::new(LoadedKey::from_parts(
+                &row.kid,
+                &row.private_der,
+                &row.n,
+                &row.e,
+            )?);
             snapshot.jwks.push(key.jwk.clone());
             snapshot.by_kid.insert(row.kid.clone(), key.clone());
             // Rows come newest first: the newest key active now signs.
@@ -181,18 +216,7 @@ pub fn generate(
     conn: &mut MysqlConnection,
     active_from: NaiveDateTime,
 ) -> Result<String, OAuthError> {
-    let pair = KeyPair::generate(KeySize::Rsa2048)
-        .map_err(|_| OAuthError::Internal("RSA key generation failed".into()))?;
-    let der: Pkcs8V1Der = pair
-        .as_der()
-        .map_err(|_| OAuthError::Internal("RSA key encoding failed".into()))?;
-    let der = der.as_ref().to_vec();
-    let encoding = encoding_key(&der)?;
-    let jwk = Jwk::from_encoding_key(&encoding, ALGORITHM)
-        .map_err(|e| OAuthError::Internal(format!("public key: {e}")))?;
-    let AlgorithmParameters::RSA(rsa) = jwk.algorithm else {
-        return Err(OAuthError::Internal("public key is not RSA".into()));
-    };
+    let (der, n, e) = new_key_material()?;
     let kid = crate::auth::random_token(12);
     let now = models::now();
     crate::db::transaction(conn, |conn| {
@@ -201,8 +225,8 @@ pub fn generate(
             &signing_keys::NewSigningKey {
                 kid: &kid,
                 private_der: &der,
-                n: &rsa.n,
-                e: &rsa.e,
+                n: &n,
+                e: &e,
                 created_at: now,
                 active_from: Some(active_from.max(now)),
             },

@@ -180,14 +180,29 @@ fn string<'a>(value: &'a Value, field: &str) -> Result<Option<&'a str>, Registra
     }
 }
 
-/// Registers a client from RFC 7591 metadata; unknown fields are ignored.
-pub fn register(
-    conn: &mut MysqlConnection,
+/// Client metadata (RFC 7591 §2) as checked against this server's rules, before anything
+/// is looked up or stored.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    pub name: ClientName,
+    /// `none`, `client_secret_basic` or `client_secret_post`, as the client asked.
+    pub auth_method: String,
+    /// Whether the client named itself (otherwise the name comes from its redirect host).
+    pub name_chosen: bool,
+    pub client_type: ClientType,
+    pub grants: Vec<GrantType>,
+    pub scopes: Vec<Scope>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+}
+
+/// Reads and checks RFC 7591 metadata; unknown fields are ignored. Pure, so it can be
+/// fuzzed: every refusal is `invalid_redirect_uri` or `invalid_client_metadata`.
+pub fn parse_metadata(
     settings: &Settings,
     metadata: &Value,
-    initial_token: Option<&str>,
-    ip: &str,
-) -> Result<Registered, RegistrationError> {
+) -> Result<Metadata, RegistrationError> {
     if !metadata.is_object() {
         return Err(metadata_error(
             "The body must be a JSON object of client metadata.",
@@ -222,7 +237,6 @@ pub fn register(
     let chosen = string(metadata, "client_name")?;
     let name = ClientName::parse(chosen.unwrap_or(&fallback))
         .map_err(|e| metadata_error(format!("client_name: {e}")))?;
-    let name = distinct_name(conn, name, chosen.is_some())?;
     let auth_method =
         string(metadata, "token_endpoint_auth_method")?.unwrap_or("client_secret_basic");
     let client_type = match auth_method {
@@ -310,7 +324,39 @@ pub fn register(
         .map_err(|e| metadata_error(e.0))?;
     let logo_uri = parse_web_url(string(metadata, "logo_uri")?.unwrap_or(""), "logo_uri")
         .map_err(|e| metadata_error(e.0))?;
+    Ok(Metadata {
+        name,
+        auth_method: auth_method.to_string(),
+        name_chosen: chosen.is_some(),
+        client_type,
+        grants,
+        scopes,
+        redirect_uris,
+        client_uri,
+        logo_uri,
+    })
+}
 
+/// Registers a client from RFC 7591 metadata; unknown fields are ignored.
+pub fn register(
+    conn: &mut MysqlConnection,
+    settings: &Settings,
+    metadata: &Value,
+    initial_token: Option<&str>,
+    ip: &str,
+) -> Result<Registered, RegistrationError> {
+    let Metadata {
+        name,
+        auth_method,
+        name_chosen,
+        client_type,
+        grants,
+        scopes,
+        redirect_uris,
+        client_uri,
+        logo_uri,
+    } = parse_metadata(settings, metadata)?;
+    let name = distinct_name(conn, name, name_chosen)?;
     let key = models::server_secrets::get_or_create(conn, SECRET_KEY_NAME, 32)?;
     let client_id = ClientId::generate();
     let secret = (client_type == ClientType::Confidential).then(ClientSecret::generate);

@@ -161,8 +161,9 @@ pub async fn list(
     render_form(&page.errors, &page)
 }
 
-/// Spreadsheet programs run cells that start with these as formulas (CSV injection).
-fn cell(value: &str) -> String {
+/// A CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection): a
+/// leading `=`, `+`, `-`, `@`, tab or carriage return, even after spaces, gets a quote.
+pub fn cell(value: &str) -> String {
     if value
         .trim_start_matches([' ', '\u{a0}'])
         .starts_with(['=', '+', '-', '@', '\t', '\r'])

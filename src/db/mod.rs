@@ -32,14 +32,38 @@ pub enum DbError {
     Unavailable(String),
     /// Lost a race with another transaction (deadlock, or a Galera certification failure,
     /// both error 1213): [`transaction`] retries these; if they persist, 503.
-    #[error("the transaction lost a race with another one (1213): {0}")]
+    #[error("the transaction lost a race with another one: {0}")]
     Conflict(String),
     /// A row this write refers to is gone (foreign-key failure, 1451/1452): the client,
     /// user or grant was deleted meanwhile. Callers turn it into their own "not found".
-    #[error("a referenced row is gone (foreign key): {0}")]
+    #[error("a referenced row is gone: {0}")]
     Vanished(String),
-    #[error("database query failed: {0}")]
-    Query(#[source] DieselError),
+    #[error("database query failed ({operation}): {source}")]
+    Query {
+        /// Where in the code the failing work was started (file:line of its `db::run`).
+        operation: String,
+        #[source]
+        source: DieselError,
+    },
+}
+
+thread_local! {
+    /// The `db::run` call site whose work runs on this thread now, for error messages.
+    static OPERATION: std::cell::Cell<Option<&'static std::panic::Location<'static>>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Where the failing work was started: the `db::run` call site, file:line.
+fn operation() -> String {
+    OPERATION
+        .with(|o| o.get())
+        .map_or_else(|| "outside a request".to_string(), |l| l.to_string())
+}
+
+/// "error 1213 in src/oauth/tokens.rs:178: Deadlock found ...": the server's error
+/// number (as diesel classifies it) and the operation, for the log.
+fn described(code: &str, message: &str) -> String {
+    format!("error {code} in {}: {message}", operation())
 }
 
 impl DbError {
@@ -72,19 +96,34 @@ impl From<DieselError> for DbError {
                 let message = info.message().to_string();
                 match kind {
                     DatabaseErrorKind::ClosedConnection
-                    | DatabaseErrorKind::UnableToSendCommand => DbError::Unavailable(message),
-                    DatabaseErrorKind::SerializationFailure => DbError::Conflict(message),
+                    | DatabaseErrorKind::UnableToSendCommand => {
+                        DbError::Unavailable(described("2013", &message))
+                    }
+                    DatabaseErrorKind::SerializationFailure => {
+                        DbError::Conflict(described("1213", &message))
+                    }
                     // The server rolled the whole transaction back (a deadlock or a killed
                     // statement inside a nested one): repeating it from the top may succeed.
                     _ if message.contains("SAVEPOINT") && message.contains("does not exist") => {
-                        DbError::Conflict(message)
+                        DbError::Conflict(described("1305", &message))
                     }
-                    DatabaseErrorKind::ForeignKeyViolation => DbError::Vanished(message),
-                    _ if is_unavailable_message(&message) => DbError::Unavailable(message),
-                    _ => DbError::Query(DieselError::DatabaseError(kind, info)),
+                    // The raw message is kept: it names the constraint and its column.
+                    DatabaseErrorKind::ForeignKeyViolation => {
+                        DbError::Vanished(described("1451/1452", &message))
+                    }
+                    _ if is_unavailable_message(&message) => {
+                        DbError::Unavailable(described("1205/1969/3024", &message))
+                    }
+                    _ => DbError::Query {
+                        operation: operation(),
+                        source: DieselError::DatabaseError(kind, info),
+                    },
                 }
             }
-            other => DbError::Query(other),
+            other => DbError::Query {
+                operation: operation(),
+                source: other,
+            },
         }
     }
 }
@@ -230,10 +269,13 @@ where
     async move {
         let deadline = pool.connection_timeout() + Duration::from_millis(900);
         let work = actix_web::web::block(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| E::from(DbError::Unavailable(e.to_string())))?;
-            f(&mut conn)
+            OPERATION.with(|o| o.set(Some(caller)));
+            let result = match pool.get() {
+                Ok(mut conn) => f(&mut conn),
+                Err(e) => Err(E::from(DbError::Unavailable(e.to_string()))),
+            };
+            OPERATION.with(|o| o.set(None));
+            result
         });
         match tokio::time::timeout(deadline, work).await {
             Ok(Ok(result)) => result,

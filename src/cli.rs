@@ -428,9 +428,9 @@ fn serve() -> Result<(), CliError> {
     }
     let public = config.public_base();
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(config, pool.clone())?;
+        let app = Application::build(config, pool)?;
         tracing::info!(port = app.port(), url = %public, "Consentry is serving");
-        app.run_until_stopped(pool)
+        app.run_until_stopped()
             .await
             .map_err(|e| CliError::Io(one_line(e)))
     })

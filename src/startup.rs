@@ -58,6 +58,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 pub struct Application {
     port: u16,
     server: Server,
+    database_url: crate::config::DatabaseUrl,
 }
 
 impl Application {
@@ -85,6 +86,7 @@ impl Application {
             .map(|a| a.to_string())
             .unwrap_or_default();
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let database_url = config.database_url.clone();
         let config = Arc::new(config);
         let state = web::Data::new(AppState {
             pool,
@@ -215,7 +217,11 @@ impl Application {
         .map_err(|source| StartupError::Bind { addr, source })?
         .shutdown_timeout(5)
         .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            database_url,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -223,8 +229,8 @@ impl Application {
     }
 
     /// Serves until the process is stopped, purging expired throttling and session rows hourly.
-    pub async fn run_until_stopped(self, pool: DbPool) -> std::io::Result<()> {
-        tokio::spawn(purge_loop(pool));
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tokio::spawn(purge_loop(self.database_url.clone()));
         self.server.await
     }
 }
@@ -247,19 +253,33 @@ fn static_dir() -> String {
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/static").into())
 }
 
-async fn purge_loop(pool: DbPool) {
+/// Purges hourly on a connection of its own: a large backlog of expired rows may take
+/// longer than the limits that keep requests answering in time, so the purge gets a minute
+/// per lock wait and an hour per read, and never holds one of the requests' connections.
+async fn purge_loop(url: crate::config::DatabaseUrl) {
     let mut tick = actix_web::rt::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        let purged = db::run(&pool, |conn| {
-            let now = db::models::now();
-            let b = db::models::revoked_sessions::delete_expired(conn, now)?;
-            let c = crate::oauth::purge::run(conn)?.total();
-            Ok(b + c)
+        let url = url.clone();
+        let purged = tokio::task::spawn_blocking(move || {
+            db::net_timeouts::with_io_timeout(3600, || -> Result<usize, db::DbError> {
+                use diesel::Connection;
+                use diesel::connection::SimpleConnection;
+                let mut conn = diesel::MysqlConnection::establish(url.full())
+                    .map_err(|e| db::DbError::Unavailable(e.to_string()))?;
+                conn.batch_execute(
+                    "SET SESSION innodb_lock_wait_timeout = 60, lock_wait_timeout = 60",
+                )?;
+                let now = db::models::now();
+                let sessions = db::models::revoked_sessions::delete_expired(&mut conn, now)?;
+                Ok(sessions + crate::oauth::purge::run(&mut conn)?.total())
+            })
         })
         .await;
-        if let Err(e) = purged {
-            tracing::warn!(error = %e, "purge of expired rows failed; will retry");
+        match purged {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "purge of expired rows failed; will retry"),
+            Err(e) => tracing::warn!(error = %e, "purge task failed; will retry"),
         }
     }
 }

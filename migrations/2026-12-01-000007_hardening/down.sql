@@ -1,7 +1,7 @@
 ALTER TABLE oauth_clients DROP COLUMN may_introspect_any;
 ALTER TABLE signing_keys DROP COLUMN active_from;
 ALTER TABLE oauth_settings DROP COLUMN allowed_app_schemes, DROP COLUMN audit_retention_days;
-ALTER TABLE audit_events DROP CONSTRAINT audit_events_aggregate_unique;
+ALTER TABLE audit_events DROP INDEX audit_events_aggregate_unique;
 ALTER TABLE audit_events DROP COLUMN aggregate_key, DROP COLUMN last_at, DROP COLUMN repeat_count;
 ALTER TABLE users DROP COLUMN session_epoch;
 CREATE TABLE oauth_registration_attempts (

@@ -56,12 +56,12 @@ pub async fn check(
     let (verdict, user) = db::run(pool, move |conn| {
         let verdict = throttle::take(conn, &b, models::now())?;
         if let Verdict::Refused { .. } = verdict {
-            // Counted, one row per login and address per quarter hour: refusals are what
-            // a flood consists of.
+            // Counted, one row per address per quarter hour whatever logins it tries:
+            // refusals are what a flood consists of. The first login tried is kept.
             audit::record_counted(
                 conn,
-                audit::Event::new(&k, audit::LOGIN_THROTTLED)
-                    .target("user", &k)
+                audit::Event::new("anonymous", audit::LOGIN_THROTTLED)
+                    .details(json!({ "first_login": k }))
                     .ip(&i),
             )?;
             return Ok((verdict, None));
@@ -84,8 +84,8 @@ pub async fn check(
         })
         .await;
     let Ok(valid) = verified else {
-        // Never verified: the attempt does not count against anyone.
-        db::run(pool, move |conn| throttle::succeeded(conn, &buckets)).await?;
+        // Never verified: this attempt does not count (the ones before it still do).
+        db::run(pool, move |conn| throttle::refund(conn, &buckets)).await?;
         return Ok(Outcome::Busy);
     };
     let ip = ip.to_string();

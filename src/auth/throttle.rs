@@ -239,21 +239,22 @@ pub fn take(
     buckets: &[Bucket],
     now: NaiveDateTime,
 ) -> Result<Verdict, DbError> {
-    // Locked in one order, so two attempts sharing buckets cannot deadlock each other.
+    // Locked in one order (the address windows first, then by hash), so two attempts
+    // sharing buckets cannot deadlock each other, and an address that is over its limit
+    // stops there: no row is made for the login or client it names, however many it tries.
     let mut keyed: Vec<(Vec<u8>, &Bucket)> = buckets.iter().map(|b| (b.hash(), b)).collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.sort_by(|a, b| {
+        let backoff = |b: &Bucket| matches!(b.policy, Policy::Backoff { .. });
+        (backoff(a.1), &a.0).cmp(&(backoff(b.1), &b.0))
+    });
     db::transaction(conn, |conn| {
         let mut charged = Vec::with_capacity(keyed.len());
-        let mut refused_until: Option<NaiveDateTime> = None;
         for (hash, bucket) in &keyed {
             let row = lock_row(conn, hash, bucket.kind, now)?;
             match charge(bucket.policy, &row, now) {
                 Ok(next) => charged.push((hash, bucket.policy, next)),
-                Err(until) => refused_until = refused_until.max(Some(until)),
+                Err(retry_at) => return Ok(Verdict::Refused { retry_at }),
             }
-        }
-        if let Some(retry_at) = refused_until {
-            return Ok(Verdict::Refused { retry_at });
         }
         for (hash, policy, row) in charged {
             store(conn, hash, &row, expiry(policy, &row))?;
@@ -307,6 +308,19 @@ pub fn succeeded(conn: &mut MysqlConnection, buckets: &[Bucket]) -> Result<(), D
                 .execute(conn)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The attempt never ran (no hashing slot was free): its charge is taken back, and the
+/// failures before it stay counted.
+pub fn refund(conn: &mut MysqlConnection, buckets: &[Bucket]) -> Result<(), DbError> {
+    for bucket in buckets {
+        diesel::sql_query(
+            "UPDATE throttle_buckets SET hits = GREATEST(hits - 1, 0) WHERE bucket_hash = ?",
+        )
+        .bind::<Binary, _>(bucket.hash())
+        .execute(conn)?;
     }
     Ok(())
 }

@@ -107,9 +107,13 @@ impl From<DieselError> for DbError {
                     _ if message.contains("SAVEPOINT") && message.contains("does not exist") => {
                         DbError::Conflict(described("1305", &message))
                     }
-                    // The raw message is kept: it names the constraint and its column.
-                    DatabaseErrorKind::ForeignKeyViolation => {
-                        DbError::Vanished(described("1451/1452", &message))
+                    // A row written refers to one deleted meanwhile (1452; not 1451, a delete
+                    // blocked by children, which is a bug). The raw message is kept: it names
+                    // the constraint and its column.
+                    DatabaseErrorKind::ForeignKeyViolation
+                        if message.contains("Cannot add or update a child row") =>
+                    {
+                        DbError::Vanished(described("1452", &message))
                     }
                     _ if is_unavailable_message(&message) => {
                         DbError::Unavailable(described("1205/1969/3024", &message))

@@ -152,7 +152,7 @@ impl ClientName {
         use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
         if raw
             .chars()
-            .any(|c| c.general_category() == GeneralCategory::Format)
+            .any(|c| c.general_category() == GeneralCategory::Format || is_invisible(c))
         {
             return Err(InvalidInput::new(
                 "Name must not contain invisible formatting characters (such as zero-width or right-to-left marks).",
@@ -189,6 +189,26 @@ impl ClientName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Characters that render as nothing outside category Cf: Unicode's other default-ignorable
+/// code points (combining grapheme joiner, Hangul fillers, variation selectors, tags) and
+/// the blank Braille pattern.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{34F}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// A description of up to 255 characters.
@@ -238,6 +258,9 @@ mod tests {
             "\u{202e}nimda",
             "admin\u{2066}",
             "\u{feff}admin",
+            "ad\u{3164}min",
+            "\u{2800}admin",
+            "ad\u{34f}min",
         ] {
             assert!(ClientName::parse(hidden).is_err(), "{hidden:?}");
         }

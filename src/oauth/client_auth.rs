@@ -183,10 +183,11 @@ pub fn authenticate_request(
     ];
     let now = models::now();
     let throttled = |conn: &mut MysqlConnection, verdict: Verdict| {
+        // One counted row per address and quarter hour, whatever client IDs it tries.
         audit::record_counted(
             conn,
-            audit::Event::new(&id, audit::CLIENT_AUTH_THROTTLED)
-                .target("client", &id)
+            audit::Event::new("anonymous", audit::CLIENT_AUTH_THROTTLED)
+                .details(serde_json::json!({ "first_client_id": id }))
                 .ip(&caller.ip),
         )?;
         Ok::<_, OAuthError>(OAuthError::Throttled {

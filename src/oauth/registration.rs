@@ -143,7 +143,8 @@ fn distinct_name(
         return Ok(name);
     }
     let id = ClientId::generate();
-    let short: String = name.as_str().chars().take(56).collect();
+    // 55 characters, a space, and "(abcdef)": within the 64 a name may have.
+    let short: String = name.as_str().chars().take(55).collect();
     ClientName::parse(&format!("{short} ({})", &id.as_str()[..6]))
         .map_err(|e| metadata_error(format!("client_name: {e}")))
 }

@@ -108,7 +108,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .unwrap()
         .expect("pool");
     let app = Application::with_listener(config, pool.clone(), listener).expect("build app");
-    tokio::spawn(app.run_until_stopped(pool.clone()));
+    tokio::spawn(app.run_until_stopped());
 
     TestApp {
         client: browser(),

@@ -396,3 +396,33 @@ async fn a_cookie_from_before_sign_in_is_not_a_signed_in_session() {
         "the pre-login cookie must not be signed in"
     );
 }
+
+#[tokio::test]
+async fn rotating_logins_from_one_address_cannot_grow_the_log_or_the_counters() {
+    let app = spawn_app().await;
+    let spreader = app.browser_at("127.0.0.4");
+    for n in 0..20 {
+        spreader
+            .login(&format!("first{n}"), "wrong password here")
+            .await;
+    }
+    for n in 0..60 {
+        let res = spreader
+            .login(&format!("rotated{n}"), "wrong password here")
+            .await;
+        assert_eq!(res.status(), 429, "{n}");
+    }
+    let rows = crate::console::count(
+        &app,
+        "SELECT id FROM audit_events WHERE action = 'login.throttled'",
+    );
+    assert_eq!(
+        rows, 1,
+        "one counted row for the address, whatever logins it tries"
+    );
+    let buckets = crate::console::count(&app, "SELECT hits FROM throttle_buckets");
+    assert_eq!(
+        buckets, 21,
+        "twenty logins and the address; none for the refused logins"
+    );
+}

@@ -24,6 +24,18 @@ async fn post_without_or_with_a_wrong_csrf_token_is_refused() {
         )
         .await;
     assert_eq!(wrong.status(), 403);
+    // A POST with no form at all is refused the same way, not as a bad request.
+    for body in [
+        None,
+        Some(("text/plain", "login=alice")),
+        Some(("application/json", "{}")),
+    ] {
+        let mut req = app.client.post(app.url("/login"));
+        if let Some((kind, text)) = body {
+            req = req.header("Content-Type", kind).body(text);
+        }
+        assert_eq!(req.send().await.unwrap().status(), 403, "{body:?}");
+    }
     assert_eq!(app.get("/").await.status(), 303, "not signed in");
     assert!(!app.audit_actions().contains(&"login.success".to_string()));
 

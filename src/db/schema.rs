@@ -124,6 +124,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    throttle_buckets (bucket_hash) {
+        #[max_length = 32]
+        bucket_hash -> Binary,
+        #[max_length = 32]
+        kind -> Varchar,
+        hits -> Integer,
+        window_start -> Datetime,
+        blocked_until -> Nullable<Datetime>,
+        expires_at -> Datetime,
+    }
+}
+
 diesel::joinable!(oauth_clients -> users (owner_id));
 
 diesel::table! {

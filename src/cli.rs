@@ -464,9 +464,13 @@ fn ensure_first_superuser(conn: &mut MysqlConnection) -> Result<(), CliError> {
     Ok(())
 }
 
+/// A connection for a command: an operator's purge or import may run long statements, so
+/// reads may take ten minutes (connecting still gives up after a few seconds).
 fn connect(config: &Config) -> Result<MysqlConnection, CliError> {
-    MysqlConnection::establish(config.database_url.full())
-        .map_err(|e| unreachable_db(config, DbError::Unavailable(e.to_string())))
+    db::net_timeouts::with_io_timeout(600, || {
+        MysqlConnection::establish(config.database_url.full())
+    })
+    .map_err(|e| unreachable_db(config, DbError::Unavailable(e.to_string())))
 }
 
 /// Connects for a `user` command, creating and migrating the database first if needed.

@@ -246,15 +246,16 @@ async fn throttled_attempts_are_audited_as_one_counted_row() {
     .into_iter()
     .map(|r| (r.action, r.repeat_count))
     .collect();
-    assert_eq!(
-        rows,
-        vec![
-            ("login.failure".to_string(), 1),
-            ("login.failure".to_string(), 1),
-            ("login.failure".to_string(), 1),
-            ("login.throttled".to_string(), 40),
-        ]
-    );
+    let failures: Vec<_> = rows.iter().filter(|(a, _)| a == "login.failure").collect();
+    assert_eq!(failures.len(), 3, "a row per verified failure: {rows:?}");
+    let throttled: Vec<i32> = rows
+        .iter()
+        .filter(|(a, _)| a == "login.throttled")
+        .map(|(_, n)| *n)
+        .collect();
+    // One counted row (two only if the run straddles a quarter-hour boundary).
+    assert!(throttled.len() <= 2, "{rows:?}");
+    assert_eq!(throttled.iter().sum::<i32>(), 40, "{rows:?}");
 }
 
 #[derive(diesel::QueryableByName)]

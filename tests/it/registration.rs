@@ -313,6 +313,27 @@ async fn open_registration_is_rate_limited_per_address() {
         (status, headers["retry-after"].to_str().unwrap()),
         (429, "3600")
     );
+    // Refusals are counted in one audit row per address and quarter hour, not a row each.
+    for _ in 0..30 {
+        assert_eq!(register(&app, None, &m).await.0, 429);
+    }
+    let rows = crate::console::count(
+        &app,
+        "SELECT id FROM audit_events WHERE action = 'registration.refused'",
+    );
+    assert!(
+        rows <= 2,
+        "{rows} rows (two only across a quarter-hour boundary)"
+    );
+    assert_eq!(
+        crate::console::count(
+            &app,
+            "SELECT 1 FROM (SELECT SUM(repeat_count) AS n FROM audit_events \
+             WHERE action = 'registration.refused') t WHERE n = 32"
+        ),
+        1,
+        "all 32 refusals are counted"
+    );
     // Another address's limit is its own.
     protocol::sql(&app, "DELETE FROM throttle_buckets");
     protocol::sql(

@@ -263,46 +263,6 @@ pub fn take(
     })
 }
 
-/// Whether any bucket is refusing attempts now, without charging anything (for cheap
-/// checks whose failures are charged afterwards with [`take`]).
-pub fn check(
-    conn: &mut MysqlConnection,
-    buckets: &[Bucket],
-    now: NaiveDateTime,
-) -> Result<Verdict, DbError> {
-    use crate::db::schema::throttle_buckets as tb;
-    // One round trip for all the buckets: this runs before every client authentication.
-    let keyed: Vec<(Vec<u8>, &Bucket)> = buckets.iter().map(|b| (b.hash(), b)).collect();
-    let hashes: Vec<&[u8]> = keyed.iter().map(|(h, _)| h.as_slice()).collect();
-    let rows: Vec<(Vec<u8>, i32, NaiveDateTime, Option<NaiveDateTime>)> = tb::table
-        .filter(tb::bucket_hash.eq_any(hashes))
-        .select((
-            tb::bucket_hash,
-            tb::hits,
-            tb::window_start,
-            tb::blocked_until,
-        ))
-        .load(conn)?;
-    let mut refused_until: Option<NaiveDateTime> = None;
-    for (hash, hits, window_start, blocked_until) in rows {
-        let Some((_, bucket)) = keyed.iter().find(|(h, _)| *h == hash) else {
-            continue;
-        };
-        let row = Row {
-            hits,
-            window_start,
-            blocked_until,
-        };
-        if let Err(until) = charge(bucket.policy, &row, now) {
-            refused_until = refused_until.max(Some(until));
-        }
-    }
-    Ok(match refused_until {
-        Some(retry_at) => Verdict::Refused { retry_at },
-        None => Verdict::Allowed,
-    })
-}
-
 /// The attempt succeeded (or never ran): growing-delay buckets are cleared, window
 /// buckets get their slot back.
 pub fn succeeded(conn: &mut MysqlConnection, buckets: &[Bucket]) -> Result<(), DbError> {

@@ -166,9 +166,11 @@ fn authenticate(
 /// Reads and checks the credentials of a request to the token, revocation or
 /// introspection endpoint; returns the client and how it presented itself. Wrong
 /// credentials are throttled per client and address (growing delays) and per address,
-/// then answered 429 with `Retry-After`, and audited as counted rows. The check before
-/// verifying only reads; the failure is charged atomically afterwards, so a burst of
-/// parallel wrong secrets gets at most the free attempts answered `invalid_client`.
+/// then answered 429 with `Retry-After`, and audited as counted rows. Verifying comes
+/// first (one HMAC: a 256-bit secret cannot be guessed, so nothing is gained by guessing
+/// fast), and only a failure is charged, atomically: a burst of parallel wrong secrets
+/// gets at most the free attempts answered `invalid_client`, the right secret is never
+/// held up by someone else's failures, and a success costs no database write or read.
 pub fn authenticate_request(
     conn: &mut MysqlConnection,
     proto: &Protocol,
@@ -194,10 +196,6 @@ pub fn authenticate_request(
             retry_after: verdict.retry_after_secs(now),
         })
     };
-    let verdict = throttle::check(conn, &buckets, now)?;
-    if let Verdict::Refused { .. } = verdict {
-        return Err(throttled(conn, verdict)?);
-    }
     let secret_key = proto.secret_key(conn)?;
     match authenticate(conn, secret_key, &credentials)? {
         Ok(client) => Ok((client, credentials)),

@@ -68,26 +68,21 @@ async fn wrong_client_secrets_get_growing_delays_then_429_and_one_counted_audit_
             "attempt {n}"
         );
     }
-    // The sixth failure costs a second; even the right secret waits it out.
-    let (status, headers, body) = post(
-        &app,
-        "/oauth2/token",
-        Some((&client.id, client.secret())),
-        &wrong,
-    )
-    .await;
+    // The sixth failure costs a second: the next wrong secret is refused outright...
+    let (status, headers, body) =
+        post(&app, "/oauth2/token", Some((&client.id, "wrong")), &wrong).await;
     assert_eq!((status, error(&body)), (429, "too_many_requests"), "{body}");
     assert_eq!(headers["retry-after"], "1");
-    // Revocation and introspection share the throttle.
+    // ...at revocation and introspection too, which share the throttle...
     let (status, _, _) = post(
         &app,
         "/oauth2/revoke",
-        Some((&client.id, client.secret())),
+        Some((&client.id, "wrong")),
         &[("token", "x")],
     )
     .await;
     assert_eq!(status, 429);
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // ...while the right secret is never held up by someone else's failures.
     let (status, _, _) = post(
         &app,
         "/oauth2/token",
@@ -96,7 +91,14 @@ async fn wrong_client_secrets_get_growing_delays_then_429_and_one_counted_audit_
     )
     .await;
     assert_eq!(status, 200);
-    // Six failures, one row that counts them; the refusals likewise.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, _, body) = post(&app, "/oauth2/token", Some((&client.id, "wrong")), &wrong).await;
+    assert_eq!(
+        (status, error(&body)),
+        (401, "invalid_client"),
+        "the wait is over"
+    );
+    // Seven failures, one row that counts them; the refusals likewise.
     let counted = |action: &str| {
         crate::console::count(
             &app,
@@ -109,9 +111,9 @@ async fn wrong_client_secrets_get_growing_delays_then_429_and_one_counted_audit_
     let repeats = crate::console::count(
         &app,
         "SELECT 1 FROM (SELECT SUM(repeat_count) AS n FROM audit_events \
-         WHERE action = 'client_auth.failure') t WHERE n = 6",
+         WHERE action = 'client_auth.failure') t WHERE n = 7",
     );
-    assert_eq!(repeats, 1, "the six failures are counted");
+    assert_eq!(repeats, 1, "the seven failures are counted");
     // Another address is not held up by these failures.
     let other = reqwest::Client::builder()
         .local_address(Some("127.0.0.9".parse().unwrap()))

@@ -519,7 +519,8 @@ fn user(command: UserCommand) -> Result<(), CliError> {
             let role: Role = role.parse().map_err(invalid("--role"))?;
             let password = read_password(password_file.as_ref())?;
             let mut conn = prepared_connection()?;
-            accounts::create(&mut conn, &login, &email, role, &password, "cli")?;
+            let hash = crate::auth::password::hash(&password);
+            accounts::create(&mut conn, &login, &email, role, &hash, "cli")?;
             println!("created {role} '{login}'");
         }
         UserCommand::List { json } => {
@@ -561,7 +562,8 @@ fn user(command: UserCommand) -> Result<(), CliError> {
             let login = Login::parse(&login).map_err(invalid("--login"))?;
             let password = read_password(password_file.as_ref())?;
             let mut conn = prepared_connection()?;
-            accounts::set_password(&mut conn, &login, &password, "cli", !keep_grants)?;
+            let hash = crate::auth::password::hash(&password);
+            accounts::set_password(&mut conn, &login, &hash, "cli", !keep_grants)?;
             if keep_grants {
                 println!("password of '{login}' changed; their console sessions ended");
             } else {

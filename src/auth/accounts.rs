@@ -4,7 +4,7 @@ use diesel::MysqlConnection;
 use serde_json::json;
 
 use crate::audit;
-use crate::auth::password;
+use crate::auth::password::{self, Hashed};
 use crate::db::DbError;
 use crate::db::models::users::{self, InsertUserError};
 use crate::domain::{Email, Login, Password, Role};
@@ -21,17 +21,17 @@ pub enum AccountError {
     Db(#[from] DbError),
 }
 
-/// Creates a user and records who did it.
+/// Creates a user and records who did it. The password comes hashed, so that a server
+/// hashes it in its bounded pool and never inside a database job.
 pub fn create(
     conn: &mut MysqlConnection,
     login: &Login,
     email: &Email,
     role: Role,
-    new_password: &Password,
+    hash: &Hashed,
     actor: &str,
 ) -> Result<(), AccountError> {
-    let hash = password::hash(new_password);
-    users::insert(conn, login, email, &hash, role).map_err(|e| match e {
+    users::insert(conn, login, email, hash.as_str(), role).map_err(|e| match e {
         InsertUserError::LoginTaken => AccountError::LoginTaken(login.to_string()),
         InsertUserError::Db(e) => AccountError::Db(e),
     })?;
@@ -50,15 +50,14 @@ pub fn create(
 pub fn set_password(
     conn: &mut MysqlConnection,
     login: &Login,
-    new_password: &Password,
+    hash: &Hashed,
     actor: &str,
     revoke_grants: bool,
 ) -> Result<(), AccountError> {
-    let hash = password::hash(new_password);
     crate::db::transaction(conn, |conn| {
         let user = users::find_by_login(conn, login.as_str())?
             .ok_or_else(|| AccountError::UnknownLogin(login.to_string()))?;
-        users::update_password(conn, login, &hash)?;
+        users::update_password(conn, login, hash.as_str())?;
         audit::record(
             conn,
             audit::Event::new(actor, audit::USER_PASSWORD_CHANGED).target("user", login.as_str()),
@@ -135,7 +134,14 @@ pub fn ensure_first_superuser(
             )
         }
     };
-    create(conn, login, email, Role::Superuser, &pw, "system")?;
+    create(
+        conn,
+        login,
+        email,
+        Role::Superuser,
+        &password::hash(&pw),
+        "system",
+    )?;
     Ok(Some(FirstSuperuser {
         login: login.clone(),
         generated_password,

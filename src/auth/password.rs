@@ -9,13 +9,26 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 
 use crate::domain::Password;
 
-/// Hashes a new password with argon2id (the crate's defaults: m=19 MiB, t=2, p=1) and a random salt.
-pub fn hash(password: &Password) -> String {
+/// A stored password hash (PHC string); made only by [`hash`], so it is always argon2id.
+#[derive(Debug, Clone)]
+pub struct Hashed(String);
+
+impl Hashed {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Hashes a new password with argon2id (the crate's defaults: m=19 MiB, t=2, p=1) and a random
+/// salt. On the server, run it through the hashing pool (`AppState::hasher`).
+pub fn hash(password: &Password) -> Hashed {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.expose().as_bytes(), &salt)
-        .expect("argon2 with default parameters and a generated salt cannot fail")
-        .to_string()
+    Hashed(
+        Argon2::default()
+            .hash_password(password.expose().as_bytes(), &salt)
+            .expect("argon2 with default parameters and a generated salt cannot fail")
+            .to_string(),
+    )
 }
 
 /// Checks `candidate` against a stored PHC string; a malformed hash never matches.
@@ -33,7 +46,7 @@ pub fn verify(stored: &str, candidate: &str) -> bool {
 pub fn verify_dummy(candidate: &str) -> bool {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let stored = DUMMY.get_or_init(|| {
-        hash(&Password::parse("dummy password that never matches").expect("valid constant"))
+        hash(&Password::parse("dummy password that never matches").expect("valid constant")).0
     });
     let _ = verify(stored, candidate);
     false
@@ -46,8 +59,8 @@ mod tests {
     #[test]
     fn hashes_are_argon2id_salted_and_verify() {
         let p = Password::parse("a long enough password").unwrap();
-        let h1 = hash(&p);
-        let h2 = hash(&p);
+        let h1 = hash(&p).0;
+        let h2 = hash(&p).0;
         assert!(h1.starts_with("$argon2id$"));
         assert_ne!(h1, h2);
         assert!(verify(&h1, "a long enough password"));

@@ -357,7 +357,7 @@ pub fn register(
         client_uri,
         logo_uri,
     } = parse_metadata(settings, metadata)?;
-    let name = distinct_name(conn, name, name_chosen)?;
+    let wanted = name;
     let key = models::server_secrets::get_or_create(conn, SECRET_KEY_NAME, 32)?;
     let client_id = ClientId::generate();
     let secret = (client_type == ClientType::Confidential).then(ClientSecret::generate);
@@ -366,12 +366,16 @@ pub fn register(
     let grants_joined = GrantType::join(&grants);
     let scopes_joined = Scope::join(&scopes);
     let uri_list: Vec<&str> = redirect_uris.iter().map(RedirectUri::as_str).collect();
-    crate::db::transaction(conn, |conn| {
+    let name = crate::db::transaction(conn, |conn| {
         if settings.registration_policy == RegistrationPolicy::Token {
             let token = initial_token.ok_or(RegistrationError::MissingToken)?;
             models::registration::use_token(conn, &token_hash(token), now)?
                 .ok_or_else(invalid_token)?;
         }
+        // Registrations queue on the settings row, so two look-alike names registered at
+        // once cannot both pass the check below.
+        models::oauth_settings::get_for_update(conn)?;
+        let name = distinct_name(conn, wanted.clone(), name_chosen)?;
         models::clients::insert(
             conn,
             &NewClient {
@@ -410,7 +414,7 @@ pub fn register(
                 "scopes": scopes_joined,
             })),
         )?;
-        Ok::<_, RegistrationError>(())
+        Ok::<_, RegistrationError>(name)
     })?;
     let mut body = json!({
         "client_id": client_id.as_str(),

@@ -184,7 +184,7 @@ impl TestApp {
                 &Login::parse(&login).unwrap(),
                 &Email::parse(&format!("{login}@example.com")).unwrap(),
                 role,
-                &Password::parse(PASSWORD).unwrap(),
+                &consentry::auth::password::hash(&Password::parse(PASSWORD).unwrap()),
                 "test",
             )
             .unwrap();

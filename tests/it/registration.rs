@@ -635,3 +635,33 @@ async fn self_registered_names_cannot_pass_for_another_client() {
         "{second}"
     );
 }
+
+#[tokio::test]
+async fn parallel_registrations_of_one_name_all_get_names_of_their_own() {
+    let app = spawn_app().await;
+    enable(&app, "open");
+    let attempts = (0..10).map(|n| {
+        let app = &app;
+        async move {
+            // Each from its own address, so the per-address limit does not interfere.
+            let res = reqwest::Client::builder()
+                .local_address(Some(format!("127.0.3.{}", n + 1).parse().unwrap()))
+                .build()
+                .unwrap()
+                .post(app.url("/oauth2/register"))
+                .json(&mcp_metadata("http://127.0.0.1:9/cb"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+            res.json::<Value>().await.unwrap()["client_name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    });
+    let mut names = futures_util::future::join_all(attempts).await;
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 10, "{names:?}");
+}

@@ -8,6 +8,7 @@ use askama::Template;
 use crate::audit::Actor;
 use crate::auth::accounts::{self, AccountError};
 use crate::auth::csrf::CsrfForm;
+use crate::auth::password::{self, Hashed};
 use crate::auth::reauth;
 use crate::auth::session::{SessionUser, Superuser};
 use crate::db::{self, models, models::sites::SiteRow, models::users::UserRow};
@@ -112,8 +113,9 @@ pub async fn create(
     }
     let actor = user.login.clone();
     let shown = login.to_string();
+    let hash = hash_in_pool(&state, password).await?;
     let created = db::run_with(&state.pool, move |conn| {
-        accounts::create(conn, &login, &email, role, &password, &actor)
+        accounts::create(conn, &login, &email, role, &hash, &actor)
     })
     .await;
     match created {
@@ -127,6 +129,15 @@ pub async fn create(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Hashes a new password in the bounded pool (503 when every slot stays busy).
+async fn hash_in_pool(state: &AppState, password: Password) -> Result<Hashed, AppError> {
+    state
+        .hasher
+        .run(move || password::hash(&password))
+        .await
+        .map_err(|_| AppError::Busy)
 }
 
 /// One site and the user's level on it, for the access table.
@@ -275,8 +286,9 @@ pub async fn reset_password(
     }
     let actor = user.login.clone();
     let revoke_grants = fields.checked("revoke_grants");
+    let hash = hash_in_pool(&state, password).await?;
     db::run_with(&state.pool, move |conn| {
-        accounts::set_password(conn, &parsed, &password, &actor, revoke_grants)
+        accounts::set_password(conn, &parsed, &hash, &actor, revoke_grants)
     })
     .await?;
     flash(

@@ -81,7 +81,9 @@ pub async fn register(app: &TestApp, spec: Spec) -> Client {
                     &consentry::domain::Login::parse("owner").unwrap(),
                     &consentry::domain::Email::parse("owner@example.com").unwrap(),
                     Role::Superuser,
-                    &consentry::domain::Password::parse(crate::common::PASSWORD).unwrap(),
+                    &consentry::auth::password::hash(
+                        &consentry::domain::Password::parse(crate::common::PASSWORD).unwrap(),
+                    ),
                     "test",
                 )
                 .unwrap();

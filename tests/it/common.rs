@@ -77,7 +77,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         data_dir: data_dir.clone(),
     };
     let prepare_url = db_url.clone();
-    tokio::task::spawn_blocking(move || db::prepare(&prepare_url))
+    tokio::task::spawn_blocking(move || crate::template::create_from_template(&prepare_url))
         .await
         .expect("prepare task")
         .unwrap_or_else(|e| {

@@ -15,3 +15,4 @@ mod protocol;
 mod registration;
 mod security;
 mod sessions;
+mod template;

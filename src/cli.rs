@@ -20,7 +20,7 @@ use crate::domain::{
     parse_web_url,
 };
 use crate::oauth::clients::{self as registrar, ClientError, ClientSpec};
-use crate::startup::{Application, StartupError};
+use crate::web::app::StartupError;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -426,14 +426,8 @@ fn serve() -> Result<(), CliError> {
             "CONSENTRY_SESSION_KEY is unset: generated a session key and stored it (mode 0600); it is reused on restart"
         );
     }
-    let public = config.public_base();
-    actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(config, pool)?;
-        tracing::info!(port = app.port(), url = %public, "Consentry is serving");
-        app.run_until_stopped()
-            .await
-            .map_err(|e| CliError::Io(one_line(e)))
-    })
+    crate::web::app::serve(config, pool)?;
+    Ok(())
 }
 
 /// Creates the first superuser when there is none (scripts/run relies on this).

@@ -11,6 +11,12 @@ use base64::engine::general_purpose::STANDARD as B64;
 use rand::RngCore;
 use url::Url;
 
+pub use crate::db::DatabaseUrl;
+
+/// Introspection requests per client and second on one server, unless configured: a
+/// resource server checks a token per API call, so it is generous; it bounds, not meters.
+pub const DEFAULT_INTROSPECTION_RATE: u32 = 5000;
+
 /// Minimum length of the session key: actix-session derives signing and encryption keys from it.
 pub const SESSION_KEY_MIN_BYTES: usize = 64;
 
@@ -89,7 +95,8 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let database_url = DatabaseUrl::parse(
             &get("DATABASE_URL").unwrap_or_else(|| "mysql://root@127.0.0.1:3306/consentry".into()),
-        )?;
+        )
+        .map_err(|e| ConfigError::new("DATABASE_URL", e.problem, e.fix))?;
         let bind_raw = get("CONSENTRY_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
         let bind: SocketAddr = bind_raw.parse().map_err(|_| {
             ConfigError::new(
@@ -136,7 +143,7 @@ impl Config {
             introspection_rate: parse_bounded(
                 "CONSENTRY_INTROSPECTION_RATE",
                 get("CONSENTRY_INTROSPECTION_RATE"),
-                u64::from(crate::oauth::INTROSPECTION_PER_SECOND),
+                u64::from(DEFAULT_INTROSPECTION_RATE),
                 1,
                 1_000_000,
             )? as u32,
@@ -156,86 +163,6 @@ impl Config {
     /// The public URL without a trailing slash, for building absolute links.
     pub fn public_base(&self) -> String {
         self.public_url.as_str().trim_end_matches('/').to_string()
-    }
-}
-
-/// A MySQL URL split into the server part and the database name, so the database can be
-/// created before the application connects to it.
-#[derive(Clone)]
-pub struct DatabaseUrl {
-    url: Url,
-    name: String,
-}
-
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut shown = self.url.clone();
-        if shown.password().is_some() {
-            let _ = shown.set_password(Some("<redacted>"));
-        }
-        write!(f, "DatabaseUrl({shown})")
-    }
-}
-
-impl DatabaseUrl {
-    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
-        let fix = "use the form mysql://user:password@host:3306/consentry";
-        let url = Url::parse(raw)
-            .map_err(|e| ConfigError::new("DATABASE_URL", format!("cannot parse it ({e})"), fix))?;
-        if url.scheme() != "mysql" {
-            return Err(ConfigError::new(
-                "DATABASE_URL",
-                "the scheme must be mysql://",
-                fix,
-            ));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(ConfigError::new("DATABASE_URL", "it names no host", fix));
-        }
-        let name = url.path().trim_start_matches('/').to_string();
-        if name.is_empty()
-            || name.len() > 64
-            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Err(ConfigError::new(
-                "DATABASE_URL",
-                "the database name must be 1 to 64 letters, digits or underscores",
-                fix,
-            ));
-        }
-        Ok(Self { url, name })
-    }
-
-    /// The same server with another database name (used by tests and `create database`).
-    pub fn with_database(&self, name: &str) -> Result<Self, ConfigError> {
-        let mut url = self.url.clone();
-        url.set_path(&format!("/{name}"));
-        Self::parse(url.as_str())
-    }
-
-    pub fn database_name(&self) -> &str {
-        &self.name
-    }
-
-    /// The URL including the database, for the application pool.
-    pub fn full(&self) -> &str {
-        self.url.as_str()
-    }
-
-    /// The URL without a database, to create or drop one.
-    pub fn server_only(&self) -> String {
-        let mut url = self.url.clone();
-        url.set_path("");
-        url.as_str().trim_end_matches('/').to_string()
-    }
-
-    /// `host:port` for messages; never includes credentials.
-    pub fn address(&self) -> String {
-        format!(
-            "{}:{}",
-            self.url.host_str().unwrap_or("?"),
-            self.url.port().unwrap_or(3306)
-        )
     }
 }
 

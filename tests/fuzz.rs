@@ -397,7 +397,7 @@ fn csv_export_keeps_hostile_strings_inert_and_intact() {
     fuzz("csv_export", cells, |values| {
         let guarded: Vec<String> = values
             .iter()
-            .map(|v| consentry::routes::admin::audit::cell(v))
+            .map(|v| consentry::web::routes::admin::audit::cell(v))
             .collect();
         for g in &guarded {
             let start = g.trim_start_matches([' ', '\u{a0}']);

@@ -1,13 +1,11 @@
-//! Who is signed in and what they may do: password hashing, throttled sign-in, cookie
-//! sessions with idle and absolute expiry, CSRF tokens, and role extractors.
+//! Accounts and sign-in rules, free of the web framework: password hashing (in a bounded
+//! pool), the one password check, and the atomic throttles. The web extractors built on
+//! them (sessions, CSRF, password confirmation) live in `web/`.
 
 pub mod accounts;
-pub mod csrf;
 pub mod hashing;
 pub mod password;
 pub mod password_check;
-pub mod reauth;
-pub mod session;
 pub mod throttle;
 
 /// A random URL-safe token of `bytes` random bytes (from the OS generator via `rand`).

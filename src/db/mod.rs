@@ -1,12 +1,15 @@
 //! Database access: the connection pool, embedded migrations, and thin model functions.
 //!
 //! Diesel is synchronous, so every call goes through [`run`], which moves the work onto
-//! actix's blocking thread pool (`web::block`). Worker threads never wait on MySQL, and a
+//! the runtime's blocking thread pool (`spawn_blocking`). Worker threads never wait on MySQL, and a
 //! pool checkout that times out becomes [`DbError::Unavailable`] (HTTP 503) instead of a hang.
 
 pub mod models;
 pub mod net_timeouts;
 pub mod schema;
+mod url;
+
+pub use url::{DatabaseUrl, InvalidDatabaseUrl};
 
 use std::time::Duration;
 
@@ -16,8 +19,6 @@ use diesel::mysql::MysqlConnection;
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-
-use crate::config::DatabaseUrl;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -272,7 +273,7 @@ where
     let caller = std::panic::Location::caller();
     async move {
         let deadline = pool.connection_timeout() + Duration::from_millis(900);
-        let work = actix_web::web::block(move || {
+        let work = tokio::task::spawn_blocking(move || {
             OPERATION.with(|o| o.set(Some(caller)));
             let result = match pool.get() {
                 Ok(mut conn) => f(&mut conn),

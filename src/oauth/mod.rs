@@ -35,13 +35,9 @@ pub struct Protocol {
     /// The `aud` of access tokens: this server's API, at the same base URL.
     pub audience: String,
     secret_key: OnceLock<Vec<u8>>,
-    /// Introspection requests per client and second, on this server (a resource server
-    /// checks a token per API call, so the default is generous; it bounds, not meters).
+    /// Introspection requests per client and second, on this server.
     introspection: governor::DefaultKeyedRateLimiter<String>,
 }
-
-/// Default introspection rate per client and second on one server.
-pub const INTROSPECTION_PER_SECOND: u32 = 5000;
 
 impl Protocol {
     /// RFC 8707: the one resource this server issues tokens for is its own API, named by its
@@ -65,7 +61,7 @@ impl Protocol {
     }
 
     pub fn new(public_base: String) -> Self {
-        Self::with_introspection_rate(public_base, INTROSPECTION_PER_SECOND)
+        Self::with_introspection_rate(public_base, crate::config::DEFAULT_INTROSPECTION_RATE)
     }
 
     pub fn with_introspection_rate(public_base: String, per_second: u32) -> Self {

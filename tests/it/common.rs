@@ -9,7 +9,7 @@ use consentry::auth::accounts;
 use consentry::config::{Config, DatabaseUrl};
 use consentry::db;
 use consentry::domain::{Email, Login, Password, Role};
-use consentry::startup::Application;
+use consentry::web::app::Application;
 use diesel::{Connection, MysqlConnection};
 
 pub const PASSWORD: &str = "correct horse battery staple";

@@ -51,7 +51,11 @@ fn drop_stale_templates(server: &mut MysqlConnection) {
     .load(server)
     .unwrap_or_default();
     for db in stale {
-        let pid = db.name.rsplit('_').next().and_then(|p| p.parse::<u32>().ok());
+        let pid = db
+            .name
+            .rsplit('_')
+            .next()
+            .and_then(|p| p.parse::<u32>().ok());
         let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
         if !alive {
             let _ = server.batch_execute(&format!("DROP DATABASE IF EXISTS `{}`", db.name));

@@ -1,0 +1,349 @@
+//! The one place that wires the application: shared state, middleware order and the route table.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity};
+use actix_session::storage::CookieSessionStore;
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::ServiceRequest;
+use actix_web::dev::{Server, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::{App, HttpServer, web};
+
+use crate::auth::hashing::HashPool;
+use crate::config::Config;
+use crate::db::{self, DbPool};
+use crate::oauth::Protocol;
+use crate::web::error::{self, AppError};
+use crate::web::routes;
+use crate::web::routes::oauth as oauth_routes;
+use crate::web::state::AppState;
+
+/// Why the server could not start; each names the setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(
+        "CONSENTRY_BIND: {addr} is already in use; fix: stop the other process or set CONSENTRY_BIND to a free address"
+    )]
+    AddressInUse { addr: String },
+    #[error(
+        "CONSENTRY_BIND: cannot listen on {addr} ({source}); fix: choose an address of this machine"
+    )]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("the server stopped: {0}")]
+    Stopped(std::io::Error),
+}
+
+/// Serves on a runtime of its own until the process is stopped: what `consentry serve`
+/// does once the database is prepared.
+pub fn serve(config: Config, pool: DbPool) -> Result<(), StartupError> {
+    let public = config.public_base();
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(config, pool)?;
+        tracing::info!(port = app.port(), url = %public, "Consentry is serving");
+        app.run_until_stopped().await.map_err(StartupError::Stopped)
+    })
+}
+
+/// How long a sign-in waits for a password-hashing slot before answering 503.
+const HASH_SLOT_WAIT_MS: u64 = 1500;
+
+/// Content-Security-Policy for every response: no inline script, no framing, nothing third-party.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    database_url: crate::config::DatabaseUrl,
+}
+
+impl Application {
+    /// Binds `config.bind` and builds the server; the database must already be prepared.
+    pub fn build(config: Config, pool: DbPool) -> Result<Self, StartupError> {
+        let addr = config.bind.to_string();
+        let listener = TcpListener::bind(config.bind).map_err(|source| match source.kind() {
+            std::io::ErrorKind::AddrInUse => StartupError::AddressInUse { addr: addr.clone() },
+            _ => StartupError::Bind {
+                addr: addr.clone(),
+                source,
+            },
+        })?;
+        Self::with_listener(config, pool, listener)
+    }
+
+    /// Builds the server on an already bound listener (tests bind port 0 first).
+    pub fn with_listener(
+        config: Config,
+        pool: DbPool,
+        listener: TcpListener,
+    ) -> Result<Self, StartupError> {
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let database_url = config.database_url.clone();
+        let config = Arc::new(config);
+        let state = web::Data::new(AppState {
+            pool,
+            config: config.clone(),
+            protocol: Arc::new(Protocol::with_introspection_rate(
+                config.public_base(),
+                config.introspection_rate,
+            )),
+            hasher: Arc::new(HashPool::new(
+                config.hash_concurrency,
+                Duration::from_millis(HASH_SLOT_WAIT_MS),
+            )),
+        });
+        let key = Key::from(config.session_key.expose());
+        let secure = config.secure_cookies();
+
+        let server = HttpServer::new(move || {
+            let session = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                // `__Host-` binds the cookie to this exact origin; browsers require Secure for it.
+                .cookie_name(if secure {
+                    "__Host-consentry".into()
+                } else {
+                    "consentry".into()
+                })
+                .cookie_secure(secure)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_path("/".into())
+                .cookie_content_security(CookieContentSecurity::Private)
+                .session_lifecycle(BrowserSession::default())
+                .build();
+            let mut headers = DefaultHeaders::new()
+                .add((header::CONTENT_SECURITY_POLICY, CSP))
+                .add((header::X_FRAME_OPTIONS, "DENY"))
+                .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .add((header::REFERRER_POLICY, "no-referrer"))
+                .add((header::CACHE_CONTROL, "no-store"));
+            if secure {
+                headers = headers.add((
+                    header::STRICT_TRANSPORT_SECURITY,
+                    "max-age=31536000; includeSubDomains",
+                ));
+            }
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::FormConfig::default().limit(64 * 1024))
+                .app_data(web::PayloadConfig::new(64 * 1024))
+                .wrap(from_fn(json_errors_for_api_callers))
+                .wrap(session)
+                .wrap(headers)
+                .wrap(tracing_actix())
+                .wrap(from_fn(head_as_get))
+                .service(routes::health::healthz)
+                .service(routes::health::readyz)
+                .service(routes::home::home)
+                .service(routes::login::show_form)
+                .service(routes::login::submit)
+                .service(routes::login::logout)
+                .service(routes::admin::settings::show)
+                .service(routes::admin::settings::save)
+                .service(routes::admin::registration_tokens::list)
+                .service(routes::admin::registration_tokens::create)
+                .service(routes::admin::registration_tokens::revoke)
+                .service(routes::admin::clients::list::list)
+                // `new` before `{client_id}`, which would otherwise take it.
+                .service(routes::admin::clients::edit::new)
+                .service(routes::admin::clients::edit::create)
+                .service(routes::admin::clients::detail::show)
+                .service(routes::admin::clients::edit::edit)
+                .service(routes::admin::clients::edit::update)
+                .service(routes::admin::clients::list::pause)
+                .service(routes::admin::clients::list::resume)
+                .service(routes::admin::clients::detail::confirm_regenerate)
+                .service(routes::admin::clients::detail::regenerate)
+                .service(routes::admin::clients::detail::credentials)
+                .service(routes::admin::clients::delete::confirm)
+                .service(routes::admin::clients::delete::delete)
+                .service(routes::admin::websites::list)
+                .service(routes::admin::websites::new)
+                .service(routes::admin::websites::create)
+                .service(routes::admin::websites::edit)
+                .service(routes::admin::websites::update)
+                .service(routes::admin::users::list)
+                .service(routes::admin::users::new)
+                .service(routes::admin::users::create)
+                .service(routes::admin::users::show)
+                .service(routes::admin::users::set_role)
+                .service(routes::admin::users::reset_password)
+                .service(routes::admin::users::set_access)
+                .service(routes::admin::audit::list)
+                .service(routes::admin::audit::export)
+                .service(routes::account::authorized_apps::list)
+                .service(routes::account::authorized_apps::revoke)
+                .service(
+                    web::resource("/oauth2/authorize")
+                        .route(web::get().to(oauth_routes::authorize::authorize_get))
+                        .route(web::post().to(oauth_routes::authorize::authorize_post)),
+                )
+                .service(oauth_routes::authorize::consent)
+                .service(post_only("/oauth2/token", oauth_routes::endpoints::token))
+                .service(post_only("/oauth2/revoke", oauth_routes::endpoints::revoke))
+                .service(post_only(
+                    "/oauth2/register",
+                    oauth_routes::registration::register,
+                ))
+                .service(post_only(
+                    "/oauth2/introspect",
+                    oauth_routes::endpoints::introspect,
+                ))
+                .service(oauth_routes::discovery::metadata)
+                .service(oauth_routes::discovery::protected_resource)
+                .service(oauth_routes::discovery::jwks)
+                .service(web::resource("/index.php").to(oauth_routes::matomo::dispatch))
+                .service(web::resource("/api/{method}").to(routes::api::by_path))
+                .service(
+                    web::scope("/static")
+                        .wrap(
+                            DefaultHeaders::new()
+                                .add((header::CACHE_CONTROL, "public, max-age=86400")),
+                        )
+                        .service(actix_files::Files::new("", static_dir())),
+                )
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(AppError::NotFound)
+                }))
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind { addr, source })?
+        .shutdown_timeout(5)
+        .run();
+        Ok(Self {
+            port,
+            server,
+            database_url,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is stopped, purging expired throttling and session rows hourly.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tokio::spawn(purge_loop(self.database_url.clone()));
+        self.server.await
+    }
+}
+
+/// A POST-only endpoint: any other method gets 405 with `Allow: POST`.
+fn post_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(web::to(oauth_routes::post_only))
+}
+
+/// Static files live beside the binary's sources; `CONSENTRY_STATIC_DIR` overrides for installs.
+fn static_dir() -> String {
+    std::env::var("CONSENTRY_STATIC_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/static").into())
+}
+
+/// Purges hourly on a connection of its own: a large backlog of expired rows may take
+/// longer than the limits that keep requests answering in time, so the purge gets a minute
+/// per lock wait and an hour per read, and never holds one of the requests' connections.
+async fn purge_loop(url: crate::config::DatabaseUrl) {
+    let mut tick = actix_web::rt::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let url = url.clone();
+        let purged = tokio::task::spawn_blocking(move || {
+            db::net_timeouts::with_io_timeout(3600, || -> Result<usize, db::DbError> {
+                use diesel::Connection;
+                use diesel::connection::SimpleConnection;
+                let mut conn = diesel::MysqlConnection::establish(url.full())
+                    .map_err(|e| db::DbError::Unavailable(e.to_string()))?;
+                conn.batch_execute(
+                    "SET SESSION innodb_lock_wait_timeout = 60, lock_wait_timeout = 60",
+                )?;
+                let now = db::models::now();
+                let sessions = db::models::revoked_sessions::delete_expired(&mut conn, now)?;
+                Ok(sessions + crate::oauth::purge::run(&mut conn)?.total())
+            })
+        })
+        .await;
+        match purged {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "purge of expired rows failed; will retry"),
+            Err(e) => tracing::warn!(error = %e, "purge task failed; will retry"),
+        }
+    }
+}
+
+/// HEAD is answered on every GET route (RFC 9110 §9.3.2): routed as GET, sent without the
+/// body. Resources that are not GET routes answer HEAD as they answer GET (404 or 405).
+async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let head = req.method() == actix_web::http::Method::HEAD;
+    if head {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
+    let res = next.call(req).await?;
+    Ok(if head {
+        res.map_body(|_, _| actix_web::body::EitherBody::right(actix_web::body::None::new()))
+    } else {
+        res.map_into_left_body()
+    })
+}
+
+/// Errors raised by handlers render as HTML; API callers that ask for JSON get JSON instead.
+async fn json_errors_for_api_callers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let wants_json = error::wants_json(req.request());
+    let res = next.call(req).await?;
+    let app_error = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<AppError>())
+        .map(|e| (e.status_code_for_json(), e.to_string()));
+    match (wants_json, app_error) {
+        (true, Some((status, message))) => {
+            let (req, _) = res.into_parts();
+            Ok(
+                ServiceResponse::new(req, error::error_page(status, &message, true))
+                    .map_into_right_body(),
+            )
+        }
+        _ => Ok(res.map_into_left_body()),
+    }
+}
+
+impl AppError {
+    fn status_code_for_json(&self) -> actix_web::http::StatusCode {
+        use actix_web::ResponseError;
+        match self {
+            // A JSON caller cannot follow a sign-in page; tell it plainly.
+            AppError::SignInRequired { .. } => actix_web::http::StatusCode::UNAUTHORIZED,
+            other => other.status_code(),
+        }
+    }
+}
+
+/// Access log without query strings: they can carry codes or tokens that must never be logged.
+fn tracing_actix() -> actix_web::middleware::Logger {
+    actix_web::middleware::Logger::new("%a \"%{route}xi\" %s %Dms")
+        .custom_request_replace("route", |req| format!("{} {}", req.method(), req.path()))
+}

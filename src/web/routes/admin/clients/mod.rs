@@ -1,0 +1,79 @@
+//! `/admin/oauth2/clients…`: Administration > Platform > OAuth 2.0. Superusers manage clients;
+//! support staff see the list and each client's detail page without any control.
+
+pub mod delete;
+pub mod detail;
+pub mod edit;
+pub mod list;
+
+use crate::db::{self, models, models::clients::ClientRow};
+use crate::domain::{ClientId, GrantType};
+use crate::web::error::AppError;
+use crate::web::state::AppState;
+
+/// Where the list lives; the other pages hang below it.
+pub const LIST_PATH: &str = "/admin/oauth2/clients";
+
+pub fn detail_path(client_id: &str) -> String {
+    format!("{LIST_PATH}/{client_id}")
+}
+
+/// The client named in the URL, or 404 (a malformed ID never reaches the database).
+pub async fn load(state: &AppState, raw: &str) -> Result<ClientRow, AppError> {
+    let id = ClientId::parse(raw).map_err(|_| AppError::NotFound)?;
+    db::run(&state.pool, move |conn| {
+        models::clients::find_by_client_id(conn, id.as_str())
+    })
+    .await?
+    .ok_or(AppError::NotFound)
+}
+
+/// A client as the console shows it.
+pub struct ClientView {
+    pub row: ClientRow,
+}
+
+impl ClientView {
+    pub fn status_label(&self) -> &'static str {
+        if self.row.is_active() {
+            "Active"
+        } else {
+            "Paused"
+        }
+    }
+
+    pub fn type_label(&self) -> &'static str {
+        if self.row.is_confidential() {
+            "Confidential"
+        } else {
+            "Public"
+        }
+    }
+
+    pub fn grant_labels(&self) -> Vec<&'static str> {
+        GrantType::ALL
+            .into_iter()
+            .filter(|g| self.row.allows_grant(*g))
+            .map(GrantType::label)
+            .collect()
+    }
+
+    pub fn scopes(&self) -> Vec<&str> {
+        self.row.scopes.split_whitespace().collect()
+    }
+
+    pub fn redirect_uris(&self) -> Vec<String> {
+        self.row.redirect_uri_list()
+    }
+
+    pub fn created(&self) -> String {
+        self.row.created_at.format("%Y-%m-%d %H:%M").to_string()
+    }
+
+    pub fn last_used(&self) -> String {
+        self.row.last_used_at.map_or_else(
+            || "Never".into(),
+            |t| t.format("%Y-%m-%d %H:%M").to_string(),
+        )
+    }
+}

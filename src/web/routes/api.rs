@@ -1,0 +1,200 @@
+//! `/index.php?module=API&method=…` and `/api/{method}`: the protected analytics API, JSON
+//! only. This module is the one place where `ApiError` becomes HTTP: RFC 6750 challenges in
+//! `WWW-Authenticate` and a Matomo-shaped body, `{"result":"error","message":…}`.
+
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::api::{self, ApiError};
+use crate::audit::Actor;
+use crate::db;
+use crate::oauth::params::Params;
+use crate::web::routes::client_ip::client_ip;
+use crate::web::routes::oauth::read_form;
+use crate::web::state::AppState;
+
+const REALM: &str = "Bearer realm=\"consentry\"";
+
+/// `/api/{method}`.
+pub async fn by_path(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    method: web::Path<String>,
+) -> HttpResponse {
+    call(req, payload, state, Some(method.into_inner())).await
+}
+
+/// Answers one API call, GET or POST; `method` comes from the path or the parameters.
+pub async fn call(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    method: Option<String>,
+) -> HttpResponse {
+    match answer(&req, payload, &state, method).await {
+        Ok(value) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(value),
+        Err(e) => error_response(e, &state.protocol.audience),
+    }
+}
+
+async fn answer(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    method: Option<String>,
+) -> Result<serde_json::Value, ApiError> {
+    if req.method() != Method::GET && req.method() != Method::POST {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    let mut params = Params::parse(req.query_string().as_bytes());
+    if req.method() == Method::POST && has_body(req) {
+        let body = read_form(req, payload).await.map_err(|e| match e {
+            crate::oauth::error::OAuthError::Protocol { description, .. } => {
+                ApiError::BadRequest(description)
+            }
+            other => ApiError::Internal(other.to_string()),
+        })?;
+        params = params.and(body);
+    }
+    // RFC 6750 §3.1 order: a token where it must not be is refused first, then a missing or
+    // malformed header gets its challenge, and only then are the parameters judged.
+    if params.count("token_auth") > 0 || params.count("access_token") > 0 {
+        return Err(ApiError::TokenInRequest);
+    }
+    let token = bearer(req)?;
+    if let Some(name) = params.repeated() {
+        return Err(ApiError::bad_parameter(name, "is repeated"));
+    }
+    if let Some(format) = params.get("format")
+        && !format.eq_ignore_ascii_case("json")
+    {
+        return Err(ApiError::bad_parameter(
+            "format",
+            "only format=json is supported",
+        ));
+    }
+    let method = method
+        .or_else(|| params.get("method").map(str::to_string))
+        .ok_or_else(|| {
+            ApiError::bad_parameter("method", "is required, such as API.getConsentryVersion")
+        })?;
+    let proto = state.protocol.clone();
+    let ip = client_ip(req);
+    db::run_with(&state.pool, move |conn| {
+        let caller = api::caller::authenticate(conn, &proto, &token)?;
+        let actor = Actor::new(&caller.login).from_ip(ip);
+        api::methods::call(conn, &caller, &actor, &method, &params)
+    })
+    .await
+}
+
+fn has_body(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_none_or(|n| n > 0)
+        && req.headers().contains_key(header::CONTENT_TYPE)
+}
+
+/// The token of `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is
+/// case-insensitive).
+fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::NoToken);
+    };
+    let value = value.to_str().map_err(|_| malformed())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::NoToken);
+    }
+    if token.is_empty() || token.contains(' ') {
+        return Err(malformed());
+    }
+    Ok(token.to_string())
+}
+
+fn malformed() -> ApiError {
+    ApiError::MalformedAuthorization
+}
+
+/// Quotes a value for a `WWW-Authenticate` parameter.
+fn quoted(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+        .collect()
+}
+
+/// Where a client discovers this API's authorization server (RFC 9728).
+pub fn resource_metadata_url(resource: &str) -> String {
+    format!("{resource}/.well-known/oauth-protected-resource")
+}
+
+fn error_response(error: ApiError, resource: &str) -> HttpResponse {
+    let message = error.to_string();
+    // RFC 9728 §5.1: every challenge names the protected resource metadata.
+    let realm = format!(
+        "{REALM}, resource_metadata=\"{}\"",
+        resource_metadata_url(resource)
+    );
+    let realm = realm.as_str();
+    let (status, challenge) = match &error {
+        ApiError::NoToken => (StatusCode::UNAUTHORIZED, Some(realm.to_string())),
+        ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, None),
+        ApiError::TokenInRequest | ApiError::MalformedAuthorization => (
+            StatusCode::BAD_REQUEST,
+            Some(format!(
+                "{realm}, error=\"invalid_request\", error_description=\"{}\"",
+                quoted(&message)
+            )),
+        ),
+        ApiError::InvalidToken(why) => (
+            StatusCode::UNAUTHORIZED,
+            Some(format!(
+                "{realm}, error=\"invalid_token\", error_description=\"{}\"",
+                quoted(why)
+            )),
+        ),
+        ApiError::InsufficientScope { needed, .. } => (
+            StatusCode::FORBIDDEN,
+            Some(format!(
+                "{realm}, error=\"insufficient_scope\", scope=\"{needed}\""
+            )),
+        ),
+        ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, None),
+        ApiError::Db(cause) if cause.is_transient() => {
+            tracing::warn!(error = %cause, "database unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, None)
+        }
+        ApiError::Db(_) | ApiError::Internal(_) => {
+            tracing::error!(error = %error, "API call failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, None)
+        }
+    };
+    let message = match status {
+        StatusCode::SERVICE_UNAVAILABLE => {
+            "The service is temporarily unavailable; try again in a moment.".to_string()
+        }
+        StatusCode::INTERNAL_SERVER_ERROR => {
+            "Something went wrong on our side; the error was logged.".to_string()
+        }
+        _ => message,
+    };
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(challenge) = challenge {
+        response.insert_header((header::WWW_AUTHENTICATE, challenge));
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        response.insert_header((header::ALLOW, "GET, POST"));
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header((header::RETRY_AFTER, "5"));
+    }
+    response.json(serde_json::json!({ "result": "error", "message": message }))
+}

@@ -1,0 +1,207 @@
+//! `/oauth2/authorize` and the consent screen's `/oauth2/consent`.
+
+use actix_web::{FromRequest, HttpRequest, HttpResponse, post, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::read_form;
+use crate::db;
+use crate::oauth::authorize::{self, AuthorizeError, ConsentPrompt, Next};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::params::Params;
+use crate::web::csrf::CsrfForm;
+use crate::web::error::AppError;
+use crate::web::routes::page::{Layout, render, see_other};
+use crate::web::session::SessionUser;
+use crate::web::state::AppState;
+
+pub async fn authorize_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let params = Params::parse(req.query_string().as_bytes());
+    authorize(req, state, params).await
+}
+
+pub async fn authorize_post(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let params = read_form(&req, payload)
+        .await
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    authorize(req, state, params).await
+}
+
+/// Validates the request, then signs the user in (coming back here), then asks or redirects.
+pub async fn authorize(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    params: Params,
+) -> Result<HttpResponse, AppError> {
+    let (checked, proto) = (params.clone(), state.protocol.clone());
+    let request = match db::run_with(&state.pool, move |conn| {
+        authorize::validate(conn, &proto, &checked)
+    })
+    .await
+    {
+        Ok(request) => request,
+        Err(e) => return answer_error(&state, e),
+    };
+    let user = match SessionUser::extract(&req).await {
+        Ok(user) => user,
+        // prompt=none: the client asked not to show a page, so it hears it must sign in.
+        Err(AppError::SignInRequired { .. }) if request.no_prompt => {
+            let error = request.error(
+                ErrorCode::LoginRequired,
+                "The user is not signed in; send them without prompt=none.",
+            );
+            return answer_error(&state, error);
+        }
+        Err(AppError::SignInRequired { .. }) => {
+            return Err(AppError::SignInRequired {
+                next: resume_path(&params),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let proto = state.protocol.clone();
+    let (user_id, role) = (user.id, user.role);
+    let next = db::run_with(&state.pool, move |conn| {
+        authorize::decide(conn, &proto, request, user_id, role)
+    })
+    .await;
+    match next {
+        Ok(Next::Redirect(location)) => Ok(see_other(&location)),
+        Ok(Next::Consent(prompt)) => render(&ConsentPage::new(&user, *prompt)),
+        Err(e) => answer_error(&state, e),
+    }
+}
+
+/// The authorization request as a local URL, to come back to after signing in.
+fn resume_path(params: &Params) -> String {
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            params
+                .pairs()
+                .iter()
+                .filter(|(k, _)| k != "module" && k != "action"),
+        )
+        .finish();
+    format!("/oauth2/authorize?{query}")
+}
+
+fn answer_error(state: &AppState, error: AuthorizeError) -> Result<HttpResponse, AppError> {
+    match error {
+        AuthorizeError::Page(message) => Err(AppError::BadRequest(message)),
+        AuthorizeError::Redirect(redirect) => {
+            match authorize::error_location(&redirect, &state.protocol.issuer) {
+                Ok(location) => Ok(see_other(&location)),
+                Err(e) => answer_error(state, e),
+            }
+        }
+        AuthorizeError::Protocol(OAuthError::Db(e)) => Err(e.into()),
+        AuthorizeError::Protocol(other) => Err(AppError::Internal(other.to_string())),
+    }
+}
+
+struct ScopeOption {
+    value: &'static str,
+    description: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "oauth/consent.html")]
+struct ConsentPage {
+    layout: Layout,
+    client_name: String,
+    description: String,
+    homepage: Option<String>,
+    client_kind: &'static str,
+    redirect_host: String,
+    login: String,
+    email: String,
+    handle: String,
+    options: Vec<ScopeOption>,
+    /// Set when the preselected (least privileged) scope is below the highest requested.
+    highest_requested: Option<&'static str>,
+    /// The client registered itself (RFC 7591); no administrator has vetted it.
+    self_registered: bool,
+}
+
+impl ConsentPage {
+    fn new(user: &SessionUser, prompt: ConsentPrompt) -> Self {
+        let highest = prompt.highest_requested;
+        let least = prompt.offered.first().copied();
+        Self {
+            layout: Layout::for_user(user, ""),
+            self_registered: prompt.client.self_registered,
+            client_kind: if prompt.client.is_confidential() {
+                "Confidential (a server-side application that keeps a secret)"
+            } else {
+                "Public (a browser, mobile or desktop application without a secret)"
+            },
+            client_name: prompt.client.name,
+            description: prompt.client.description,
+            homepage: prompt.client.homepage_url,
+            redirect_host: url::Url::parse(&prompt.redirect_uri)
+                .ok()
+                .and_then(|u| {
+                    u.host_str()
+                        .map(str::to_string)
+                        .or(Some(u.scheme().to_string()))
+                })
+                .unwrap_or_default(),
+            login: user.login.clone(),
+            email: user.email.clone(),
+            handle: prompt.handle,
+            options: prompt
+                .offered
+                .iter()
+                .map(|s| ScopeOption {
+                    value: s.as_str(),
+                    description: s.describe(),
+                })
+                .collect(),
+            highest_requested: highest.filter(|h| Some(*h) != least).map(|h| h.as_str()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    decision: String,
+}
+
+#[post("/oauth2/consent")]
+pub async fn consent(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    CsrfForm(form): CsrfForm<ConsentForm>,
+) -> Result<HttpResponse, AppError> {
+    let allow = match form.decision.as_str() {
+        "allow" => true,
+        "deny" => false,
+        _ => return Err(AppError::BadRequest("Choose Allow or Deny.".into())),
+    };
+    let proto = state.protocol.clone();
+    let approver = authorize::Approver {
+        id: user.id,
+        login: user.login.clone(),
+        role: user.role,
+    };
+    let answer = db::run_with(&state.pool, move |conn| {
+        authorize::answer(conn, &proto, &form.request, &approver, allow, &form.scope)
+    })
+    .await;
+    match answer {
+        Ok(location) => Ok(see_other(&location)),
+        Err(e) => answer_error(&state, e),
+    }
+}

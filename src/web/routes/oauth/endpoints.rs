@@ -1,0 +1,76 @@
+//! Token (RFC 6749 §3.2), revocation (RFC 7009) and introspection (RFC 7662): form POSTs
+//! from clients, answered in JSON.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::MysqlConnection;
+
+use super::{authorization, error_response, no_store_json, read_form};
+use crate::db;
+use crate::oauth::client_auth::Caller;
+use crate::oauth::error::OAuthError;
+use crate::oauth::params::Params;
+use crate::oauth::{Protocol, introspection, revocation, tokens};
+use crate::web::routes::client_ip::client_ip;
+use crate::web::state::AppState;
+
+/// Reads the form, then runs `call` with the connection, the protocol state, the
+/// Authorization header and the parameters, off the actix worker.
+async fn call_with_form<T, F>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    call: F,
+) -> Result<T, OAuthError>
+where
+    F: FnOnce(&mut MysqlConnection, &Protocol, &Caller, &Params) -> Result<T, OAuthError>
+        + Send
+        + 'static,
+    T: Send + 'static,
+{
+    let params = read_form(req, payload).await?;
+    let caller = Caller {
+        authorization: authorization(req),
+        ip: client_ip(req),
+    };
+    let proto = state.protocol.clone();
+    db::run_with(&state.pool, move |conn| {
+        call(conn, &proto, &caller, &params)
+    })
+    .await
+}
+
+pub async fn token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match call_with_form(&req, payload, &state, tokens::exchange).await {
+        Ok(response) => no_store_json(StatusCode::OK, &response),
+        Err(e) => error_response(e),
+    }
+}
+
+pub async fn revoke(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match call_with_form(&req, payload, &state, revocation::revoke).await {
+        Ok(()) => HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .finish(),
+        Err(e) => error_response(e),
+    }
+}
+
+pub async fn introspect(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match call_with_form(&req, payload, &state, introspection::introspect).await {
+        Ok(body) => no_store_json(StatusCode::OK, &body),
+        Err(e) => error_response(e),
+    }
+}

@@ -1,0 +1,183 @@
+//! Console sessions in a signed and encrypted cookie (actix-session). The cookie holds the
+//! user id, a random session id, the CSRF token and two timestamps; idle and absolute expiry
+//! are checked here on every request, and signed-out session ids are refused for good.
+
+use actix_session::{Session, SessionExt};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use chrono::{DateTime, Utc};
+use futures_util::future::LocalBoxFuture;
+
+use crate::db::{self, models};
+use crate::domain::Role;
+use crate::web::error::AppError;
+use crate::web::state::AppState;
+
+const USER_ID: &str = "uid";
+const SESSION_ID: &str = "sid";
+pub(crate) const CSRF: &str = "csrf";
+const ISSUED_AT: &str = "iat";
+const LAST_SEEN: &str = "seen";
+/// The user's session epoch at sign-in; a password, role or account change raises it.
+const EPOCH: &str = "ep";
+
+/// Refresh the idle timestamp at most this often, to avoid rewriting the cookie on every hit.
+const SEEN_GRANULARITY_SECS: i64 = 30;
+
+/// The signed-in user, loaded fresh from the database on each request so that role
+/// changes and deletions apply at once.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub id: i64,
+    pub login: String,
+    pub email: String,
+    pub role: Role,
+    pub csrf_token: String,
+    pub session_id: String,
+    pub issued_at: i64,
+}
+
+/// Starts a fresh session for `user_id` after a successful sign-in: new cookie, new
+/// session id and a new CSRF token, so nothing from before sign-in carries over.
+pub fn begin(session: &Session, user_id: i64, epoch: i32) -> Result<(), AppError> {
+    let now = Utc::now().timestamp();
+    // clear + renew (not purge, which would drop the cookie we are about to fill).
+    session.clear();
+    session.renew();
+    let insert = |k: &str, v: String| {
+        session
+            .insert(k, v)
+            .map_err(|e| AppError::Internal(e.to_string()))
+    };
+    insert(USER_ID, user_id.to_string())?;
+    insert(SESSION_ID, crate::auth::random_token(32))?;
+    insert(CSRF, crate::auth::random_token(32))?;
+    insert(ISSUED_AT, now.to_string())?;
+    insert(LAST_SEEN, now.to_string())?;
+    insert(EPOCH, epoch.to_string())?;
+    Ok(())
+}
+
+fn get_i64(session: &Session, key: &str) -> Option<i64> {
+    session
+        .get::<String>(key)
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok())
+}
+
+/// The request path with its query, to come back to after signing in.
+fn current_path(req: &HttpRequest) -> String {
+    req.uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into())
+}
+
+impl FromRequest for SessionUser {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let session = req.get_session();
+            let sign_in = || AppError::SignInRequired {
+                next: current_path(&req),
+            };
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| AppError::Internal("application state missing".into()))?;
+            let (Some(user_id), Some(issued_at), Some(seen), Some(epoch)) = (
+                get_i64(&session, USER_ID),
+                get_i64(&session, ISSUED_AT),
+                get_i64(&session, LAST_SEEN),
+                get_i64(&session, EPOCH),
+            ) else {
+                return Err(sign_in());
+            };
+            let session_id: String = session.get(SESSION_ID).ok().flatten().ok_or_else(sign_in)?;
+            let csrf_token: String = session.get(CSRF).ok().flatten().ok_or_else(sign_in)?;
+            let now = Utc::now().timestamp();
+            let idle = state.config.session_idle.as_secs() as i64;
+            let absolute = state.config.session_absolute.as_secs() as i64;
+            if now - seen > idle || now - issued_at > absolute || issued_at > now + 60 {
+                session.purge();
+                return Err(sign_in());
+            }
+            let sid = session_id.clone();
+            let user = db::run(&state.pool, move |conn| {
+                if models::revoked_sessions::is_revoked(conn, &sid)? {
+                    return Ok(None);
+                }
+                models::users::find_by_id(conn, user_id)
+            })
+            .await?;
+            // A session from before the user's last password, role or account change ends.
+            let Some(user) = user.filter(|u| i64::from(u.session_epoch) == epoch) else {
+                session.purge();
+                return Err(sign_in());
+            };
+            if now - seen >= SEEN_GRANULARITY_SECS {
+                let _ = session.insert(LAST_SEEN, now.to_string());
+            }
+            Ok(SessionUser {
+                id: user.id,
+                role: user.role(),
+                login: user.login,
+                email: user.email,
+                csrf_token,
+                session_id,
+                issued_at,
+            })
+        })
+    }
+}
+
+impl SessionUser {
+    /// When this session ends at the latest (its absolute expiry).
+    pub fn expires_at(&self, absolute: std::time::Duration) -> chrono::NaiveDateTime {
+        DateTime::from_timestamp(self.issued_at + absolute.as_secs() as i64, 0)
+            .unwrap_or_else(Utc::now)
+            .naive_utc()
+    }
+}
+
+/// A signed-in user who may view the administration pages (superuser or support).
+pub struct AdminViewer(pub SessionUser);
+
+/// A signed-in superuser.
+pub struct Superuser(pub SessionUser);
+
+impl FromRequest for AdminViewer {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let user = SessionUser::from_request(req, payload);
+        Box::pin(async move {
+            let user = user.await?;
+            if user.role.can_view_admin() {
+                Ok(AdminViewer(user))
+            } else {
+                Err(AppError::Forbidden)
+            }
+        })
+    }
+}
+
+impl FromRequest for Superuser {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let user = SessionUser::from_request(req, payload);
+        Box::pin(async move {
+            let user = user.await?;
+            if user.role.can_manage() {
+                Ok(Superuser(user))
+            } else {
+                Err(AppError::Forbidden)
+            }
+        })
+    }
+}

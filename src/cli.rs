@@ -238,6 +238,11 @@ fn invalid(flag: &'static str) -> impl FnOnce(InvalidInput) -> CliError {
 }
 
 /// One line, whatever the driver printed.
+/// Who the command line acts as in the audit log.
+fn cli_actor() -> crate::audit::Actor {
+    crate::audit::Actor::new("cli")
+}
+
 fn one_line(s: impl std::fmt::Display) -> String {
     s.to_string()
         .split_whitespace()
@@ -514,7 +519,7 @@ fn user(command: UserCommand) -> Result<(), CliError> {
             let password = read_password(password_file.as_ref())?;
             let mut conn = prepared_connection()?;
             let hash = crate::auth::password::hash(&password);
-            accounts::create(&mut conn, &login, &email, role, &hash, "cli")?;
+            accounts::create(&mut conn, &login, &email, role, &hash, &cli_actor())?;
             println!("created {role} '{login}'");
         }
         UserCommand::List { json } => {
@@ -557,7 +562,7 @@ fn user(command: UserCommand) -> Result<(), CliError> {
             let password = read_password(password_file.as_ref())?;
             let mut conn = prepared_connection()?;
             let hash = crate::auth::password::hash(&password);
-            accounts::set_password(&mut conn, &login, &hash, "cli", !keep_grants)?;
+            accounts::set_password(&mut conn, &login, &hash, &cli_actor(), !keep_grants)?;
             if keep_grants {
                 println!("password of '{login}' changed; their console sessions ended");
             } else {

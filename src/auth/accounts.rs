@@ -29,7 +29,7 @@ pub fn create(
     email: &Email,
     role: Role,
     hash: &Hashed,
-    actor: &str,
+    actor: &audit::Actor,
 ) -> Result<(), AccountError> {
     users::insert(conn, login, email, hash.as_str(), role).map_err(|e| match e {
         InsertUserError::LoginTaken => AccountError::LoginTaken(login.to_string()),
@@ -37,7 +37,7 @@ pub fn create(
     })?;
     audit::record(
         conn,
-        audit::Event::new(actor, audit::USER_CREATED)
+        audit::Event::by(actor, audit::USER_CREATED)
             .target("user", login.as_str())
             .details(json!({ "email": email.as_str(), "role": role.as_str() })),
     )?;
@@ -51,7 +51,7 @@ pub fn set_password(
     conn: &mut MysqlConnection,
     login: &Login,
     hash: &Hashed,
-    actor: &str,
+    actor: &audit::Actor,
     revoke_grants: bool,
 ) -> Result<(), AccountError> {
     crate::db::transaction(conn, |conn| {
@@ -60,7 +60,7 @@ pub fn set_password(
         users::update_password(conn, login, hash.as_str())?;
         audit::record(
             conn,
-            audit::Event::new(actor, audit::USER_PASSWORD_CHANGED).target("user", login.as_str()),
+            audit::Event::by(actor, audit::USER_PASSWORD_CHANGED).target("user", login.as_str()),
         )?;
         if revoke_grants {
             let now = crate::db::models::now();
@@ -68,7 +68,7 @@ pub fn set_password(
             let codes = crate::db::models::codes::delete_all_unused_of_user(conn, user.id)?;
             audit::record(
                 conn,
-                audit::Event::new(actor, audit::USER_GRANTS_REVOKED)
+                audit::Event::by(actor, audit::USER_GRANTS_REVOKED)
                     .target("user", login.as_str())
                     .details(json!({ "grants_revoked": grants, "codes_voided": codes })),
             )?;
@@ -140,7 +140,7 @@ pub fn ensure_first_superuser(
         email,
         Role::Superuser,
         &password::hash(&pw),
-        "system",
+        &audit::Actor::new("system"),
     )?;
     Ok(Some(FirstSuperuser {
         login: login.clone(),

@@ -372,7 +372,33 @@ pub struct Approver {
 
 /// The user's answer on the consent screen. Only the handle and the chosen scope come from
 /// the form; everything else comes from the stored request.
+///
+/// All or nothing: the request is consumed, the consent recorded and the code stored in
+/// one transaction. An answer the client hears about (a denial, a scope no longer allowed)
+/// commits, since the request is spent; a database failure rolls everything back, so the
+/// user can answer again.
 pub fn answer(
+    conn: &mut MysqlConnection,
+    proto: &Protocol,
+    handle: &str,
+    user: &Approver,
+    allow: bool,
+    chosen: &str,
+) -> Result<String, AuthorizeError> {
+    let mut outcome = None;
+    crate::db::transaction(conn, |conn| {
+        match answer_steps(conn, proto, handle, user, allow, chosen) {
+            Err(AuthorizeError::Protocol(OAuthError::Db(e))) => Err(e),
+            other => {
+                outcome = Some(other);
+                Ok(())
+            }
+        }
+    })?;
+    outcome.unwrap_or_else(|| Err(AuthorizeError::Page("The answer was not recorded.".into())))
+}
+
+fn answer_steps(
     conn: &mut MysqlConnection,
     proto: &Protocol,
     handle: &str,

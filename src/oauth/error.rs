@@ -1,4 +1,4 @@
-//! The protocol layer's one error type. `routes::oauth::respond` maps it to HTTP.
+//! The protocol layer's one error type. `web::routes::oauth::error_response` maps it to HTTP.
 
 use std::fmt;
 

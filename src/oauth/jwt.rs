@@ -40,7 +40,7 @@ pub fn sign_with(key: &LoadedKey, claims: &AccessClaims) -> Result<String, OAuth
 }
 
 /// Checks the signature, `typ`, issuer, audience and expiry. Revocation is checked by the
-/// caller against the database (`tokens::access_token_status`).
+/// caller against the database (`tokens::active_access_token`).
 pub fn verify(
     conn: &mut MysqlConnection,
     keys: &KeyRing,

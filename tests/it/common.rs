@@ -185,7 +185,7 @@ impl TestApp {
                 &Email::parse(&format!("{login}@example.com")).unwrap(),
                 role,
                 &consentry::auth::password::hash(&Password::parse(PASSWORD).unwrap()),
-                "test",
+                &consentry::audit::Actor::new("test"),
             )
             .unwrap();
         })

@@ -86,14 +86,6 @@ pub fn retire_older_than(
     .execute(conn)?)
 }
 
-pub fn find_by_kid(conn: &mut MysqlConnection, kid: &str) -> Result<Option<i64>, DbError> {
-    Ok(signing_keys::table
-        .filter(signing_keys::kid.eq(kid))
-        .select(signing_keys::id)
-        .first(conn)
-        .optional()?)
-}
-
 /// Drops keys that are no longer published (every token they signed has expired).
 pub fn delete_unpublished(
     conn: &mut MysqlConnection,

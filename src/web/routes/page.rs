@@ -89,11 +89,3 @@ pub fn see_other(location: &str) -> HttpResponse {
         .insert_header((actix_web::http::header::LOCATION, location))
         .finish()
 }
-
-#[derive(Template)]
-#[template(path = "placeholder.html")]
-pub struct Placeholder {
-    pub layout: Layout,
-    pub heading: &'static str,
-    pub summary: &'static str,
-}

@@ -84,7 +84,7 @@ pub async fn register(app: &TestApp, spec: Spec) -> Client {
                     &consentry::auth::password::hash(
                         &consentry::domain::Password::parse(crate::common::PASSWORD).unwrap(),
                     ),
-                    "test",
+                    &consentry::audit::Actor::new("test"),
                 )
                 .unwrap();
                 consentry::db::models::users::find_by_login(&mut conn, "owner")

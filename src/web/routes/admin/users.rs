@@ -111,7 +111,7 @@ pub async fn create(
     {
         return new_page(&user, &fields, errors);
     }
-    let actor = user.login.clone();
+    let actor = Actor::new(&user.login).from_ip(client_ip(&req));
     let shown = login.to_string();
     let hash = hash_in_pool(&state, password).await?;
     let created = db::run_with(&state.pool, move |conn| {
@@ -284,7 +284,7 @@ pub async fn reset_password(
     {
         return show_page(&state, &user, &login, errors, None).await;
     }
-    let actor = user.login.clone();
+    let actor = Actor::new(&user.login).from_ip(client_ip(&req));
     let revoke_grants = fields.checked("revoke_grants");
     let hash = hash_in_pool(&state, password).await?;
     db::run_with(&state.pool, move |conn| {

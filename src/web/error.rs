@@ -1,12 +1,19 @@
-//! The web layer's error type and its one mapping to HTTP. Pages get an HTML page, API
-//! callers (`Accept: application/json`) a JSON body; causes are logged, never shown.
+//! The one place where errors become HTTP: the console's `AppError` (an HTML page, or JSON
+//! for `Accept: application/json`), the OAuth endpoints' JSON (RFC 6749 §5.2), dynamic
+//! registration's (RFC 7591) and the API's (RFC 6750 challenges). The 503-with-`Retry-After`
+//! and 500 rules are written once ([`Fault`]); causes are logged, never shown.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
 
+use crate::api::ApiError;
+use crate::auth::accounts::AccountError;
 use crate::db::DbError;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::registration::RegistrationError;
+use crate::sites::SiteError;
 use crate::web::routes::page::Layout;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +56,26 @@ impl From<crate::oauth::clients::ClientError> for AppError {
             ClientError::UnknownClient(_) => AppError::NotFound,
             ClientError::Invalid { message, .. } => AppError::BadRequest(message),
             ClientError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<AccountError> for AppError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::UnknownLogin(_) => AppError::NotFound,
+            AccountError::Db(e) => e.into(),
+            other => AppError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<SiteError> for AppError {
+    fn from(e: SiteError) -> Self {
+        match e {
+            SiteError::UnknownSite(_) | SiteError::UnknownUser(_) => AppError::NotFound,
+            SiteError::Superuser(_) => AppError::BadRequest(e.to_string()),
+            SiteError::Db(e) => e.into(),
         }
     }
 }
@@ -103,7 +130,10 @@ impl ResponseError for AppError {
 pub fn error_page(status: StatusCode, message: &str, json: bool) -> HttpResponse {
     let mut builder = HttpResponse::build(status);
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        builder.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        builder.insert_header((
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECS),
+        ));
     }
     if json {
         return builder.json(serde_json::json!({ "error": message }));
@@ -129,4 +159,218 @@ pub fn wants_json(req: &HttpRequest) -> bool {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("application/json") && !accept.contains("text/html"))
+}
+
+/// What a failure that is not the caller's fault becomes, in every format: 503 with
+/// `Retry-After` when it may pass (the database is away, slow or locked, or a race was
+/// lost too often), 500 otherwise. The cause is logged here, never shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Unavailable,
+    Internal,
+}
+
+/// Seconds a client is told to wait after a 503.
+pub const RETRY_AFTER_SECS: &str = "5";
+
+impl Fault {
+    /// Classifies and logs a database error met while serving `what`.
+    pub fn of(error: &DbError, what: &str) -> Self {
+        if error.is_transient() {
+            tracing::warn!(error = %error, "{what}: database unavailable");
+            Fault::Unavailable
+        } else {
+            tracing::error!(error = %error, "{what} failed");
+            Fault::Internal
+        }
+    }
+
+    /// Logs an internal error met while serving `what`.
+    pub fn internal(cause: &dyn std::fmt::Display, what: &str) -> Self {
+        tracing::error!(error = %cause, "{what} failed");
+        Fault::Internal
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Fault::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Fault::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The protocol error code (RFC 6749 §4.1.2.1 names both).
+    pub fn code(self) -> &'static str {
+        match self {
+            Fault::Unavailable => "temporarily_unavailable",
+            Fault::Internal => "server_error",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Fault::Unavailable => "The service is temporarily unavailable; try again in a moment.",
+            Fault::Internal => "Something went wrong on our side; the error was logged.",
+        }
+    }
+
+    /// Sets `Retry-After` on a 503.
+    pub fn headers(self, response: &mut HttpResponse) {
+        if self == Fault::Unavailable {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
+    }
+}
+
+/// A JSON answer that no cache may keep (RFC 6749 §5.1).
+pub fn no_store_json(status: StatusCode, body: &impl serde::Serialize) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+/// `{"error": ..., "error_description": ...}` with `Cache-Control: no-store`.
+fn oauth_json(status: StatusCode, code: &str, description: &str) -> HttpResponse {
+    no_store_json(
+        status,
+        &serde_json::json!({ "error": code, "error_description": description }),
+    )
+}
+
+fn fault_json(fault: Fault) -> HttpResponse {
+    let mut response = oauth_json(fault.status(), fault.code(), fault.message());
+    fault.headers(&mut response);
+    response
+}
+
+fn retry_after(response: &mut HttpResponse, seconds: i64) {
+    if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+}
+
+/// The token, revocation, introspection and discovery endpoints (RFC 6749 §5.2): 400, or
+/// 401 with a Basic challenge for `invalid_client`; 429 when throttled.
+pub fn oauth_response(error: OAuthError) -> HttpResponse {
+    match &error {
+        OAuthError::Protocol { code, description } => {
+            if *code == ErrorCode::InvalidClient {
+                let mut response = oauth_json(StatusCode::UNAUTHORIZED, code.as_str(), description);
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"consentry\""),
+                );
+                response
+            } else {
+                oauth_json(StatusCode::BAD_REQUEST, code.as_str(), description)
+            }
+        }
+        OAuthError::Throttled { retry_after: secs } => {
+            let mut response = oauth_json(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "Too many attempts from this client or address; wait for the Retry-After seconds.",
+            );
+            retry_after(&mut response, *secs);
+            response
+        }
+        OAuthError::Db(cause) => fault_json(Fault::of(cause, "OAuth request")),
+        OAuthError::Internal(cause) => fault_json(Fault::internal(cause, "OAuth request")),
+    }
+}
+
+/// Dynamic client registration (RFC 7591 §3.2.2), with RFC 6750 challenges for the
+/// initial access token.
+pub fn registration_response(error: RegistrationError) -> HttpResponse {
+    let (status, code) = match &error {
+        RegistrationError::Disabled => (StatusCode::NOT_FOUND, "not_found"),
+        RegistrationError::InvalidRedirectUri(_) => {
+            (StatusCode::BAD_REQUEST, "invalid_redirect_uri")
+        }
+        RegistrationError::InvalidClientMetadata(_) => {
+            (StatusCode::BAD_REQUEST, "invalid_client_metadata")
+        }
+        RegistrationError::InvalidToken(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
+        RegistrationError::MissingToken => (StatusCode::UNAUTHORIZED, "invalid_request"),
+        RegistrationError::RateLimited { .. } => {
+            (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+        }
+        RegistrationError::Db(cause) => return fault_json(Fault::of(cause, "registration")),
+    };
+    let mut response = oauth_json(status, code, &error.to_string());
+    let challenge = match &error {
+        RegistrationError::MissingToken => Some("Bearer realm=\"consentry\""),
+        RegistrationError::InvalidToken(_) => {
+            Some("Bearer realm=\"consentry\", error=\"invalid_token\"")
+        }
+        _ => None,
+    };
+    if let Some(challenge) = challenge {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
+    }
+    if let RegistrationError::RateLimited { retry_after: secs } = &error {
+        retry_after(&mut response, *secs);
+    }
+    response
+}
+
+/// The analytics API: Matomo's `{"result":"error","message":...}` body, with RFC 6750
+/// challenges that name the protected resource metadata (RFC 9728 §5.1).
+pub fn api_response(error: ApiError, resource: &str) -> HttpResponse {
+    use crate::web::routes::api::{REALM, quoted, resource_metadata_url};
+    let realm = format!(
+        "{REALM}, resource_metadata=\"{}\"",
+        resource_metadata_url(resource)
+    );
+    let bearer = |rest: String| Some(format!("{realm}{rest}"));
+    let (status, challenge) = match &error {
+        ApiError::NoToken => (StatusCode::UNAUTHORIZED, bearer(String::new())),
+        ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, None),
+        ApiError::TokenInRequest | ApiError::MalformedAuthorization => (
+            StatusCode::BAD_REQUEST,
+            bearer(format!(
+                ", error=\"invalid_request\", error_description=\"{}\"",
+                quoted(&error.to_string())
+            )),
+        ),
+        ApiError::InvalidToken(why) => (
+            StatusCode::UNAUTHORIZED,
+            bearer(format!(
+                ", error=\"invalid_token\", error_description=\"{}\"",
+                quoted(why)
+            )),
+        ),
+        ApiError::InsufficientScope { needed, .. } => (
+            StatusCode::FORBIDDEN,
+            bearer(format!(
+                ", error=\"insufficient_scope\", scope=\"{needed}\""
+            )),
+        ),
+        ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, None),
+        ApiError::Db(cause) => return api_fault(Fault::of(cause, "API call")),
+        ApiError::Internal(cause) => return api_fault(Fault::internal(cause, "API call")),
+    };
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(challenge) = challenge {
+        response.insert_header((header::WWW_AUTHENTICATE, challenge));
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        response.insert_header((header::ALLOW, "GET, POST"));
+    }
+    response.json(serde_json::json!({ "result": "error", "message": error.to_string() }))
+}
+
+fn api_fault(fault: Fault) -> HttpResponse {
+    let mut response = HttpResponse::build(fault.status())
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "result": "error", "message": fault.message() }));
+    fault.headers(&mut response);
+    response
 }

@@ -2,7 +2,7 @@
 //! only. This module is the one place where `ApiError` becomes HTTP: RFC 6750 challenges in
 //! `WWW-Authenticate` and a Matomo-shaped body, `{"result":"error","message":…}`.
 
-use actix_web::http::{Method, StatusCode, header};
+use actix_web::http::{Method, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::api::{self, ApiError};
@@ -13,7 +13,7 @@ use crate::web::routes::client_ip::client_ip;
 use crate::web::routes::oauth::read_form;
 use crate::web::state::AppState;
 
-const REALM: &str = "Bearer realm=\"consentry\"";
+pub(crate) const REALM: &str = "Bearer realm=\"consentry\"";
 
 /// `/api/{method}`.
 pub async fn by_path(
@@ -36,7 +36,7 @@ pub async fn call(
         Ok(value) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(value),
-        Err(e) => error_response(e, &state.protocol.audience),
+        Err(e) => crate::web::error::api_response(e, &state.protocol.audience),
     }
 }
 
@@ -123,7 +123,7 @@ fn malformed() -> ApiError {
 }
 
 /// Quotes a value for a `WWW-Authenticate` parameter.
-fn quoted(value: &str) -> String {
+pub(crate) fn quoted(value: &str) -> String {
     value
         .chars()
         .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
@@ -133,68 +133,4 @@ fn quoted(value: &str) -> String {
 /// Where a client discovers this API's authorization server (RFC 9728).
 pub fn resource_metadata_url(resource: &str) -> String {
     format!("{resource}/.well-known/oauth-protected-resource")
-}
-
-fn error_response(error: ApiError, resource: &str) -> HttpResponse {
-    let message = error.to_string();
-    // RFC 9728 §5.1: every challenge names the protected resource metadata.
-    let realm = format!(
-        "{REALM}, resource_metadata=\"{}\"",
-        resource_metadata_url(resource)
-    );
-    let realm = realm.as_str();
-    let (status, challenge) = match &error {
-        ApiError::NoToken => (StatusCode::UNAUTHORIZED, Some(realm.to_string())),
-        ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, None),
-        ApiError::TokenInRequest | ApiError::MalformedAuthorization => (
-            StatusCode::BAD_REQUEST,
-            Some(format!(
-                "{realm}, error=\"invalid_request\", error_description=\"{}\"",
-                quoted(&message)
-            )),
-        ),
-        ApiError::InvalidToken(why) => (
-            StatusCode::UNAUTHORIZED,
-            Some(format!(
-                "{realm}, error=\"invalid_token\", error_description=\"{}\"",
-                quoted(why)
-            )),
-        ),
-        ApiError::InsufficientScope { needed, .. } => (
-            StatusCode::FORBIDDEN,
-            Some(format!(
-                "{realm}, error=\"insufficient_scope\", scope=\"{needed}\""
-            )),
-        ),
-        ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, None),
-        ApiError::Db(cause) if cause.is_transient() => {
-            tracing::warn!(error = %cause, "database unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, None)
-        }
-        ApiError::Db(_) | ApiError::Internal(_) => {
-            tracing::error!(error = %error, "API call failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, None)
-        }
-    };
-    let message = match status {
-        StatusCode::SERVICE_UNAVAILABLE => {
-            "The service is temporarily unavailable; try again in a moment.".to_string()
-        }
-        StatusCode::INTERNAL_SERVER_ERROR => {
-            "Something went wrong on our side; the error was logged.".to_string()
-        }
-        _ => message,
-    };
-    let mut response = HttpResponse::build(status);
-    response.insert_header((header::CACHE_CONTROL, "no-store"));
-    if let Some(challenge) = challenge {
-        response.insert_header((header::WWW_AUTHENTICATE, challenge));
-    }
-    if status == StatusCode::METHOD_NOT_ALLOWED {
-        response.insert_header((header::ALLOW, "GET, POST"));
-    }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.insert_header((header::RETRY_AFTER, "5"));
-    }
-    response.json(serde_json::json!({ "result": "error", "message": message }))
 }

@@ -32,7 +32,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             HttpResponse::ServiceUnavailable()
-                .insert_header(("Retry-After", "5"))
+                .insert_header(("Retry-After", crate::web::error::RETRY_AFTER_SECS))
                 .json(json!({ "status": "unavailable", "reason": "the database does not answer" }))
         }
     }

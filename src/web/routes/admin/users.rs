@@ -24,16 +24,6 @@ const LIST: &str = "/admin/users";
 const RESET_CONFIRM_FIELD: &str = "reset_confirm_password";
 const ROLES: [Role; 3] = [Role::User, Role::Support, Role::Superuser];
 
-impl From<AccountError> for AppError {
-    fn from(e: AccountError) -> Self {
-        match e {
-            AccountError::UnknownLogin(_) => AppError::NotFound,
-            AccountError::Db(e) => e.into(),
-            other => AppError::BadRequest(other.to_string()),
-        }
-    }
-}
-
 #[derive(Template)]
 #[template(path = "admin/users/list.html")]
 struct ListPage {

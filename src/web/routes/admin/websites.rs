@@ -7,7 +7,7 @@ use askama::Template;
 use crate::audit::Actor;
 use crate::db::{self, models, models::sites::SiteRow};
 use crate::domain::{FieldErrors, SiteName, SiteUrl, parse_site_id};
-use crate::sites::{self, SiteError};
+use crate::sites;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::AppError;
 use crate::web::routes::client_ip::client_ip;
@@ -17,16 +17,6 @@ use crate::web::session::{SessionUser, Superuser};
 use crate::web::state::AppState;
 
 const LIST: &str = "/admin/websites";
-
-impl From<SiteError> for AppError {
-    fn from(e: SiteError) -> Self {
-        match e {
-            SiteError::UnknownSite(_) | SiteError::UnknownUser(_) => AppError::NotFound,
-            SiteError::Superuser(_) => AppError::BadRequest(e.to_string()),
-            SiteError::Db(e) => e.into(),
-        }
-    }
-}
 
 #[derive(Template)]
 #[template(path = "admin/websites/list.html")]

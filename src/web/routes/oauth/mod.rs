@@ -10,89 +10,14 @@ pub mod registration;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use serde::Serialize;
 
-use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 
 /// Token, revocation and introspection requests are small; anything bigger is refused.
 pub const MAX_BODY: usize = 16 * 1024;
 
-/// A JSON answer that no cache may keep (RFC 6749 §5.1).
-pub fn no_store_json(status: StatusCode, body: &impl Serialize) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(body)
-}
-
-/// RFC 6749 §5.2: 400, or 401 with a Basic challenge for `invalid_client`.
-pub fn error_response(error: OAuthError) -> HttpResponse {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        error: &'a str,
-        error_description: &'a str,
-    }
-    match &error {
-        OAuthError::Protocol { code, description } => {
-            let status = match code {
-                ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            let mut response = no_store_json(
-                status,
-                &Body {
-                    error: code.as_str(),
-                    error_description: description,
-                },
-            );
-            if status == StatusCode::UNAUTHORIZED {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static("Basic realm=\"consentry\""),
-                );
-            }
-            response
-        }
-        OAuthError::Throttled { retry_after } => {
-            let mut response = no_store_json(
-                StatusCode::TOO_MANY_REQUESTS,
-                &Body {
-                    error: "too_many_requests",
-                    error_description: "Too many attempts from this client or address; wait for the Retry-After seconds.",
-                },
-            );
-            if let Ok(v) = header::HeaderValue::from_str(&retry_after.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            response
-        }
-        OAuthError::Db(cause) if cause.is_transient() => {
-            tracing::warn!(error = %cause, "database unavailable");
-            let mut response = no_store_json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &Body {
-                    error: "temporarily_unavailable",
-                    error_description: "The service is temporarily unavailable; try again in a moment.",
-                },
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            response
-        }
-        other => {
-            tracing::error!(error = %other, "OAuth request failed");
-            no_store_json(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &Body {
-                    error: "server_error",
-                    error_description: "Something went wrong on our side; the error was logged.",
-                },
-            )
-        }
-    }
-}
+pub use crate::web::error::{no_store_json, oauth_response as error_response};
 
 /// Reads an `application/x-www-form-urlencoded` body of at most [`MAX_BODY`] bytes.
 pub async fn read_form(req: &HttpRequest, payload: web::Payload) -> Result<Params, OAuthError> {

@@ -2,7 +2,6 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
 
 use super::{has_media_type, no_store_json, read_body};
 use crate::db;
@@ -18,7 +17,7 @@ pub async fn register(
 ) -> HttpResponse {
     match handle(&req, payload, &state).await {
         Ok(body) => no_store_json(StatusCode::CREATED, &body),
-        Err(e) => error_response(e),
+        Err(e) => crate::web::error::registration_response(e),
     }
 }
 
@@ -64,69 +63,4 @@ async fn read_json(
         .await
         .map_err(RegistrationError::InvalidClientMetadata)?;
     serde_json::from_slice(&body).map_err(|e| bad(&format!("The body is not valid JSON: {e}")))
-}
-
-fn error_response(error: RegistrationError) -> HttpResponse {
-    let (status, code) = match &error {
-        RegistrationError::Disabled => (StatusCode::NOT_FOUND, "not_found"),
-        RegistrationError::InvalidRedirectUri(_) => {
-            (StatusCode::BAD_REQUEST, "invalid_redirect_uri")
-        }
-        RegistrationError::InvalidClientMetadata(_) => {
-            (StatusCode::BAD_REQUEST, "invalid_client_metadata")
-        }
-        RegistrationError::InvalidToken(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
-        RegistrationError::MissingToken => (StatusCode::UNAUTHORIZED, "invalid_request"),
-        RegistrationError::RateLimited { .. } => {
-            (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
-        }
-        RegistrationError::Db(cause) if cause.is_transient() => {
-            tracing::warn!(error = %cause, "database unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
-        }
-        RegistrationError::Db(e) => {
-            tracing::error!(error = %e, "registration failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
-        }
-    };
-    let description = match status {
-        StatusCode::SERVICE_UNAVAILABLE => {
-            "The service is temporarily unavailable; try again in a moment.".to_string()
-        }
-        StatusCode::INTERNAL_SERVER_ERROR => {
-            "Something went wrong on our side; the error was logged.".to_string()
-        }
-        _ => error.to_string(),
-    };
-    let mut response = no_store_json(
-        status,
-        &json!({ "error": code, "error_description": description }),
-    );
-    let headers = response.headers_mut();
-    match &error {
-        RegistrationError::MissingToken => {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer realm=\"consentry\""),
-            );
-        }
-        RegistrationError::InvalidToken(_) => {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static(
-                    "Bearer realm=\"consentry\", error=\"invalid_token\"",
-                ),
-            );
-        }
-        RegistrationError::RateLimited { retry_after } => {
-            if let Ok(v) = header::HeaderValue::from_str(&retry_after.to_string()) {
-                headers.insert(header::RETRY_AFTER, v);
-            }
-        }
-        RegistrationError::Db(cause) if cause.is_transient() => {
-            headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-        }
-        _ => {}
-    }
-    response
 }

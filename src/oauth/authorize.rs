@@ -207,16 +207,10 @@ pub fn validate(
         ));
     }
     let settings = Settings::load(conn)?;
-    if !settings.auth_code_enabled {
+    if let Err(refusal) = settings.grant_allowed(&client, GrantType::AuthorizationCode) {
         return Err(fail(
             ErrorCode::UnauthorizedClient,
-            "The authorization code grant is disabled on this server.",
-        ));
-    }
-    if !client.allows_grant(GrantType::AuthorizationCode) {
-        return Err(fail(
-            ErrorCode::UnauthorizedClient,
-            "This application may not use the authorization code grant.",
+            &refusal.describe(GrantType::AuthorizationCode),
         ));
     }
     let scopes =
@@ -454,11 +448,11 @@ fn answer_steps(
         ));
     }
     let settings = Settings::load(conn)?;
-    if !settings.auth_code_enabled || !request.client.allows_grant(GrantType::AuthorizationCode) {
+    if let Err(refusal) = settings.grant_allowed(&request.client, GrantType::AuthorizationCode) {
         return Err(redirect_error(
             &request,
             ErrorCode::UnauthorizedClient,
-            "The authorization code grant is no longer allowed for this application.",
+            &refusal.describe(GrantType::AuthorizationCode),
         ));
     }
     if !scopes::permitted(&request.client, &settings).contains(&scope) {

@@ -3,20 +3,15 @@
 
 use serde_json::{Value, json};
 
-use crate::domain::Scope;
+use crate::domain::{GrantType, Scope};
 use crate::oauth::settings::Settings;
 
 pub fn document(issuer: &str, settings: &Settings) -> Value {
-    let mut grants = Vec::new();
-    if settings.auth_code_enabled {
-        grants.push("authorization_code");
-    }
-    if settings.client_credentials_enabled {
-        grants.push("client_credentials");
-    }
-    if settings.refresh_tokens_enabled {
-        grants.push("refresh_token");
-    }
+    let grants: Vec<&str> = GrantType::ALL
+        .into_iter()
+        .filter(|g| settings.grant_enabled(*g))
+        .map(GrantType::as_str)
+        .collect();
     let scopes: Vec<&str> = settings
         .allowed_scopes
         .iter()

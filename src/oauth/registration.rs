@@ -16,7 +16,7 @@ use crate::domain::{
     parse_web_url,
 };
 use crate::oauth::clients::SECRET_KEY_NAME;
-use crate::oauth::settings::{RegistrationPolicy, Settings};
+use crate::oauth::settings::{GrantRefusal, RegistrationPolicy, Settings};
 use crate::oauth::token_hash;
 
 /// Open registration allows this many per address per second, and per hour (as Mattermost).
@@ -275,15 +275,11 @@ pub fn parse_metadata(
             "grant_types must include authorization_code.",
         ));
     }
-    if !settings.auth_code_enabled {
-        return Err(metadata_error(
-            "grant_types: the authorization_code grant is disabled on this server.",
-        ));
-    }
-    if grants.contains(&GrantType::RefreshToken) && !settings.refresh_tokens_enabled {
-        return Err(metadata_error(
-            "grant_types: refresh tokens are disabled on this server.",
-        ));
+    if let Some(off) = grants.iter().find(|g| !settings.grant_enabled(**g)) {
+        return Err(metadata_error(format!(
+            "grant_types: {}",
+            GrantRefusal::DisabledOnServer.describe(*off)
+        )));
     }
     let response_types =
         strings(metadata, "response_types")?.unwrap_or_else(|| vec!["code".into()]);

@@ -4,8 +4,9 @@ use diesel::MysqlConnection;
 
 use crate::audit;
 use crate::db::DbError;
+use crate::db::models::clients::ClientRow;
 use crate::db::models::oauth_settings;
-use crate::domain::{FieldErrors, Scope};
+use crate::domain::{FieldErrors, GrantType, Scope};
 
 /// Codes live at most ten minutes (RFC 6749 §4.1.2), whatever the row says.
 pub const MAX_CODE_LIFETIME_SECS: i64 = 600;
@@ -27,6 +28,53 @@ pub struct Settings {
     /// Private-use redirect URI schemes accepted for native apps besides reverse-domain
     /// ones (RFC 8252 §7.1), such as the editors' `vscode` and `cursor`.
     pub allowed_app_schemes: Vec<String>,
+}
+
+/// Why a grant may not be used now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantRefusal {
+    /// Switched off in General settings.
+    DisabledOnServer,
+    /// Not among the client's grant types.
+    NotForClient,
+}
+
+impl GrantRefusal {
+    /// A description for the client's developer (RFC 6749 `unauthorized_client`).
+    pub fn describe(self, grant: GrantType) -> String {
+        match self {
+            GrantRefusal::DisabledOnServer => {
+                format!("The {} grant is disabled on this server.", grant.as_str())
+            }
+            GrantRefusal::NotForClient => {
+                format!("This client may not use the {} grant.", grant.as_str())
+            }
+        }
+    }
+}
+
+impl Settings {
+    /// Whether `grant` is switched on in General settings.
+    pub fn grant_enabled(&self, grant: GrantType) -> bool {
+        match grant {
+            GrantType::AuthorizationCode => self.auth_code_enabled,
+            GrantType::ClientCredentials => self.client_credentials_enabled,
+            GrantType::RefreshToken => self.refresh_tokens_enabled,
+        }
+    }
+
+    /// The one rule for every grant: switched on in the settings and allowed for the
+    /// client. Token requests, authorization, the consent answer and refresh issuance
+    /// all ask here.
+    pub fn grant_allowed(&self, client: &ClientRow, grant: GrantType) -> Result<(), GrantRefusal> {
+        if !self.grant_enabled(grant) {
+            return Err(GrantRefusal::DisabledOnServer);
+        }
+        if !client.allows_grant(grant) {
+            return Err(GrantRefusal::NotForClient);
+        }
+        Ok(())
+    }
 }
 
 /// Who may register a client dynamically.

@@ -81,29 +81,22 @@ fn printable(value: &str) -> String {
     value.chars().filter(|c| !c.is_control()).take(40).collect()
 }
 
+/// `unauthorized_client` unless the grant is allowed (the one rule, in settings).
 fn require_grant(
-    settings_enabled: bool,
+    settings: &Settings,
     client: &ClientRow,
     grant: GrantType,
 ) -> Result<(), OAuthError> {
-    if !settings_enabled {
-        return Err(OAuthError::unauthorized_client(format!(
-            "The {} grant is disabled on this server.",
-            grant.as_str()
-        )));
-    }
-    if !client.allows_grant(grant) {
-        return Err(OAuthError::unauthorized_client(format!(
-            "This client may not use the {} grant.",
-            grant.as_str()
-        )));
-    }
-    Ok(())
+    settings
+        .grant_allowed(client, grant)
+        .map_err(|refusal| OAuthError::unauthorized_client(refusal.describe(grant)))
 }
 
 /// Whether refresh tokens go with tokens issued to this client now.
 fn refresh_enabled(settings: &Settings, client: &ClientRow) -> bool {
-    settings.refresh_tokens_enabled && client.allows_grant(GrantType::RefreshToken)
+    settings
+        .grant_allowed(client, GrantType::RefreshToken)
+        .is_ok()
 }
 
 const BAD_CODE: &str = "The authorization code is invalid, expired or already used.";
@@ -115,11 +108,7 @@ fn redeem_code(
     client: &ClientRow,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    require_grant(
-        settings.auth_code_enabled,
-        client,
-        GrantType::AuthorizationCode,
-    )?;
+    require_grant(settings, client, GrantType::AuthorizationCode)?;
     let code = params
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required."))?;
@@ -256,11 +245,7 @@ fn refresh(
     client: &ClientRow,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    require_grant(
-        settings.refresh_tokens_enabled,
-        client,
-        GrantType::RefreshToken,
-    )?;
+    require_grant(settings, client, GrantType::RefreshToken)?;
     let token = params
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required."))?;
@@ -364,11 +349,7 @@ fn client_credentials(
     credentials: &Credentials,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    require_grant(
-        settings.client_credentials_enabled,
-        client,
-        GrantType::ClientCredentials,
-    )?;
+    require_grant(settings, client, GrantType::ClientCredentials)?;
     if !client.is_confidential() || matches!(credentials, Credentials::IdOnly { .. }) {
         return Err(OAuthError::unauthorized_client(
             "Client credentials is for confidential clients only.",

@@ -18,7 +18,7 @@ use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::settings::Settings;
-use crate::oauth::{Protocol, scopes, token_hash};
+use crate::oauth::{Protocol, consents, scopes, token_hash};
 
 /// How long the consent screen may stay open before its request expires.
 const CONSENT_WINDOW_SECS: i64 = 600;
@@ -297,8 +297,7 @@ pub fn decide(
         ));
     };
     if !request.force_consent {
-        let remembered = models::consents::find(conn, user_id, request.client.id)?
-            .and_then(|s| s.parse::<Scope>().ok());
+        let remembered = consents::remembered(conn, user_id, request.client.id)?;
         // Remembered consent covers a request whose every scope is the same or narrower
         // (scopes are ordered: each includes the ones below it, as Matomo's access levels
         // do); trusted clients get the least privileged scope requested, as the screen
@@ -319,8 +318,7 @@ pub fn decide(
             if trusted {
                 // Recorded like a click on Allow, so that Authorized applications lists
                 // the client and the user can revoke it.
-                let widest = remembered.map_or(scope, |c| c.max(scope));
-                models::consents::upsert(conn, user_id, request.client.id, widest.as_str())?;
+                consents::widen(conn, user_id, request.client.id, remembered, scope)?;
             }
             let settings = Settings::load(conn)?;
             return issue_code(conn, proto, &settings, &request, user_id, scope)
@@ -462,10 +460,8 @@ fn answer_steps(
             "The scope is no longer allowed.",
         ));
     }
-    let widest = models::consents::find(conn, user_id, request.client.id)?
-        .and_then(|s| s.parse::<Scope>().ok())
-        .map_or(scope, |c| c.max(scope));
-    models::consents::upsert(conn, user_id, request.client.id, widest.as_str())?;
+    let remembered = consents::remembered(conn, user_id, request.client.id)?;
+    consents::widen(conn, user_id, request.client.id, remembered, scope)?;
     audit::record(
         conn,
         audit::Event::new(&actor, audit::CONSENT_GRANTED)

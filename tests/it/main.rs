@@ -13,6 +13,8 @@ mod login;
 mod mcp;
 mod protocol;
 mod registration;
+mod rules;
+mod rules_support;
 mod security;
 mod sessions;
 mod template;

@@ -1,0 +1,162 @@
+//! The shared rules tested directly against a real database, without HTTP: the throttle,
+//! consent, the grant rule, and what a password reset ends.
+
+use std::sync::Arc;
+
+use consentry::audit::Actor;
+use consentry::auth::{accounts, password, throttle};
+use consentry::db::{self, DatabaseUrl, models};
+use consentry::domain::{Email, GrantType, Login, Password, Role, Scope};
+use consentry::oauth::consents;
+use consentry::oauth::settings::{GrantRefusal, Settings};
+use diesel::{Connection, MysqlConnection};
+
+use crate::common::{PASSWORD, server_url};
+
+/// A database of its own (copied from the migrated template), dropped at the end.
+struct Db {
+    url: DatabaseUrl,
+}
+
+impl Db {
+    fn new() -> Self {
+        let name = format!("consentry_test_{:016x}", rand::random::<u64>());
+        let url = server_url().with_database(&name).unwrap();
+        crate::template::create_from_template(&url).expect("a test database");
+        Self { url }
+    }
+
+    fn conn(&self) -> MysqlConnection {
+        MysqlConnection::establish(self.url.full()).unwrap()
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = db::drop_database(&self.url);
+    }
+}
+
+fn user(conn: &mut MysqlConnection, login: &str, role: Role) -> i64 {
+    accounts::create(
+        conn,
+        &Login::parse(login).unwrap(),
+        &Email::parse(&format!("{login}@example.com")).unwrap(),
+        role,
+        &password::hash(&Password::parse(PASSWORD).unwrap()),
+        &Actor::new("test"),
+    )
+    .unwrap();
+    models::users::find_by_login(conn, login)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+#[test]
+fn throttle_takes_are_atomic_across_parallel_connections() {
+    let db = Arc::new(Db::new());
+    let bucket = throttle::Bucket::sign_in("alice", "192.0.2.7");
+    let threads: Vec<_> = (0..24)
+        .map(|_| {
+            let (db, bucket) = (db.clone(), bucket.clone());
+            std::thread::spawn(move || {
+                let mut conn = db.conn();
+                throttle::take(&mut conn, &[bucket], models::now()).unwrap()
+            })
+        })
+        .collect();
+    let allowed = threads
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .filter(|v| *v == throttle::Verdict::Allowed)
+        .count();
+    // Two free attempts and the third that earns the first delay: no more, however many race.
+    assert_eq!(allowed, 3);
+}
+
+#[test]
+fn consent_only_ever_widens() {
+    let db = Db::new();
+    let mut conn = db.conn();
+    let alice = user(&mut conn, "alice", Role::User);
+    let owner = user(&mut conn, "owner", Role::Superuser);
+    let client = crate::rules_support::client(&mut conn, owner);
+    assert_eq!(
+        consents::remembered(&mut conn, alice, client).unwrap(),
+        None
+    );
+    consents::widen(&mut conn, alice, client, None, Scope::Write).unwrap();
+    let before = consents::remembered(&mut conn, alice, client).unwrap();
+    assert_eq!(before, Some(Scope::Write));
+    let after = consents::widen(&mut conn, alice, client, before, Scope::Read).unwrap();
+    assert_eq!(
+        after,
+        Scope::Write,
+        "a narrower approval keeps the wider one"
+    );
+    assert_eq!(
+        consents::remembered(&mut conn, alice, client).unwrap(),
+        Some(Scope::Write)
+    );
+}
+
+#[test]
+fn the_grant_rule_names_why_a_grant_is_refused() {
+    let db = Db::new();
+    let mut conn = db.conn();
+    let owner = user(&mut conn, "owner", Role::Superuser);
+    let id = crate::rules_support::client(&mut conn, owner);
+    let client = models::clients::find_by_id(&mut conn, id).unwrap().unwrap();
+    let mut settings = Settings::load(&mut conn).unwrap();
+    assert_eq!(
+        settings.grant_allowed(&client, GrantType::AuthorizationCode),
+        Ok(())
+    );
+    assert_eq!(
+        settings.grant_allowed(&client, GrantType::ClientCredentials),
+        Err(GrantRefusal::NotForClient)
+    );
+    settings.auth_code_enabled = false;
+    assert_eq!(
+        settings.grant_allowed(&client, GrantType::AuthorizationCode),
+        Err(GrantRefusal::DisabledOnServer)
+    );
+}
+
+#[test]
+fn a_password_reset_raises_the_session_epoch_and_can_revoke_grants() {
+    let db = Db::new();
+    let mut conn = db.conn();
+    let alice = user(&mut conn, "alice", Role::User);
+    let owner = user(&mut conn, "owner", Role::Superuser);
+    let client = crate::rules_support::client(&mut conn, owner);
+    let grant = crate::rules_support::grant(&mut conn, client, alice);
+    let epoch = |conn: &mut MysqlConnection| {
+        models::users::find_by_id(conn, alice)
+            .unwrap()
+            .unwrap()
+            .session_epoch
+    };
+    let before = epoch(&mut conn);
+    let login = Login::parse("alice").unwrap();
+    let new = password::hash(&Password::parse("another long password").unwrap());
+    accounts::set_password(&mut conn, &login, &new, &Actor::new("test"), false).unwrap();
+    assert_eq!(epoch(&mut conn), before + 1);
+    assert!(
+        models::grants::find(&mut conn, grant)
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    accounts::set_password(&mut conn, &login, &new, &Actor::new("test"), true).unwrap();
+    assert_eq!(epoch(&mut conn), before + 2);
+    assert!(
+        models::grants::find(&mut conn, grant)
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+}

@@ -1,0 +1,226 @@
+//! `consentry client`: OAuth 2.0 clients.
+
+use super::*;
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Register a client; a confidential client's secret is printed this once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long = "type", value_name = "confidential|public")]
+        client_type: String,
+        #[arg(long = "grant", num_args = 1.., required = true, value_name = "GRANT")]
+        grants: Vec<String>,
+        #[arg(long = "scope", num_args = 1.., required = true, value_name = "SCOPE")]
+        scopes: Vec<String>,
+        #[arg(long = "redirect-uri", num_args = 1.., value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Skip the consent screen for this client.
+        #[arg(long)]
+        trusted: bool,
+        /// A resource server: may introspect tokens issued to any client.
+        #[arg(long)]
+        may_introspect_any: bool,
+        #[arg(long)]
+        homepage: Option<String>,
+        #[arg(long)]
+        icon: Option<String>,
+        /// The owning superuser (default: the first superuser).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Print {"client_id": ..., "client_secret": ...}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List clients.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client.
+    Show {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause a client: its requests are refused until it is resumed.
+    Pause { client_id: String },
+    /// Resume a paused client.
+    Resume { client_id: String },
+    /// Delete a client for good.
+    Delete { client_id: String },
+}
+
+pub(super) fn client_error_line(e: &ClientError) -> String {
+    match e {
+        ClientError::Invalid { field, message } => format!("--{field}: {message}"),
+        other => other.to_string(),
+    }
+}
+
+fn client_json(c: &ClientRow) -> serde_json::Value {
+    json!({
+        "client_id": c.client_id,
+        "name": c.name,
+        "description": c.description,
+        "type": c.client_type,
+        "grant_types": c.grant_types.split_whitespace().collect::<Vec<_>>(),
+        "scopes": c.scopes.split_whitespace().collect::<Vec<_>>(),
+        "redirect_uris": c.redirect_uri_list(),
+        "trusted": c.trusted,
+        "may_introspect_any": c.may_introspect_any,
+        "require_pkce": c.require_pkce,
+        "homepage_url": c.homepage_url,
+        "icon_url": c.icon_url,
+        "status": c.status,
+        "created_at": c.created_at.and_utc().to_rfc3339(),
+        "last_used_at": c.last_used_at.map(|t| t.and_utc().to_rfc3339()),
+    })
+}
+
+fn find_client(conn: &mut MysqlConnection, client_id: &str) -> Result<ClientRow, CliError> {
+    db::models::clients::find_by_client_id(conn, client_id)?
+        .ok_or_else(|| ClientError::UnknownClient(client_id.to_string()).into())
+}
+
+pub(super) fn client(command: ClientCommand) -> Result<(), CliError> {
+    match command {
+        ClientCommand::Create {
+            name,
+            description,
+            client_type,
+            grants,
+            scopes,
+            redirect_uris,
+            trusted,
+            may_introspect_any,
+            homepage,
+            icon,
+            owner,
+            json,
+        } => {
+            let spec = ClientSpec {
+                name: ClientName::parse(&name).map_err(invalid("--name"))?,
+                description: parse_description(&description).map_err(invalid("--description"))?,
+                client_type: ClientType::parse(&client_type).map_err(invalid("--type"))?,
+                grants: GrantType::parse_list(&grants.join(" ")).map_err(invalid("--grant"))?,
+                scopes: Scope::parse_list(&scopes.join(" ")).map_err(invalid("--scope"))?,
+                redirect_uris: redirect_uris
+                    .iter()
+                    .map(|u| RedirectUri::parse(u))
+                    .collect::<Result<_, _>>()
+                    .map_err(invalid("--redirect-uri"))?,
+                trusted,
+                may_introspect_any,
+                homepage_url: parse_web_url(homepage.as_deref().unwrap_or(""), "Homepage URL")
+                    .map_err(invalid("--homepage"))?,
+                icon_url: parse_web_url(icon.as_deref().unwrap_or(""), "Icon URL")
+                    .map_err(invalid("--icon"))?,
+            };
+            let mut conn = prepared_connection()?;
+            let owner = match owner {
+                Some(login) => db::models::users::find_by_login(&mut conn, &login)?
+                    .filter(|u| u.role() == Role::Superuser)
+                    .ok_or_else(|| CliError::Invalid {
+                        flag: "--owner",
+                        message: InvalidInput::new(format!("no superuser has login '{login}'.")),
+                    })?,
+                None => db::models::users::first_superuser(&mut conn)?.ok_or_else(|| {
+                    CliError::Invalid {
+                        flag: "--owner",
+                        message: InvalidInput::new(
+                            "there is no superuser yet; create one with consentry user create.",
+                        ),
+                    }
+                })?,
+            };
+            let created = registrar::create(
+                &mut conn,
+                &spec,
+                owner.id,
+                &Actor::new(format!("cli:{}", owner.login)),
+            )?;
+            let secret = created.secret.as_ref().map(|s| s.expose().to_string());
+            if json {
+                println!(
+                    "{}",
+                    json!({ "client_id": created.client_id.as_str(), "client_secret": secret })
+                );
+            } else {
+                println!("client_id:     {}", created.client_id);
+                match secret {
+                    Some(secret) => println!(
+                        "client_secret: {secret}\n(the secret is shown only this once; store it now)"
+                    ),
+                    None => println!("(public client: no secret; it must use PKCE)"),
+                }
+            }
+        }
+        ClientCommand::List { json } => {
+            let mut conn = prepared_connection()?;
+            let clients = db::models::clients::list(&mut conn, i64::MAX, 0)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::Value::Array(clients.iter().map(client_json).collect())
+                );
+            } else {
+                println!(
+                    "{:<32}  {:<7} {:<12} {:<24} NAME",
+                    "CLIENT ID", "STATUS", "TYPE", "GRANTS"
+                );
+                for c in clients {
+                    println!(
+                        "{:<32}  {:<7} {:<12} {:<24} {}",
+                        c.client_id,
+                        c.status,
+                        c.client_type,
+                        c.grant_types.replace(' ', ","),
+                        c.name
+                    );
+                }
+            }
+        }
+        ClientCommand::Show { client_id, json } => {
+            let mut conn = prepared_connection()?;
+            let c = find_client(&mut conn, &client_id)?;
+            if json {
+                println!("{}", client_json(&c));
+            } else {
+                let v = client_json(&c);
+                for (k, val) in v.as_object().into_iter().flatten() {
+                    println!("{k:<14} {val}");
+                }
+            }
+        }
+        ClientCommand::Pause { client_id } => {
+            let mut conn = prepared_connection()?;
+            registrar::set_status(
+                &mut conn,
+                &client_id,
+                ClientStatus::Paused,
+                &Actor::new("cli"),
+            )?;
+            println!("client {client_id} paused");
+        }
+        ClientCommand::Resume { client_id } => {
+            let mut conn = prepared_connection()?;
+            registrar::set_status(
+                &mut conn,
+                &client_id,
+                ClientStatus::Active,
+                &Actor::new("cli"),
+            )?;
+            println!("client {client_id} resumed");
+        }
+        ClientCommand::Delete { client_id } => {
+            let mut conn = prepared_connection()?;
+            registrar::delete(&mut conn, &client_id, &Actor::new("cli"))?;
+            println!("client {client_id} deleted");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! `consentry site` and `consentry access`: websites and who may see them.
+
+use super::*;
+
+#[derive(Subcommand, Debug)]
+pub enum SiteCommand {
+    /// Add a website; prints its ID.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        url: String,
+    },
+    /// List websites.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccessCommand {
+    /// Give a user a level on a website (replacing the one they had).
+    Grant {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        site: String,
+        #[arg(long, value_name = "view|write|admin")]
+        level: String,
+    },
+    /// Remove a user's access to a website.
+    Remove {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        site: String,
+    },
+}
+
+pub(super) fn site(command: SiteCommand) -> Result<(), CliError> {
+    match command {
+        SiteCommand::Create { name, url } => {
+            let name = SiteName::parse(&name).map_err(invalid("--name"))?;
+            let url = SiteUrl::parse(&url).map_err(invalid("--url"))?;
+            let mut conn = prepared_connection()?;
+            let id = crate::sites::create(&mut conn, &name, &url, &Actor::new("cli"))?;
+            println!("{id}");
+        }
+        SiteCommand::List { json } => {
+            let mut conn = prepared_connection()?;
+            let sites = db::models::sites::list(&mut conn)?;
+            if json {
+                let list: Vec<_> = sites
+                    .iter()
+                    .map(|s| json!({ "idsite": s.id, "name": s.name, "main_url": s.main_url }))
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for s in sites {
+                    println!("{:<6} {:<40} {}", s.id, s.name, s.main_url);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn access(command: AccessCommand) -> Result<(), CliError> {
+    let (login, site, level) = match command {
+        AccessCommand::Grant { login, site, level } => {
+            let level: AccessLevel = level.parse().map_err(invalid("--level"))?;
+            (login, site, Some(level))
+        }
+        AccessCommand::Remove { login, site } => (login, site, None),
+    };
+    let site = parse_site_id(&site).map_err(invalid("--site"))?;
+    let mut conn = prepared_connection()?;
+    crate::sites::set_access(&mut conn, &login, site, level, &Actor::new("cli"))?;
+    match level {
+        Some(level) => println!("{login} now has {level} access to website {site}"),
+        None => println!("{login} no longer has access to website {site}"),
+    }
+    Ok(())
+}

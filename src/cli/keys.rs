@@ -29,13 +29,8 @@ pub(super) fn keys(command: KeysCommand) -> Result<(), CliError> {
             } else {
                 now + crate::oauth::keys::ACTIVATION_DELAY
             };
-            let kid = crate::oauth::keys::generate(&mut conn, from).map_err(oauth_error)?;
-            crate::audit::record(
-                &mut conn,
-                crate::audit::Event::new("cli", crate::audit::KEYS_ROTATED)
-                    .target("key", &kid)
-                    .details(json!({ "signs_from": from.format("%Y-%m-%d %H:%M:%S").to_string() })),
-            )?;
+            let kid =
+                crate::oauth::keys::rotate(&mut conn, from, &cli_actor()).map_err(oauth_error)?;
             if activate_now {
                 println!(
                     "new signing key {kid} signs from now; the previous key stays published for a day so its tokens keep verifying"

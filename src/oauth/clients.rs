@@ -54,6 +54,12 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ClientError {
 }
 
 /// Rules that involve more than one field or the current settings.
+/// The server key that client secrets are hashed under (HMAC-SHA256), created on first use.
+/// Every path to it goes through here.
+pub fn secret_key(conn: &mut MysqlConnection) -> Result<Vec<u8>, DbError> {
+    models::server_secrets::get_or_create(conn, SECRET_KEY_NAME, 32)
+}
+
 pub fn check_rules(spec: &ClientSpec, settings: &Settings) -> Result<(), ClientError> {
     if spec.grants.is_empty() {
         return Err(invalid("grant", "Choose at least one grant type."));
@@ -108,7 +114,7 @@ pub fn create(
 ) -> Result<Created, ClientError> {
     let settings = Settings::load(conn)?;
     check_rules(spec, &settings)?;
-    let key = models::server_secrets::get_or_create(conn, SECRET_KEY_NAME, 32)?;
+    let key = secret_key(conn)?;
     let client_id = ClientId::generate();
     let secret = (spec.client_type == ClientType::Confidential).then(ClientSecret::generate);
     let hash = secret.as_ref().map(|s| s.hash(&key));
@@ -262,7 +268,7 @@ pub fn update(
 ) -> Result<Updated, ClientError> {
     let settings = Settings::load(conn)?;
     check_rules(spec, &settings)?;
-    let key = models::server_secrets::get_or_create(conn, SECRET_KEY_NAME, 32)?;
+    let key = secret_key(conn)?;
     crate::db::transaction(conn, |conn| {
         let Some(before) = models::clients::find_by_client_id(conn, client_id)? else {
             return Err(ClientError::UnknownClient(client_id.to_string()));
@@ -385,7 +391,7 @@ pub fn regenerate_secret(
     actor: &Actor,
     revoke_tokens: bool,
 ) -> Result<ClientSecret, ClientError> {
-    let key = models::server_secrets::get_or_create(conn, SECRET_KEY_NAME, 32)?;
+    let key = secret_key(conn)?;
     crate::db::transaction(conn, |conn| {
         let Some(client) = models::clients::find_by_client_id(conn, client_id)? else {
             return Err(ClientError::UnknownClient(client_id.to_string()));

@@ -243,3 +243,22 @@ fn retired_until(now: NaiveDateTime) -> NaiveDateTime {
     now + chrono::Duration::seconds(MAX_ACCESS_TOKEN_LIFETIME_SECS)
         + chrono::Duration::from_std(RELOAD_EVERY * 2).unwrap_or_default()
 }
+
+/// `consentry keys rotate`: a new key, published now and signing from `active_from`,
+/// recorded in the audit log. Returns the new `kid`.
+pub fn rotate(
+    conn: &mut MysqlConnection,
+    active_from: NaiveDateTime,
+    actor: &crate::audit::Actor,
+) -> Result<String, OAuthError> {
+    let kid = generate(conn, active_from)?;
+    crate::audit::record(
+        conn,
+        crate::audit::Event::by(actor, crate::audit::KEYS_ROTATED)
+            .target("key", &kid)
+            .details(json!({
+                "signs_from": active_from.format("%Y-%m-%d %H:%M:%S").to_string()
+            })),
+    )?;
+    Ok(kid)
+}

@@ -25,7 +25,6 @@ use diesel::MysqlConnection;
 use sha2::{Digest, Sha256};
 
 use crate::db::DbError;
-use crate::db::models;
 
 /// What every protocol call needs besides the connection: the keys and the server's name.
 pub struct Protocol {
@@ -92,7 +91,7 @@ impl Protocol {
         if let Some(key) = self.secret_key.get() {
             return Ok(key);
         }
-        let key = models::server_secrets::get_or_create(conn, clients::SECRET_KEY_NAME, 32)?;
+        let key = clients::secret_key(conn)?;
         Ok(self.secret_key.get_or_init(|| key))
     }
 }

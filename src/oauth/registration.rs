@@ -15,7 +15,6 @@ use crate::domain::{
     ClientId, ClientName, ClientSecret, ClientStatus, ClientType, GrantType, RedirectUri, Scope,
     parse_web_url,
 };
-use crate::oauth::clients::SECRET_KEY_NAME;
 use crate::oauth::settings::{GrantRefusal, RegistrationPolicy, Settings};
 use crate::oauth::token_hash;
 
@@ -354,7 +353,7 @@ pub fn register(
         logo_uri,
     } = parse_metadata(settings, metadata)?;
     let wanted = name;
-    let key = models::server_secrets::get_or_create(conn, SECRET_KEY_NAME, 32)?;
+    let key = crate::oauth::clients::secret_key(conn)?;
     let client_id = ClientId::generate();
     let secret = (client_type == ClientType::Confidential).then(ClientSecret::generate);
     let hash = secret.as_ref().map(|s| s.hash(&key));
@@ -440,4 +439,29 @@ impl crate::db::Retryable for RegistrationError {
     fn retryable(&self) -> bool {
         matches!(self, RegistrationError::Db(e) if e.is_retryable())
     }
+}
+
+/// Creates an initial access token (shown once by the caller; stored as SHA-256) and
+/// records who made it, in one transaction. Returns the token.
+pub fn create_initial_token(
+    conn: &mut MysqlConnection,
+    label: &str,
+    days: i64,
+    uses: i32,
+    actor: &Actor,
+) -> Result<String, DbError> {
+    let token = crate::auth::random_token(32);
+    let hash = token_hash(&token);
+    let expires = models::now() + Duration::days(days);
+    crate::db::transaction(conn, |conn| {
+        let id =
+            models::registration::insert_token(conn, &hash, label, &actor.name, expires, uses)?;
+        audit::record(
+            conn,
+            audit::Event::by(actor, audit::REGISTRATION_TOKEN_CREATED)
+                .target("registration_token", &id.to_string())
+                .details(json!({ "label": label, "days": days, "uses": uses })),
+        )
+    })?;
+    Ok(token)
 }

@@ -5,13 +5,10 @@
 use actix_session::Session;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
-use chrono::Duration;
-use serde_json::json;
 
 use crate::audit::{self, Actor};
 use crate::db::{self, models, models::registration::InitialAccessTokenRow};
 use crate::domain::FieldErrors;
-use crate::oauth::token_hash;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::AppError;
 use crate::web::reauth;
@@ -123,30 +120,9 @@ pub async fn create(
     {
         return page(&state, &user, None, &fields, errors, None).await;
     }
-    let token = crate::auth::random_token(32);
-    let (hash, actor) = (
-        token_hash(&token),
-        Actor::new(&user.login).from_ip(client_ip(&req)),
-    );
-    let expires = models::now() + Duration::days(days);
-    let label2 = label.clone();
-    db::run(&state.pool, move |conn| {
-        crate::db::transaction(conn, |conn| {
-            let id = models::registration::insert_token(
-                conn,
-                &hash,
-                &label2,
-                &actor.name,
-                expires,
-                uses as i32,
-            )?;
-            audit::record(
-                conn,
-                audit::Event::by(&actor, audit::REGISTRATION_TOKEN_CREATED)
-                    .target("registration_token", &id.to_string())
-                    .details(json!({ "label": label2, "days": days, "uses": uses })),
-            )
-        })
+    let actor = Actor::new(&user.login).from_ip(client_ip(&req));
+    let token = db::run(&state.pool, move |conn| {
+        crate::oauth::registration::create_initial_token(conn, &label, days, uses as i32, &actor)
     })
     .await?;
     reveal::stash_for(&state, &session, "iat", None, &token).await?;

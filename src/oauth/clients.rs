@@ -118,36 +118,16 @@ pub fn create(
     let client_id = ClientId::generate();
     let secret = (spec.client_type == ClientType::Confidential).then(ClientSecret::generate);
     let hash = secret.as_ref().map(|s| s.hash(&key));
-    let now = models::now();
     let grants = GrantType::join(&spec.grants);
     let scopes = Scope::join(&spec.scopes);
     let uris: Vec<&str> = spec.redirect_uris.iter().map(RedirectUri::as_str).collect();
     crate::db::transaction(conn, |conn| {
-        models::clients::insert(
+        insert_row(
             conn,
-            &NewClient {
-                client_id: client_id.as_str(),
-                name: spec.name.as_str(),
-                description: &spec.description,
-                client_type: spec.client_type.as_str(),
-                grant_types: &grants,
-                scopes: &scopes,
-                redirect_uris: json!(uris),
-                trusted: spec.trusted,
-                may_introspect_any: spec.may_introspect_any,
-                // Public clients always need PKCE; confidential ones opt in (the seed's
-                // confidential example has no code_challenge).
-                require_pkce: spec.client_type == ClientType::Public,
-                homepage_url: spec.homepage_url.as_deref(),
-                icon_url: spec.icon_url.as_deref(),
-                status: ClientStatus::Active.as_str(),
-                owner_id: Some(owner_id),
-                secret_hash: hash.as_ref().map(|h| h.as_slice()),
-                created_at: now,
-                updated_at: now,
-                self_registered: false,
-                registered_from: None,
-            },
+            &client_id,
+            spec,
+            hash.as_ref().map(|h| h.as_slice()),
+            Origin::Console { owner_id },
         )?;
         audit::record(
             conn,
@@ -165,6 +145,61 @@ pub fn create(
         )
     })?;
     Ok(Created { client_id, secret })
+}
+
+/// Who brings a client into being.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    /// A superuser on the console or the command line; `owner_id` is who it acts as.
+    Console { owner_id: i64 },
+    /// RFC 7591 registration from this address: no owner, never trusted, PKCE always.
+    SelfRegistered { ip: &'a str },
+}
+
+/// The one place a client row is written, from a checked specification, whoever registers
+/// it. Runs inside the caller's transaction; the caller records its own audit event.
+pub fn insert_row(
+    conn: &mut MysqlConnection,
+    client_id: &ClientId,
+    spec: &ClientSpec,
+    secret_hash: Option<&[u8]>,
+    origin: Origin,
+) -> Result<(), DbError> {
+    let now = models::now();
+    let grants = GrantType::join(&spec.grants);
+    let scopes = Scope::join(&spec.scopes);
+    let uris: Vec<&str> = spec.redirect_uris.iter().map(RedirectUri::as_str).collect();
+    let (owner_id, registered_from) = match origin {
+        Origin::Console { owner_id } => (Some(owner_id), None),
+        Origin::SelfRegistered { ip } => (None, Some(ip)),
+    };
+    let self_registered = registered_from.is_some();
+    models::clients::insert(
+        conn,
+        &NewClient {
+            client_id: client_id.as_str(),
+            name: spec.name.as_str(),
+            description: &spec.description,
+            client_type: spec.client_type.as_str(),
+            grant_types: &grants,
+            scopes: &scopes,
+            redirect_uris: json!(uris),
+            trusted: spec.trusted && !self_registered,
+            may_introspect_any: spec.may_introspect_any,
+            // Public and self-registered clients always need PKCE; confidential ones
+            // opt in (the seed's confidential example has no code_challenge).
+            require_pkce: self_registered || spec.client_type == ClientType::Public,
+            homepage_url: spec.homepage_url.as_deref(),
+            icon_url: spec.icon_url.as_deref(),
+            status: ClientStatus::Active.as_str(),
+            owner_id,
+            secret_hash,
+            created_at: now,
+            updated_at: now,
+            self_registered,
+            registered_from,
+        },
+    )
 }
 
 /// Pauses or resumes a client; recorded with the actor.

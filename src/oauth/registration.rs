@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 use crate::audit::{self, Actor};
 use crate::auth::throttle::{self, Bucket, Verdict};
 use crate::db::DbError;
-use crate::db::models::{self, clients::NewClient};
+use crate::db::models;
 use crate::domain::{
-    ClientId, ClientName, ClientSecret, ClientStatus, ClientType, GrantType, RedirectUri, Scope,
-    parse_web_url,
+    ClientId, ClientName, ClientSecret, ClientType, GrantType, RedirectUri, Scope, parse_web_url,
 };
+use crate::oauth::clients::{self, ClientSpec, Origin};
 use crate::oauth::settings::{GrantRefusal, RegistrationPolicy, Settings};
 use crate::oauth::token_hash;
 
@@ -352,15 +352,25 @@ pub fn register(
         client_uri,
         logo_uri,
     } = parse_metadata(settings, metadata)?;
-    let wanted = name;
-    let key = crate::oauth::clients::secret_key(conn)?;
+    let key = clients::secret_key(conn)?;
     let client_id = ClientId::generate();
     let secret = (client_type == ClientType::Confidential).then(ClientSecret::generate);
     let hash = secret.as_ref().map(|s| s.hash(&key));
     let now = models::now();
-    let grants_joined = GrantType::join(&grants);
     let scopes_joined = Scope::join(&scopes);
     let uri_list: Vec<&str> = redirect_uris.iter().map(RedirectUri::as_str).collect();
+    let mut spec = ClientSpec {
+        name,
+        description: String::new(),
+        client_type,
+        grants: grants.clone(),
+        scopes: scopes.clone(),
+        redirect_uris: redirect_uris.clone(),
+        trusted: false,
+        may_introspect_any: false,
+        homepage_url: client_uri.clone(),
+        icon_url: logo_uri.clone(),
+    };
     let name = crate::db::transaction(conn, |conn| {
         if settings.registration_policy == RegistrationPolicy::Token {
             let token = initial_token.ok_or(RegistrationError::MissingToken)?;
@@ -370,30 +380,14 @@ pub fn register(
         // Registrations queue on the settings row, so two look-alike names registered at
         // once cannot both pass the check below.
         models::oauth_settings::get_for_update(conn)?;
-        let name = distinct_name(conn, wanted.clone(), name_chosen)?;
-        models::clients::insert(
+        spec.name = distinct_name(conn, spec.name.clone(), name_chosen)?;
+        let name = spec.name.clone();
+        clients::insert_row(
             conn,
-            &NewClient {
-                client_id: client_id.as_str(),
-                name: name.as_str(),
-                description: "",
-                client_type: client_type.as_str(),
-                grant_types: &grants_joined,
-                scopes: &scopes_joined,
-                redirect_uris: json!(uri_list),
-                trusted: false,
-                may_introspect_any: false,
-                require_pkce: true,
-                homepage_url: client_uri.as_deref(),
-                icon_url: logo_uri.as_deref(),
-                status: ClientStatus::Active.as_str(),
-                owner_id: None,
-                secret_hash: hash.as_ref().map(|h| h.as_slice()),
-                created_at: now,
-                updated_at: now,
-                self_registered: true,
-                registered_from: Some(ip),
-            },
+            &client_id,
+            &spec,
+            hash.as_ref().map(|h| h.as_slice()),
+            Origin::SelfRegistered { ip },
         )?;
         audit::record(
             conn,

@@ -54,6 +54,20 @@ pub enum ClientCommand {
     Delete { client_id: String },
 }
 
+/// The command-line flag that sets a field of the client form.
+fn flag_of(field: &str) -> &'static str {
+    match field {
+        "description" => "--description",
+        "client_type" => "--type",
+        "grant_types" => "--grant",
+        "scopes" => "--scope",
+        "redirect_uris" => "--redirect-uri",
+        "homepage_url" => "--homepage",
+        "icon_url" => "--icon",
+        _ => "--name",
+    }
+}
+
 pub(super) fn client_error_line(e: &ClientError) -> String {
     match e {
         ClientError::Invalid { field, message } => format!("--{field}: {message}"),
@@ -102,25 +116,29 @@ pub(super) fn client(command: ClientCommand) -> Result<(), CliError> {
             owner,
             json,
         } => {
-            let spec = ClientSpec {
-                name: ClientName::parse(&name).map_err(invalid("--name"))?,
-                description: parse_description(&description).map_err(invalid("--description"))?,
-                client_type: ClientType::parse(&client_type).map_err(invalid("--type"))?,
-                grants: GrantType::parse_list(&grants.join(" ")).map_err(invalid("--grant"))?,
-                scopes: Scope::parse_list(&scopes.join(" ")).map_err(invalid("--scope"))?,
-                redirect_uris: redirect_uris
-                    .iter()
-                    .map(|u| RedirectUri::parse(u))
-                    .collect::<Result<_, _>>()
-                    .map_err(invalid("--redirect-uri"))?,
+            let mut conn = prepared_connection()?;
+            // The same parser and rules as the console's form, so both refuse alike.
+            let settings = crate::oauth::settings::Settings::load(&mut conn)?;
+            let input = ClientInput {
+                name,
+                description,
+                client_type,
+                grant_types: grants,
+                scopes,
+                redirect_uris: redirect_uris.join("\n"),
                 trusted,
                 may_introspect_any,
-                homepage_url: parse_web_url(homepage.as_deref().unwrap_or(""), "Homepage URL")
-                    .map_err(invalid("--homepage"))?,
-                icon_url: parse_web_url(icon.as_deref().unwrap_or(""), "Icon URL")
-                    .map_err(invalid("--icon"))?,
+                homepage_url: homepage.unwrap_or_default(),
+                icon_url: icon.unwrap_or_default(),
+                native_redirects: false,
             };
-            let mut conn = prepared_connection()?;
+            let spec = input.parse(&settings).map_err(|errors| {
+                let (field, message) = errors.first().unwrap_or(("name", "invalid client"));
+                CliError::Invalid {
+                    flag: flag_of(field),
+                    message: InvalidInput::new(message.to_string()),
+                }
+            })?;
             let owner = match owner {
                 Some(login) => db::models::users::find_by_login(&mut conn, &login)?
                     .filter(|u| u.role() == Role::Superuser)

@@ -15,11 +15,10 @@ use crate::config::{Config, ConfigError, KeySource};
 use crate::db::models::clients::ClientRow;
 use crate::db::{self, DbError};
 use crate::domain::{
-    AccessLevel, ClientName, ClientStatus, ClientType, Email, GrantType, InvalidInput, Login,
-    Password, RedirectUri, Role, Scope, SiteName, SiteUrl, parse_description, parse_site_id,
-    parse_web_url,
+    AccessLevel, ClientStatus, Email, InvalidInput, Login, Password, Role, SiteName, SiteUrl,
+    parse_site_id,
 };
-use crate::oauth::clients::{self as registrar, ClientError, ClientSpec};
+use crate::oauth::clients::{self as registrar, ClientError, ClientInput};
 use crate::web::app::StartupError;
 
 mod clients;

@@ -65,6 +65,11 @@ impl FieldErrors {
         self.0.is_empty()
     }
 
+    /// The first broken rule, in the form's order: what a one-line refusal names.
+    pub fn first(&self) -> Option<(&'static str, &str)> {
+        self.0.first().map(|(f, m)| (*f, m.as_str()))
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

@@ -139,22 +139,12 @@ pub(super) fn client(command: ClientCommand) -> Result<(), CliError> {
                     message: InvalidInput::new(message.to_string()),
                 }
             })?;
-            let owner = match owner {
-                Some(login) => db::models::users::find_by_login(&mut conn, &login)?
-                    .filter(|u| u.role() == Role::Superuser)
-                    .ok_or_else(|| CliError::Invalid {
-                        flag: "--owner",
-                        message: InvalidInput::new(format!("no superuser has login '{login}'.")),
-                    })?,
-                None => db::models::users::first_superuser(&mut conn)?.ok_or_else(|| {
-                    CliError::Invalid {
-                        flag: "--owner",
-                        message: InvalidInput::new(
-                            "there is no superuser yet; create one with consentry user create.",
-                        ),
-                    }
-                })?,
-            };
+            let owner = registrar::owner(&mut conn, owner.as_deref())?.map_err(|message| {
+                CliError::Invalid {
+                    flag: "--owner",
+                    message,
+                }
+            })?;
             let created = registrar::create(
                 &mut conn,
                 &spec,

@@ -9,7 +9,7 @@ use crate::db::DbError;
 use crate::db::models::{self, clients::NewClient};
 use crate::domain::{
     ClientId, ClientName, ClientSecret, ClientStatus, ClientType, FieldErrors, GrantType,
-    RedirectUri, Scope, parse_description, parse_web_url,
+    InvalidInput, RedirectUri, Scope, parse_description, parse_web_url,
 };
 use crate::oauth::settings::Settings;
 
@@ -145,6 +145,22 @@ pub fn create(
         )
     })?;
     Ok(Created { client_id, secret })
+}
+
+/// The superuser a client acts as (client credentials run with its owner's rights): the
+/// one named, or else the longest-standing superuser. `Ok(Err(_))` says why there is none.
+pub fn owner(
+    conn: &mut MysqlConnection,
+    login: Option<&str>,
+) -> Result<Result<models::users::UserRow, InvalidInput>, DbError> {
+    Ok(match login {
+        Some(login) => models::users::find_by_login(conn, login)?
+            .filter(|u| u.role() == crate::domain::Role::Superuser)
+            .ok_or_else(|| InvalidInput::new(format!("no superuser has login '{login}'."))),
+        None => models::users::first_superuser(conn)?.ok_or_else(|| {
+            InvalidInput::new("there is no superuser yet; create one with consentry user create.")
+        }),
+    })
 }
 
 /// Who brings a client into being.

@@ -8,7 +8,7 @@ use diesel::MysqlConnection;
 use crate::audit;
 use crate::auth::throttle::{self, Bucket, Verdict};
 use crate::db::models::{self, clients::ClientRow};
-use crate::domain::{ClientId, ClientStatus, ClientType, secret_matches};
+use crate::domain::{ClientId, secret_matches};
 use crate::oauth::Protocol;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
@@ -142,8 +142,11 @@ fn authenticate(
         }
         return Ok(Err(Refusal::WrongCredentials));
     };
-    let confidential = client.client_type == ClientType::Confidential.as_str();
-    match (confidential, secret, client.secret_hash.as_deref()) {
+    match (
+        client.is_confidential(),
+        secret,
+        client.secret_hash.as_deref(),
+    ) {
         (true, Some(secret), Some(stored)) if secret_matches(secret_key, secret, stored) => {}
         (true, None, _) => {
             return Ok(Err(Refusal::Other(OAuthError::new(
@@ -154,7 +157,7 @@ fn authenticate(
         (false, None, _) => {}
         _ => return Ok(Err(Refusal::WrongCredentials)),
     }
-    if client.status == ClientStatus::Paused.as_str() {
+    if !client.is_active() {
         return Ok(Err(Refusal::Other(OAuthError::new(
             ErrorCode::InvalidClient,
             "This client is paused by an administrator; it can get no tokens until it is resumed.",

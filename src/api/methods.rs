@@ -48,124 +48,165 @@ pub fn call(
             let site = caller.require(conn, site_id(params)?, AccessLevel::View)?;
             Ok(site_json(&site))
         }
-        "Annotations.getAll" => {
-            let site = caller.require(conn, site_id(params)?, AccessLevel::View)?;
-            Ok(Value::Array(
-                models::annotations::for_site(conn, site.id)?
-                    .into_iter()
-                    .map(|a| {
-                        json!({
-                            "idannotation": a.id,
-                            "idsite": a.site_id,
-                            "date": a.date.to_string(),
-                            "note": a.note,
-                            "user": a.author,
-                        })
-                    })
-                    .collect(),
-            ))
-        }
-        "Annotations.add" => {
-            let id = site_id(params)?;
-            let date = required(params, "date")?;
-            // DATE columns hold years 1000 to 9999; chrono would take signed years too.
-            let date = NaiveDate::parse_from_str(date, "%Y-%m-%d")
-                .ok()
-                .filter(|d| (1000..=9999).contains(&d.year()))
-                .ok_or_else(|| ApiError::bad_parameter("date", "use YYYY-MM-DD"))?;
-            let note = required(params, "note")?.trim();
-            if note.is_empty() || note.chars().count() > 255 || note.chars().any(char::is_control) {
-                return Err(ApiError::bad_parameter(
-                    "note",
-                    "1 to 255 characters, without control characters",
-                ));
-            }
-            let site = caller.require(conn, id, AccessLevel::Write)?;
-            let annotation = models::annotations::insert(conn, site.id, date, note, &caller.login)?;
-            audit::record(
-                conn,
-                audit::Event::by(actor, audit::ANNOTATION_ADDED)
-                    .target("site", &site.id.to_string())
-                    .details(json!({ "annotation": annotation, "date": date.to_string() })),
-            )?;
-            Ok(json!({
-                "idannotation": annotation,
-                "idsite": site.id,
-                "date": date.to_string(),
-                "note": note,
-                "user": caller.login,
-            }))
-        }
-        "SitesManager.updateSite" => {
-            let id = site_id(params)?;
-            let name = site_name(params)?;
-            let url = site_url(params)?;
-            caller.require(conn, id, AccessLevel::Admin)?;
-            sites::update(conn, id, &name, &url, actor).map_err(site_error)?;
-            Ok(success())
-        }
-        "UsersManager.setUserAccess" => {
-            let login = required(params, "userLogin")?;
-            let level = match required(params, "access")? {
-                "noaccess" => None,
-                other => Some(other.parse::<AccessLevel>().map_err(|_| {
-                    ApiError::bad_parameter("access", "use view, write, admin or noaccess")
-                })?),
-            };
-            let mut ids: Vec<i64> = required(params, "idSites")?
-                .split(',')
-                .map(|id| parse_site_id(id).map_err(|e| ApiError::bad_parameter("idSites", e)))
-                .collect::<Result<_, _>>()?;
-            ids.sort_unstable();
-            ids.dedup();
-            if ids.len() > MAX_SITES_PER_CALL {
-                return Err(ApiError::bad_parameter(
-                    "idSites",
-                    format!("at most {MAX_SITES_PER_CALL} sites per call"),
-                ));
-            }
-            // All or nothing: every site is checked, then every change made, in one transaction.
-            crate::db::transaction(conn, |conn| {
-                for id in &ids {
-                    caller.require(conn, *id, AccessLevel::Admin)?;
-                }
-                for id in &ids {
-                    sites::set_access(conn, login, *id, level, actor)
-                        .map_err(|e| user_error(caller, e))?;
-                }
-                Ok::<_, ApiError>(())
-            })?;
-            Ok(success())
-        }
-        "SitesManager.addSite" => {
-            let name = site_name(params)?;
-            let url = site_url(params)?;
-            caller.require_superuser()?;
-            let id = sites::create(conn, &name, &url, actor).map_err(site_error)?;
-            Ok(json!({ "value": id }))
-        }
-        "UsersManager.getUsers" => {
-            caller.require_superuser()?;
-            Ok(Value::Array(
-                models::users::list(conn)?
-                    .into_iter()
-                    .map(|u| {
-                        json!({
-                            "login": u.login,
-                            "email": u.email,
-                            "superuser_access": u.role() == crate::domain::Role::Superuser,
-                            "role": u.role,
-                            "date_registered": u.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                        })
-                    })
-                    .collect(),
-            ))
-        }
+        "Annotations.getAll" => annotations_get_all(conn, caller, params),
+        "Annotations.add" => annotations_add(conn, caller, actor, params),
+        "SitesManager.updateSite" => update_site(conn, caller, actor, params),
+        "UsersManager.setUserAccess" => set_user_access(conn, caller, actor, params),
+        "SitesManager.addSite" => add_site(conn, caller, actor, params),
+        "UsersManager.getUsers" => get_users(conn, caller),
         _ => Err(ApiError::BadRequest(format!(
             "Unknown method. Available methods: {}.",
             METHODS.join(", ")
         ))),
     }
+}
+
+/// `Annotations.getAll`.
+fn annotations_get_all(
+    conn: &mut MysqlConnection,
+    caller: &Caller,
+    params: &Params,
+) -> Result<Value, ApiError> {
+    let site = caller.require(conn, site_id(params)?, AccessLevel::View)?;
+    Ok(Value::Array(
+        models::annotations::for_site(conn, site.id)?
+            .into_iter()
+            .map(|a| {
+                json!({
+                    "idannotation": a.id,
+                    "idsite": a.site_id,
+                    "date": a.date.to_string(),
+                    "note": a.note,
+                    "user": a.author,
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// `Annotations.add`.
+fn annotations_add(
+    conn: &mut MysqlConnection,
+    caller: &Caller,
+    actor: &Actor,
+    params: &Params,
+) -> Result<Value, ApiError> {
+    let id = site_id(params)?;
+    let date = required(params, "date")?;
+    // DATE columns hold years 1000 to 9999; chrono would take signed years too.
+    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1000..=9999).contains(&d.year()))
+        .ok_or_else(|| ApiError::bad_parameter("date", "use YYYY-MM-DD"))?;
+    let note = required(params, "note")?.trim();
+    if note.is_empty() || note.chars().count() > 255 || note.chars().any(char::is_control) {
+        return Err(ApiError::bad_parameter(
+            "note",
+            "1 to 255 characters, without control characters",
+        ));
+    }
+    let site = caller.require(conn, id, AccessLevel::Write)?;
+    let annotation = models::annotations::insert(conn, site.id, date, note, &caller.login)?;
+    audit::record(
+        conn,
+        audit::Event::by(actor, audit::ANNOTATION_ADDED)
+            .target("site", &site.id.to_string())
+            .details(json!({ "annotation": annotation, "date": date.to_string() })),
+    )?;
+    Ok(json!({
+        "idannotation": annotation,
+        "idsite": site.id,
+        "date": date.to_string(),
+        "note": note,
+        "user": caller.login,
+    }))
+}
+
+/// `SitesManager.updateSite`.
+fn update_site(
+    conn: &mut MysqlConnection,
+    caller: &Caller,
+    actor: &Actor,
+    params: &Params,
+) -> Result<Value, ApiError> {
+    let id = site_id(params)?;
+    let name = site_name(params)?;
+    let url = site_url(params)?;
+    caller.require(conn, id, AccessLevel::Admin)?;
+    sites::update(conn, id, &name, &url, actor).map_err(site_error)?;
+    Ok(success())
+}
+
+/// `UsersManager.setUserAccess`.
+fn set_user_access(
+    conn: &mut MysqlConnection,
+    caller: &Caller,
+    actor: &Actor,
+    params: &Params,
+) -> Result<Value, ApiError> {
+    let login = required(params, "userLogin")?;
+    let level = match required(params, "access")? {
+        "noaccess" => None,
+        other => Some(other.parse::<AccessLevel>().map_err(|_| {
+            ApiError::bad_parameter("access", "use view, write, admin or noaccess")
+        })?),
+    };
+    let mut ids: Vec<i64> = required(params, "idSites")?
+        .split(',')
+        .map(|id| parse_site_id(id).map_err(|e| ApiError::bad_parameter("idSites", e)))
+        .collect::<Result<_, _>>()?;
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() > MAX_SITES_PER_CALL {
+        return Err(ApiError::bad_parameter(
+            "idSites",
+            format!("at most {MAX_SITES_PER_CALL} sites per call"),
+        ));
+    }
+    // All or nothing: every site is checked, then every change made, in one transaction.
+    crate::db::transaction(conn, |conn| {
+        for id in &ids {
+            caller.require(conn, *id, AccessLevel::Admin)?;
+        }
+        for id in &ids {
+            sites::set_access(conn, login, *id, level, actor).map_err(|e| user_error(caller, e))?;
+        }
+        Ok::<_, ApiError>(())
+    })?;
+    Ok(success())
+}
+
+/// `SitesManager.addSite`.
+fn add_site(
+    conn: &mut MysqlConnection,
+    caller: &Caller,
+    actor: &Actor,
+    params: &Params,
+) -> Result<Value, ApiError> {
+    let name = site_name(params)?;
+    let url = site_url(params)?;
+    caller.require_superuser()?;
+    let id = sites::create(conn, &name, &url, actor).map_err(site_error)?;
+    Ok(json!({ "value": id }))
+}
+
+/// `UsersManager.getUsers`.
+fn get_users(conn: &mut MysqlConnection, caller: &Caller) -> Result<Value, ApiError> {
+    caller.require_superuser()?;
+    Ok(Value::Array(
+        models::users::list(conn)?
+            .into_iter()
+            .map(|u| {
+                json!({
+                    "login": u.login,
+                    "email": u.email,
+                    "superuser_access": u.role() == crate::domain::Role::Superuser,
+                    "role": u.role,
+                    "date_registered": u.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                })
+            })
+            .collect(),
+    ))
 }
 
 fn success() -> Value {

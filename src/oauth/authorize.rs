@@ -44,15 +44,74 @@ impl AuthorizationRequest {
     /// An error for the client about this (valid) request: redirected to its vetted
     /// redirect URI, or shown on a page for a self-registered client (RFC 9700 §4.11.2).
     pub fn error(&self, code: ErrorCode, description: &str) -> AuthorizeError {
-        if self.client.self_registered {
-            return AuthorizeError::Page(format!("{code}: {description}"));
-        }
-        AuthorizeError::Redirect(ErrorRedirect {
-            redirect_uri: self.redirect_uri.clone(),
+        client_error(
+            &self.client,
+            &self.redirect_uri,
+            self.state.as_ref(),
             code,
-            description: description.to_string(),
-            state: self.state.clone().filter(|s| s.len() <= MAX_STATE_LEN),
-        })
+            description,
+        )
+    }
+}
+
+/// An error about a request whose client and redirect URI are known. RFC 9700 §4.11.2:
+/// only redirect errors to a URI an administrator vetted; anyone may register a client,
+/// so a self-registered one's errors stay on an error page.
+fn client_error(
+    client: &ClientRow,
+    redirect_uri: &str,
+    state: Option<&String>,
+    code: ErrorCode,
+    description: &str,
+) -> AuthorizeError {
+    if client.self_registered {
+        return AuthorizeError::Page(format!("{code}: {description}"));
+    }
+    AuthorizeError::Redirect(ErrorRedirect {
+        redirect_uri: redirect_uri.to_string(),
+        code,
+        description: description.to_string(),
+        state: state.cloned().filter(|s| s.len() <= MAX_STATE_LEN),
+    })
+}
+
+/// The client and the redirect URI of a request: on any doubt about either, an error page
+/// and never a redirect (RFC 6749 §4.1.2.1). Returns whether the URI was given.
+fn identify(
+    conn: &mut MysqlConnection,
+    params: &Params,
+) -> Result<(ClientRow, String, bool), AuthorizeError> {
+    for name in ["client_id", "redirect_uri"] {
+        if params.count(name) > 1 {
+            return Err(AuthorizeError::Page(format!("The request repeats {name}.")));
+        }
+    }
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| AuthorizeError::Page("The request has no client_id.".into()))?;
+    let client = match ClientId::parse(client_id) {
+        Ok(id) => models::clients::find_by_client_id(conn, id.as_str())?,
+        Err(_) => None,
+    }
+    .ok_or_else(|| {
+        AuthorizeError::Page("No application is registered with this client_id.".into())
+    })?;
+    let registered = client.redirect_uri_list();
+    match params.get("redirect_uri") {
+        Some(given) if registered.iter().any(|r| redirect_uri_matches(r, given)) => {
+            Ok((client, given.to_string(), true))
+        }
+        Some(_) => Err(AuthorizeError::Page(
+            "The redirect_uri is not registered for this application.".into(),
+        )),
+        None if registered.len() == 1 => {
+            let only = registered[0].clone();
+            Ok((client, only, false))
+        }
+        None => Err(AuthorizeError::Page(
+            "The request has no redirect_uri, and this application has several; it must name one."
+                .into(),
+        )),
     }
 }
 
@@ -112,55 +171,10 @@ pub fn validate(
     proto: &Protocol,
     params: &Params,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
-    // client_id and redirect_uri: on failure, an error page and never a redirect.
-    for name in ["client_id", "redirect_uri"] {
-        if params.count(name) > 1 {
-            return Err(AuthorizeError::Page(format!("The request repeats {name}.")));
-        }
-    }
-    let client_id = params
-        .get("client_id")
-        .ok_or_else(|| AuthorizeError::Page("The request has no client_id.".into()))?;
-    let client = match ClientId::parse(client_id) {
-        Ok(id) => models::clients::find_by_client_id(conn, id.as_str())?,
-        Err(_) => None,
-    }
-    .ok_or_else(|| {
-        AuthorizeError::Page("No application is registered with this client_id.".into())
-    })?;
-    let registered = client.redirect_uri_list();
-    let (redirect_uri, redirect_uri_given) = match params.get("redirect_uri") {
-        Some(given) => {
-            if !registered.iter().any(|r| redirect_uri_matches(r, given)) {
-                return Err(AuthorizeError::Page(
-                    "The redirect_uri is not registered for this application.".into(),
-                ));
-            }
-            (given.to_string(), true)
-        }
-        None if registered.len() == 1 => (registered[0].clone(), false),
-        None => {
-            return Err(AuthorizeError::Page(
-                "The request has no redirect_uri, and this application has several; it must name one."
-                    .into(),
-            ));
-        }
-    };
-
+    let (client, redirect_uri, redirect_uri_given) = identify(conn, params)?;
     let state = params.get("state").map(str::to_string);
-    // RFC 9700 §4.11.2: only redirect errors to a URI an administrator vetted. Anyone may
-    // register a client, so a self-registered one's errors stay on an error page.
-    let vetted = !client.self_registered;
     let fail = |code: ErrorCode, description: &str| {
-        if !vetted {
-            return AuthorizeError::Page(format!("{code}: {description}"));
-        }
-        AuthorizeError::Redirect(ErrorRedirect {
-            redirect_uri: redirect_uri.clone(),
-            code,
-            description: description.to_string(),
-            state: state.clone().filter(|s| s.len() <= MAX_STATE_LEN),
-        })
+        client_error(&client, &redirect_uri, state.as_ref(), code, description)
     };
     if let Some(name) = params.repeated() {
         return Err(fail(

@@ -208,22 +208,7 @@ pub fn parse_metadata(
             "The body must be a JSON object of client metadata.",
         ));
     }
-    let uris = strings(metadata, "redirect_uris")
-        .map_err(|e| RegistrationError::InvalidRedirectUri(e.to_string()))?
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| {
-            RegistrationError::InvalidRedirectUri(
-                "redirect_uris is required: at least one URI.".into(),
-            )
-        })?;
-    let mut redirect_uris = Vec::new();
-    for uri in &uris {
-        let parsed = RedirectUri::parse_allowing_native(uri, &settings.allowed_app_schemes)
-            .map_err(|e| RegistrationError::InvalidRedirectUri(format!("redirect_uris: {e}")))?;
-        if !redirect_uris.contains(&parsed) {
-            redirect_uris.push(parsed);
-        }
-    }
+    let redirect_uris = redirect_uris(settings, metadata)?;
     // RFC 7591 §2: every field is optional; without a name, the consent screen shows where
     // the application sends the user back to.
     let fallback = url::Url::parse(redirect_uris[0].as_str())
@@ -248,6 +233,57 @@ pub fn parse_metadata(
             )));
         }
     };
+    let grants = grant_types(settings, metadata)?;
+    let response_types =
+        strings(metadata, "response_types")?.unwrap_or_else(|| vec!["code".into()]);
+    if response_types.is_empty() || response_types.iter().any(|r| r != "code") {
+        return Err(metadata_error("response_types: only code is supported."));
+    }
+    let scopes = scope(settings, metadata)?;
+    let client_uri = parse_web_url(string(metadata, "client_uri")?.unwrap_or(""), "client_uri")
+        .map_err(|e| metadata_error(e.0))?;
+    let logo_uri = parse_web_url(string(metadata, "logo_uri")?.unwrap_or(""), "logo_uri")
+        .map_err(|e| metadata_error(e.0))?;
+    Ok(Metadata {
+        name,
+        auth_method: auth_method.to_string(),
+        name_chosen: chosen.is_some(),
+        client_type,
+        grants,
+        scopes,
+        redirect_uris,
+        client_uri,
+        logo_uri,
+    })
+}
+
+/// `redirect_uris`: required, each an https, loopback or allowed native URI (RFC 7591 §2).
+fn redirect_uris(
+    settings: &Settings,
+    metadata: &Value,
+) -> Result<Vec<RedirectUri>, RegistrationError> {
+    let uris = strings(metadata, "redirect_uris")
+        .map_err(|e| RegistrationError::InvalidRedirectUri(e.to_string()))?
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            RegistrationError::InvalidRedirectUri(
+                "redirect_uris is required: at least one URI.".into(),
+            )
+        })?;
+    let mut redirect_uris = Vec::new();
+    for uri in &uris {
+        let parsed = RedirectUri::parse_allowing_native(uri, &settings.allowed_app_schemes)
+            .map_err(|e| RegistrationError::InvalidRedirectUri(format!("redirect_uris: {e}")))?;
+        if !redirect_uris.contains(&parsed) {
+            redirect_uris.push(parsed);
+        }
+    }
+    Ok(redirect_uris)
+}
+
+/// `grant_types`: authorization code, with refresh tokens if the server issues them;
+/// never client credentials.
+fn grant_types(settings: &Settings, metadata: &Value) -> Result<Vec<GrantType>, RegistrationError> {
     let grant_names =
         strings(metadata, "grant_types")?.unwrap_or_else(|| vec!["authorization_code".into()]);
     let mut grants = Vec::new();
@@ -280,11 +316,12 @@ pub fn parse_metadata(
             GrantRefusal::DisabledOnServer.describe(*off)
         )));
     }
-    let response_types =
-        strings(metadata, "response_types")?.unwrap_or_else(|| vec!["code".into()]);
-    if response_types.is_empty() || response_types.iter().any(|r| r != "code") {
-        return Err(metadata_error("response_types: only code is supported."));
-    }
+    Ok(grants)
+}
+
+/// `scope`: within the server's allowed scopes, never `matomo:superuser`; all the
+/// allowed ones below superuser when absent.
+fn scope(settings: &Settings, metadata: &Value) -> Result<Vec<Scope>, RegistrationError> {
     let scopes = match string(metadata, "scope")? {
         Some(raw) => {
             let scopes =
@@ -316,21 +353,7 @@ pub fn parse_metadata(
             "scope: no scope is open to self-registered clients.",
         ));
     }
-    let client_uri = parse_web_url(string(metadata, "client_uri")?.unwrap_or(""), "client_uri")
-        .map_err(|e| metadata_error(e.0))?;
-    let logo_uri = parse_web_url(string(metadata, "logo_uri")?.unwrap_or(""), "logo_uri")
-        .map_err(|e| metadata_error(e.0))?;
-    Ok(Metadata {
-        name,
-        auth_method: auth_method.to_string(),
-        name_chosen: chosen.is_some(),
-        client_type,
-        grants,
-        scopes,
-        redirect_uris,
-        client_uri,
-        logo_uri,
-    })
+    Ok(scopes)
 }
 
 /// Registers a client from RFC 7591 metadata; unknown fields are ignored.

@@ -2,9 +2,13 @@
 //! creating, editing or deleting a client). Wrong passwords count towards the same
 //! throttle as sign-in, so a stolen session cannot be used to guess the password.
 
+use actix_web::HttpRequest;
+
 use crate::auth::password_check::{self, Outcome, Purpose};
 use crate::domain::FieldErrors;
 use crate::web::error::AppError;
+use crate::web::routes::client_ip::client_ip;
+use crate::web::routes::form::Fields;
 use crate::web::session::SessionUser;
 use crate::web::state::AppState;
 
@@ -13,15 +17,18 @@ pub const FIELD: &str = "password";
 /// The field other forms use, where `password` is the new password being set.
 pub const CONFIRM_FIELD: &str = "confirm_password";
 
-/// Checks the password typed in `field` against the signed-in user's. `Ok(Err(errors))` is
-/// a wrong or throttled password, as the form's message on that field.
+/// Checks the password typed in `field` of the posted form against the signed-in user's,
+/// counted against the request's address. `Ok(Err(errors))` is a wrong or throttled
+/// password, as the form's message on that field.
 pub async fn confirm(
     state: &AppState,
     user: &SessionUser,
-    ip: &str,
+    req: &HttpRequest,
+    fields: &Fields,
     field: &'static str,
-    candidate: String,
 ) -> Result<Result<(), FieldErrors>, AppError> {
+    let candidate = fields.text(field);
+    let ip = client_ip(req);
     if candidate.is_empty() {
         return Ok(Err(FieldErrors::one(
             field,
@@ -33,7 +40,7 @@ pub async fn confirm(
         &state.hasher,
         &user.login,
         candidate,
-        ip,
+        &ip,
         Purpose::Confirm { user_id: user.id },
     )
     .await?;

@@ -114,9 +114,8 @@ pub async fn create(
     if !errors.is_empty() {
         return page(&state, &user, None, &fields, errors, None).await;
     }
-    let field = reauth::CONFIRM_FIELD;
     if let Err(errors) =
-        reauth::confirm(&state, &user, &client_ip(&req), field, fields.text(field)).await?
+        reauth::confirm(&state, &user, &req, &fields, reauth::CONFIRM_FIELD).await?
     {
         return page(&state, &user, None, &fields, errors, None).await;
     }

@@ -75,15 +75,9 @@ pub async fn save(
     // These settings can allow matomo:superuser, open registration or year-long tokens:
     // confirmed with the password like any client change.
     let validated = match input.validate() {
-        Ok(settings) => {
-            let field = reauth::CONFIRM_FIELD;
-            match reauth::confirm(&state, &user, &client_ip(&req), field, fields.text(field))
-                .await?
-            {
-                Ok(()) => Ok(settings),
-                Err(errors) => Err(errors),
-            }
-        }
+        Ok(settings) => reauth::confirm(&state, &user, &req, &fields, reauth::CONFIRM_FIELD)
+            .await?
+            .map(|()| settings),
         Err(errors) => Err(errors),
     };
     match validated {

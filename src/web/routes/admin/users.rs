@@ -95,9 +95,8 @@ pub async fn create(
         return new_page(&user, &fields, errors);
     };
     // Creating an account (a superuser above all) is as powerful as any client change.
-    let field = reauth::CONFIRM_FIELD;
     if let Err(errors) =
-        reauth::confirm(&state, &user, &client_ip(&req), field, fields.text(field)).await?
+        reauth::confirm(&state, &user, &req, &fields, reauth::CONFIRM_FIELD).await?
     {
         return new_page(&user, &fields, errors);
     }
@@ -225,9 +224,8 @@ pub async fn set_role(
     let Some(role) = errors.take("role", fields.text("role").parse::<Role>()) else {
         return show_page(&state, &user, &login, errors, None).await;
     };
-    let field = reauth::CONFIRM_FIELD;
     if let Err(errors) =
-        reauth::confirm(&state, &user, &client_ip(&req), field, fields.text(field)).await?
+        reauth::confirm(&state, &user, &req, &fields, reauth::CONFIRM_FIELD).await?
     {
         return show_page(&state, &user, &login, errors, None).await;
     }
@@ -268,10 +266,7 @@ pub async fn reset_password(
     let Some(password) = errors.take("password", Password::parse(&fields.text("password"))) else {
         return show_page(&state, &user, &login, errors, None).await;
     };
-    let field = RESET_CONFIRM_FIELD;
-    if let Err(errors) =
-        reauth::confirm(&state, &user, &client_ip(&req), field, fields.text(field)).await?
-    {
+    if let Err(errors) = reauth::confirm(&state, &user, &req, &fields, RESET_CONFIRM_FIELD).await? {
         return show_page(&state, &user, &login, errors, None).await;
     }
     let actor = Actor::new(&user.login).from_ip(client_ip(&req));

@@ -69,15 +69,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, AppError> {
     let client = load(&state, &path).await?;
     let ip = client_ip(&req);
-    if let Err(errors) = reauth::confirm(
-        &state,
-        &user,
-        &ip,
-        reauth::FIELD,
-        fields.text(reauth::FIELD),
-    )
-    .await?
-    {
+    if let Err(errors) = reauth::confirm(&state, &user, &req, &fields, reauth::FIELD).await? {
         return page(&state, &user, client, errors).await;
     }
     let actor = Actor::new(&user.login).from_ip(ip);

@@ -178,15 +178,7 @@ pub async fn regenerate(
 ) -> Result<HttpResponse, AppError> {
     let client = load(&state, &path).await?;
     let ip = client_ip(&req);
-    if let Err(errors) = reauth::confirm(
-        &state,
-        &user,
-        &ip,
-        reauth::FIELD,
-        fields.text(reauth::FIELD),
-    )
-    .await?
-    {
+    if let Err(errors) = reauth::confirm(&state, &user, &req, &fields, reauth::FIELD).await? {
         let page = RegeneratePage {
             layout: Layout::for_user(&user, "clients"),
             client: ClientView { row: client },

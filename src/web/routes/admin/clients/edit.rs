@@ -122,15 +122,9 @@ async fn checked(
         Err(errors) => return Ok(Err(errors)),
     };
     // Only a valid form spends a password attempt.
-    Ok(reauth::confirm(
-        state,
-        user,
-        &client_ip(req),
-        reauth::FIELD,
-        fields.text(reauth::FIELD),
-    )
-    .await?
-    .map(|()| spec))
+    Ok(reauth::confirm(state, user, req, fields, reauth::FIELD)
+        .await?
+        .map(|()| spec))
 }
 
 #[get("/admin/oauth2/clients/new")]

@@ -273,13 +273,7 @@ pub fn succeeded(conn: &mut MysqlConnection, buckets: &[Bucket]) -> Result<(), D
                     .bind::<Binary, _>(bucket.hash())
                     .execute(conn)?;
             }
-            Policy::Window { .. } => {
-                diesel::sql_query(
-                    "UPDATE throttle_buckets SET hits = GREATEST(hits - 1, 0) WHERE bucket_hash = ?",
-                )
-                .bind::<Binary, _>(bucket.hash())
-                .execute(conn)?;
-            }
+            Policy::Window { .. } => refund(conn, std::slice::from_ref(bucket))?,
         }
     }
     Ok(())

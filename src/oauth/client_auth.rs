@@ -182,10 +182,6 @@ pub fn authenticate_request(
 ) -> Result<(ClientRow, Credentials), OAuthError> {
     let credentials = credentials(caller.authorization.as_deref(), params)?;
     let id = credentials.client_id().to_string();
-    let buckets = [
-        Bucket::client_auth(&id, &caller.ip),
-        Bucket::client_auth_address(&caller.ip),
-    ];
     let now = models::now();
     let throttled = |conn: &mut MysqlConnection, verdict: Verdict| {
         // One counted row per address and quarter hour, whatever client IDs it tries.
@@ -204,6 +200,10 @@ pub fn authenticate_request(
         Ok(client) => Ok((client, credentials)),
         Err(Refusal::Other(e)) => Err(e),
         Err(Refusal::WrongCredentials) => {
+            let buckets = [
+                Bucket::client_auth(&id, &caller.ip),
+                Bucket::client_auth_address(&caller.ip),
+            ];
             let verdict = throttle::take(conn, &buckets, now)?;
             if let Verdict::Refused { .. } = verdict {
                 return Err(throttled(conn, verdict)?);

@@ -81,7 +81,7 @@ fn new_key_material() -> Result<(Vec<u8>, String, String), OAuthError> {
 struct Snapshot {
     /// Newest first, with the times each signs between (chosen at signing time, so a
     /// scheduled activation happens on the minute without waiting for a reload).
-    signers: Vec<(Arc<LoadedKey>, signing_keys::SigningKeyRow)>,
+    signers: Vec<(Arc<LoadedKey>, signing_keys::SigningWindow)>,
     by_kid: HashMap<String, Arc<LoadedKey>>,
     jwks: Vec<Value>,
 }
@@ -90,7 +90,7 @@ impl Snapshot {
     fn signing_at(&self, now: NaiveDateTime) -> Option<Arc<LoadedKey>> {
         self.signers
             .iter()
-            .find(|(_, row)| row.signs_at(now))
+            .find(|(_, window)| window.contains(now))
             .map(|(key, _)| key.clone())
     }
 }
@@ -136,9 +136,7 @@ impl KeyRing {
             snapshot.jwks.push(key.jwk.clone());
             snapshot.by_kid.insert(row.kid.clone(), key.clone());
             // Rows come newest first: the newest key active now signs.
-            let mut times = row;
-            times.private_der = Vec::new();
-            snapshot.signers.push((key, times));
+            snapshot.signers.push((key, row.signing_window()));
         }
         *self
             .snapshot

@@ -118,8 +118,12 @@ impl ResponseError for AppError {
                     .insert_header((header::LOCATION, location))
                     .finish();
             }
-            AppError::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
-            AppError::Internal(cause) => tracing::error!(error = %cause, "request failed"),
+            AppError::Unavailable(cause) => {
+                Fault::of(cause, "page");
+            }
+            AppError::Internal(cause) => {
+                Fault::internal(cause, "page");
+            }
             _ => {}
         }
         error_page(self.status_code(), &self.to_string(), false)

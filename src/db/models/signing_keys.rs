@@ -24,7 +24,28 @@ pub struct SigningKeyRow {
 impl SigningKeyRow {
     /// Whether this key signs new tokens at `now`.
     pub fn signs_at(&self, now: NaiveDateTime) -> bool {
-        self.active_from.is_none_or(|a| a <= now) && self.retired_at.is_none_or(|r| r > now)
+        self.signing_window().contains(now)
+    }
+
+    /// When this key signs: from its activation to its retirement.
+    pub fn signing_window(&self) -> SigningWindow {
+        SigningWindow {
+            from: self.active_from,
+            until: self.retired_at,
+        }
+    }
+}
+
+/// The time a key signs new tokens: from `from` (or always) until `until` (or for good).
+#[derive(Debug, Clone, Copy)]
+pub struct SigningWindow {
+    pub from: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
+}
+
+impl SigningWindow {
+    pub fn contains(&self, now: NaiveDateTime) -> bool {
+        self.from.is_none_or(|a| a <= now) && self.until.is_none_or(|r| r > now)
     }
 }
 

@@ -1,3 +1,4 @@
+DROP TABLE leases;
 ALTER TABLE oauth_clients DROP COLUMN may_introspect_any;
 ALTER TABLE signing_keys DROP COLUMN active_from;
 ALTER TABLE oauth_settings DROP COLUMN allowed_app_schemes, DROP COLUMN audit_retention_days;

@@ -40,3 +40,13 @@ ALTER TABLE signing_keys ADD COLUMN active_from DATETIME(6) NULL;
 ALTER TABLE oauth_settings
     ADD COLUMN audit_retention_days INT NOT NULL DEFAULT 400,
     ADD COLUMN allowed_app_schemes VARCHAR(255) NOT NULL DEFAULT 'cursor vscode vscode-insiders';
+
+-- Cluster-wide leases: one row per job, taken by a conditional UPDATE, so two servers never
+-- run the same job at once (GET_LOCK is local to one Galera node).
+CREATE TABLE leases (
+    name VARCHAR(64) NOT NULL PRIMARY KEY,
+    holder CHAR(32) NULL,
+    expires_at DATETIME(6) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin;
+
+INSERT INTO leases (name, holder, expires_at) VALUES ('purge', NULL, '2000-01-01 00:00:00');

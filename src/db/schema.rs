@@ -137,6 +137,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    leases (name) {
+        #[max_length = 64]
+        name -> Varchar,
+        #[max_length = 32]
+        holder -> Nullable<Char>,
+        expires_at -> Datetime,
+    }
+}
+
 diesel::joinable!(oauth_clients -> users (owner_id));
 
 diesel::table! {

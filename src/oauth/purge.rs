@@ -6,7 +6,7 @@ use diesel::MysqlConnection;
 
 use crate::db::DbError;
 use crate::db::models::{
-    access_tokens, authorization_requests, client_usage, codes, grants, refresh_tokens,
+    access_tokens, authorization_requests, client_usage, codes, grants, leases, refresh_tokens,
     secret_reveals, signing_keys,
 };
 
@@ -39,23 +39,20 @@ impl Purged {
     }
 }
 
-#[derive(diesel::QueryableByName)]
-struct Locked {
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-    locked: Option<i64>,
-}
+/// How long a purge may hold its lease; a server that dies mid-purge frees it by then.
+const LEASE: Duration = Duration::minutes(15);
 
-/// Purges, unless another server is purging the same database right now (a named lock
-/// keeps two purges from counting the same expired tokens into the daily totals).
+/// Purges, unless another server is purging the same database right now (a lease row keeps
+/// two purges, on any nodes of a cluster, from counting the same expired tokens into the
+/// daily totals).
 pub fn run(conn: &mut MysqlConnection) -> Result<Purged, DbError> {
-    use diesel::RunQueryDsl;
-    let lock: Locked =
-        diesel::sql_query("SELECT GET_LOCK('consentry.purge', 0) AS locked").get_result(conn)?;
-    if lock.locked != Some(1) {
+    let holder = crate::auth::random_token(24);
+    let now = crate::db::models::now();
+    if !leases::take(conn, "purge", &holder, now, now + LEASE)? {
         return Ok(Purged::default());
     }
     let purged = purge(conn);
-    diesel::sql_query("SELECT RELEASE_LOCK('consentry.purge')").execute(conn)?;
+    leases::release(conn, "purge", &holder, crate::db::models::now())?;
     purged
 }
 

@@ -160,3 +160,29 @@ fn a_password_reset_raises_the_session_epoch_and_can_revoke_grants() {
             .is_some()
     );
 }
+
+#[test]
+fn one_server_at_a_time_holds_the_purge_lease() {
+    let db = Arc::new(Db::new());
+    let now = models::now();
+    let until = now + chrono::Duration::minutes(15);
+    let threads: Vec<_> = (0..12)
+        .map(|n| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let mut conn = db.conn();
+                models::leases::take(&mut conn, "purge", &format!("holder{n}"), now, until).unwrap()
+            })
+        })
+        .collect();
+    let taken = threads.into_iter().map(|t| t.join().unwrap());
+    assert_eq!(taken.filter(|won| *won).count(), 1, "exactly one holder");
+    // Held, nobody else takes it; expired or given back, the next one does.
+    let mut conn = db.conn();
+    assert!(!models::leases::take(&mut conn, "purge", "late", models::now(), until).unwrap());
+    let expired_at_row = "UPDATE leases SET expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND";
+    diesel::RunQueryDsl::execute(diesel::sql_query(expired_at_row), &mut conn).unwrap();
+    assert!(models::leases::take(&mut conn, "purge", "next", models::now(), until).unwrap());
+    models::leases::release(&mut conn, "purge", "next", models::now()).unwrap();
+    assert!(models::leases::take(&mut conn, "purge", "after", models::now(), until).unwrap());
+}

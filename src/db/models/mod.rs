@@ -10,6 +10,7 @@ pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod grants;
+pub mod leases;
 pub mod oauth_settings;
 pub mod refresh_tokens;
 pub mod registration;

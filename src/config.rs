@@ -11,6 +11,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use rand::RngCore;
 use url::Url;
 
+use crate::domain::{Email, InvalidInput, Login, Password};
+
 pub use crate::db::DatabaseUrl;
 
 /// Introspection requests per client and second on one server, unless configured: a
@@ -82,6 +84,40 @@ pub struct Config {
     pub hash_concurrency: usize,
     /// Introspection requests per client and second on this server; more get 429.
     pub introspection_rate: u32,
+    /// Who `serve` creates when the database has no superuser yet.
+    pub first_superuser: FirstSuperuser,
+    /// Where the CSS and JavaScript are served from (`CONSENTRY_STATIC_DIR`; by default
+    /// the `static/` directory of the source tree the binary was built from).
+    pub static_dir: PathBuf,
+}
+
+/// The first superuser, from `CONSENTRY_ADMIN_LOGIN`, `CONSENTRY_ADMIN_EMAIL` and
+/// `CONSENTRY_ADMIN_PASSWORD` (none: one is generated and shown once).
+#[derive(Debug, Clone)]
+pub struct FirstSuperuser {
+    pub login: Login,
+    pub email: Email,
+    pub password: Option<Password>,
+}
+
+impl FirstSuperuser {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let refused = |var: &'static str| {
+            move |e: InvalidInput| ConfigError::new(var, e.0, "set it to a valid value or unset it")
+        };
+        Ok(Self {
+            login: Login::parse(&get("CONSENTRY_ADMIN_LOGIN").unwrap_or_else(|| "admin".into()))
+                .map_err(refused("CONSENTRY_ADMIN_LOGIN"))?,
+            email: Email::parse(
+                &get("CONSENTRY_ADMIN_EMAIL").unwrap_or_else(|| "admin@example.com".into()),
+            )
+            .map_err(refused("CONSENTRY_ADMIN_EMAIL"))?,
+            password: get("CONSENTRY_ADMIN_PASSWORD")
+                .map(|p| Password::parse(&p))
+                .transpose()
+                .map_err(refused("CONSENTRY_ADMIN_PASSWORD"))?,
+        })
+    }
 }
 
 impl Config {
@@ -147,6 +183,11 @@ impl Config {
                 1,
                 1_000_000,
             )? as u32,
+            first_superuser: FirstSuperuser::from_lookup(&get)?,
+            static_dir: get("CONSENTRY_STATIC_DIR").map_or_else(
+                || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
+                PathBuf::from,
+            ),
         })
     }
 

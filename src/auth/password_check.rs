@@ -46,32 +46,10 @@ pub async fn check(
     purpose: Purpose,
 ) -> Result<Outcome, DbError> {
     let buckets = [Bucket::sign_in(login, ip), Bucket::sign_in_address(ip)];
-    let key = throttle::login_key(login);
-    let (b, k, i, l) = (
-        buckets.clone(),
-        key.clone(),
-        ip.to_string(),
-        login.trim().to_string(),
-    );
-    let (verdict, user) = db::run(pool, move |conn| {
-        let verdict = throttle::take(conn, &b, models::now())?;
-        if let Verdict::Refused { .. } = verdict {
-            // Counted, one row per address per quarter hour whatever logins it tries:
-            // refusals are what a flood consists of. The first login tried is kept.
-            audit::record_counted(
-                conn,
-                audit::Event::new("anonymous", audit::LOGIN_THROTTLED)
-                    .details(json!({ "first_login": k }))
-                    .ip(&i),
-            )?;
-            return Ok((verdict, None));
-        }
-        Ok((verdict, models::users::find_by_login(conn, &l)?))
-    })
-    .await?;
-    if let Verdict::Refused { retry_at } = verdict {
-        return Ok(Outcome::Throttled { retry_at });
-    }
+    let user = match take_slot(pool, &buckets, login, ip).await? {
+        Ok(user) => user,
+        Err(retry_at) => return Ok(Outcome::Throttled { retry_at }),
+    };
     let user = user.filter(|u| match purpose {
         Purpose::SignIn => true,
         Purpose::Confirm { user_id } => u.id == user_id,
@@ -88,43 +66,96 @@ pub async fn check(
         db::run(pool, move |conn| throttle::refund(conn, &buckets)).await?;
         return Ok(Outcome::Busy);
     };
-    let ip = ip.to_string();
     match user.filter(|_| valid) {
         Some(user) => {
-            let (id, login) = (user.id, user.login.clone());
-            db::run(pool, move |conn| {
-                throttle::succeeded(conn, &buckets)?;
-                if purpose == Purpose::SignIn {
-                    models::users::update_last_login(conn, id)?;
-                    audit::record(
-                        conn,
-                        audit::Event::new(&login, audit::LOGIN_SUCCEEDED)
-                            .target("user", &login)
-                            .ip(&ip),
-                    )?;
-                }
-                Ok(())
-            })
-            .await?;
+            record_success(pool, buckets, &user, ip, purpose).await?;
             Ok(Outcome::Valid(Box::new(user)))
         }
         None => {
-            let typed: String = login.chars().take(100).collect();
-            db::run(pool, move |conn| {
-                let action = match purpose {
-                    Purpose::SignIn => audit::LOGIN_FAILED,
-                    Purpose::Confirm { .. } => audit::REAUTH_FAILED,
-                };
-                audit::record(
-                    conn,
-                    audit::Event::new(&key, action)
-                        .target("user", &key)
-                        .details(json!({ "login": typed }))
-                        .ip(&ip),
-                )
-            })
-            .await?;
+            record_failure(pool, login, ip, purpose).await?;
             Ok(Outcome::Wrong)
         }
     }
+}
+
+/// Takes this attempt's slot in the throttle buckets and, when it is allowed, reads the
+/// account (or `None`: no such login). A refusal answers with when to come back.
+async fn take_slot(
+    pool: &DbPool,
+    buckets: &[Bucket; 2],
+    login: &str,
+    ip: &str,
+) -> Result<Result<Option<UserRow>, NaiveDateTime>, DbError> {
+    let (b, key, ip, login) = (
+        buckets.clone(),
+        throttle::login_key(login),
+        ip.to_string(),
+        login.trim().to_string(),
+    );
+    db::run(pool, move |conn| {
+        if let Verdict::Refused { retry_at } = throttle::take(conn, &b, models::now())? {
+            // Counted, one row per address per quarter hour whatever logins it tries:
+            // refusals are what a flood consists of. The first login tried is kept.
+            audit::record_counted(
+                conn,
+                audit::Event::new("anonymous", audit::LOGIN_THROTTLED)
+                    .details(json!({ "first_login": key }))
+                    .ip(&ip),
+            )?;
+            return Ok(Err(retry_at));
+        }
+        Ok(Ok(models::users::find_by_login(conn, &login)?))
+    })
+    .await
+}
+
+/// Gives the slot back; a sign-in also stamps the account and is audited.
+async fn record_success(
+    pool: &DbPool,
+    buckets: [Bucket; 2],
+    user: &UserRow,
+    ip: &str,
+    purpose: Purpose,
+) -> Result<(), DbError> {
+    let (id, login, ip) = (user.id, user.login.clone(), ip.to_string());
+    db::run(pool, move |conn| {
+        throttle::succeeded(conn, &buckets)?;
+        if purpose == Purpose::SignIn {
+            models::users::update_last_login(conn, id)?;
+            audit::record(
+                conn,
+                audit::Event::new(&login, audit::LOGIN_SUCCEEDED)
+                    .target("user", &login)
+                    .ip(&ip),
+            )?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// A wrong password (or unknown login) is audited under the login as typed.
+async fn record_failure(
+    pool: &DbPool,
+    login: &str,
+    ip: &str,
+    purpose: Purpose,
+) -> Result<(), DbError> {
+    let key = throttle::login_key(login);
+    let typed: String = login.chars().take(100).collect();
+    let ip = ip.to_string();
+    let action = match purpose {
+        Purpose::SignIn => audit::LOGIN_FAILED,
+        Purpose::Confirm { .. } => audit::REAUTH_FAILED,
+    };
+    db::run(pool, move |conn| {
+        audit::record(
+            conn,
+            audit::Event::new(&key, action)
+                .target("user", &key)
+                .details(json!({ "login": typed }))
+                .ip(&ip),
+        )
+    })
+    .await
 }

@@ -5,36 +5,7 @@ use super::*;
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
     /// Register a client; a confidential client's secret is printed this once.
-    Create {
-        #[arg(long)]
-        name: String,
-        #[arg(long, default_value = "")]
-        description: String,
-        #[arg(long = "type", value_name = "confidential|public")]
-        client_type: String,
-        #[arg(long = "grant", num_args = 1.., required = true, value_name = "GRANT")]
-        grants: Vec<String>,
-        #[arg(long = "scope", num_args = 1.., required = true, value_name = "SCOPE")]
-        scopes: Vec<String>,
-        #[arg(long = "redirect-uri", num_args = 1.., value_name = "URI")]
-        redirect_uris: Vec<String>,
-        /// Skip the consent screen for this client.
-        #[arg(long)]
-        trusted: bool,
-        /// A resource server: may introspect tokens issued to any client.
-        #[arg(long)]
-        may_introspect_any: bool,
-        #[arg(long)]
-        homepage: Option<String>,
-        #[arg(long)]
-        icon: Option<String>,
-        /// The owning superuser (default: the first superuser).
-        #[arg(long)]
-        owner: Option<String>,
-        /// Print {"client_id": ..., "client_secret": ...}.
-        #[arg(long)]
-        json: bool,
-    },
+    Create(CreateArgs),
     /// List clients.
     List {
         #[arg(long)]
@@ -52,6 +23,38 @@ pub enum ClientCommand {
     Resume { client_id: String },
     /// Delete a client for good.
     Delete { client_id: String },
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    #[arg(long)]
+    pub name: String,
+    #[arg(long, default_value = "")]
+    pub description: String,
+    #[arg(long = "type", value_name = "confidential|public")]
+    pub client_type: String,
+    #[arg(long = "grant", num_args = 1.., required = true, value_name = "GRANT")]
+    pub grants: Vec<String>,
+    #[arg(long = "scope", num_args = 1.., required = true, value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    #[arg(long = "redirect-uri", num_args = 1.., value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// Skip the consent screen for this client.
+    #[arg(long)]
+    pub trusted: bool,
+    /// A resource server: may introspect tokens issued to any client.
+    #[arg(long)]
+    pub may_introspect_any: bool,
+    #[arg(long)]
+    pub homepage: Option<String>,
+    #[arg(long)]
+    pub icon: Option<String>,
+    /// The owning superuser (default: the first superuser).
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Print {"client_id": ..., "client_secret": ...}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The command-line flag that sets a field of the client form.
@@ -75,123 +78,35 @@ pub(super) fn client_error_line(e: &ClientError) -> String {
     }
 }
 
-fn client_json(c: &ClientRow) -> serde_json::Value {
+fn client_json(c: &Client) -> serde_json::Value {
     json!({
         "client_id": c.client_id,
         "name": c.name,
         "description": c.description,
-        "type": c.client_type,
-        "grant_types": c.grant_types.split_whitespace().collect::<Vec<_>>(),
-        "scopes": c.scopes.split_whitespace().collect::<Vec<_>>(),
-        "redirect_uris": c.redirect_uri_list(),
+        "type": c.client_type.as_str(),
+        "grant_types": c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scopes": c.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "redirect_uris": c.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
         "trusted": c.trusted,
         "may_introspect_any": c.may_introspect_any,
         "require_pkce": c.require_pkce,
         "homepage_url": c.homepage_url,
         "icon_url": c.icon_url,
-        "status": c.status,
+        "status": c.status.as_str(),
         "created_at": c.created_at.and_utc().to_rfc3339(),
         "last_used_at": c.last_used_at.map(|t| t.and_utc().to_rfc3339()),
     })
 }
 
-fn find_client(conn: &mut MysqlConnection, client_id: &str) -> Result<ClientRow, CliError> {
+fn find_client(conn: &mut MysqlConnection, client_id: &str) -> Result<Client, CliError> {
     db::models::clients::find_by_client_id(conn, client_id)?
         .ok_or_else(|| ClientError::UnknownClient(client_id.to_string()).into())
 }
 
 pub(super) fn client(command: ClientCommand) -> Result<(), CliError> {
     match command {
-        ClientCommand::Create {
-            name,
-            description,
-            client_type,
-            grants,
-            scopes,
-            redirect_uris,
-            trusted,
-            may_introspect_any,
-            homepage,
-            icon,
-            owner,
-            json,
-        } => {
-            let mut conn = prepared_connection()?;
-            // The same parser and rules as the console's form, so both refuse alike.
-            let settings = crate::oauth::settings::Settings::load(&mut conn)?;
-            let input = ClientInput {
-                name,
-                description,
-                client_type,
-                grant_types: grants,
-                scopes,
-                redirect_uris: redirect_uris.join("\n"),
-                trusted,
-                may_introspect_any,
-                homepage_url: homepage.unwrap_or_default(),
-                icon_url: icon.unwrap_or_default(),
-                native_redirects: false,
-            };
-            let spec = input.parse(&settings).map_err(|errors| {
-                let (field, message) = errors.first().unwrap_or(("name", "invalid client"));
-                CliError::Invalid {
-                    flag: flag_of(field),
-                    message: InvalidInput::new(message.to_string()),
-                }
-            })?;
-            let owner = registrar::owner(&mut conn, owner.as_deref())?.map_err(|message| {
-                CliError::Invalid {
-                    flag: "--owner",
-                    message,
-                }
-            })?;
-            let created = registrar::create(
-                &mut conn,
-                &spec,
-                owner.id,
-                &Actor::new(format!("cli:{}", owner.login)),
-            )?;
-            let secret = created.secret.as_ref().map(|s| s.expose().to_string());
-            if json {
-                println!(
-                    "{}",
-                    json!({ "client_id": created.client_id.as_str(), "client_secret": secret })
-                );
-            } else {
-                println!("client_id:     {}", created.client_id);
-                match secret {
-                    Some(secret) => println!(
-                        "client_secret: {secret}\n(the secret is shown only this once; store it now)"
-                    ),
-                    None => println!("(public client: no secret; it must use PKCE)"),
-                }
-            }
-        }
-        ClientCommand::List { json } => {
-            let mut conn = prepared_connection()?;
-            let clients = db::models::clients::list(&mut conn, i64::MAX, 0)?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::Value::Array(clients.iter().map(client_json).collect())
-                );
-            } else {
-                println!(
-                    "{:<32}  {:<7} {:<12} {:<24} NAME",
-                    "CLIENT ID", "STATUS", "TYPE", "GRANTS"
-                );
-                for c in clients {
-                    println!(
-                        "{:<32}  {:<7} {:<12} {:<24} {}",
-                        c.client_id,
-                        c.status,
-                        c.client_type,
-                        c.grant_types.replace(' ', ","),
-                        c.name
-                    );
-                }
-            }
-        }
+        ClientCommand::Create(args) => create(args)?,
+        ClientCommand::List { json } => list(json)?,
         ClientCommand::Show { client_id, json } => {
             let mut conn = prepared_connection()?;
             let c = find_client(&mut conn, &client_id)?;
@@ -228,6 +143,102 @@ pub(super) fn client(command: ClientCommand) -> Result<(), CliError> {
             let mut conn = prepared_connection()?;
             registrar::delete(&mut conn, &client_id, &Actor::new("cli"))?;
             println!("client {client_id} deleted");
+        }
+    }
+    Ok(())
+}
+
+fn create(args: CreateArgs) -> Result<(), CliError> {
+    let CreateArgs {
+        name,
+        description,
+        client_type,
+        grants,
+        scopes,
+        redirect_uris,
+        trusted,
+        may_introspect_any,
+        homepage,
+        icon,
+        owner,
+        json,
+    } = args;
+    let mut conn = prepared_connection()?;
+    // The same parser and rules as the console's form, so both refuse alike.
+    let settings = crate::oauth::settings::Settings::load(&mut conn)?;
+    let input = ClientInput {
+        name,
+        description,
+        client_type,
+        grant_types: grants,
+        scopes,
+        redirect_uris: redirect_uris.join("\n"),
+        trusted,
+        may_introspect_any,
+        homepage_url: homepage.unwrap_or_default(),
+        icon_url: icon.unwrap_or_default(),
+        native_redirects: false,
+    };
+    let spec = input.parse(&settings).map_err(|errors| {
+        let (field, message) = errors.first().unwrap_or(("name", "invalid client"));
+        CliError::Invalid {
+            flag: flag_of(field),
+            message: InvalidInput::new(message.to_string()),
+        }
+    })?;
+    let owner =
+        registrar::owner(&mut conn, owner.as_deref())?.map_err(|message| CliError::Invalid {
+            flag: "--owner",
+            message,
+        })?;
+    let created = registrar::create(
+        &mut conn,
+        &spec,
+        owner.id,
+        &Actor::new(format!("cli:{}", owner.login)),
+    )?;
+    let secret = created.secret.as_ref().map(|s| s.expose().to_string());
+    if json {
+        println!(
+            "{}",
+            json!({ "client_id": created.client_id.as_str(), "client_secret": secret })
+        );
+    } else {
+        println!("client_id:     {}", created.client_id);
+        match secret {
+            Some(secret) => println!(
+                "client_secret: {secret}\n(the secret is shown only this once; store it now)"
+            ),
+            None => println!("(public client: no secret; it must use PKCE)"),
+        }
+    }
+    Ok(())
+}
+
+fn list(json: bool) -> Result<(), CliError> {
+    let mut conn = prepared_connection()?;
+    let clients = db::models::clients::list(&mut conn, i64::MAX, 0)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::Value::Array(clients.iter().map(client_json).collect())
+        );
+    } else {
+        println!(
+            "{:<32}  {:<7} {:<12} {:<24} NAME",
+            "CLIENT ID", "STATUS", "TYPE", "GRANTS"
+        );
+        for c in clients {
+            println!(
+                "{:<32}  {:<7} {:<12} {:<24} {}",
+                c.client_id,
+                c.status.as_str(),
+                c.client_type.as_str(),
+                (c.grants.iter().map(|g| g.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                c.name
+            );
         }
     }
     Ok(())

@@ -5,15 +5,15 @@
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use diesel::{Connection, MysqlConnection};
 use serde_json::json;
 
 use crate::audit::Actor;
 use crate::auth::accounts::{self, AccountError};
 use crate::config::{Config, ConfigError, KeySource};
-use crate::db::models::clients::ClientRow;
 use crate::db::{self, DbError};
+use crate::domain::Client;
 use crate::domain::{
     AccessLevel, ClientStatus, Email, InvalidInput, Login, Password, Role, SiteName, SiteUrl,
     parse_site_id,
@@ -186,7 +186,7 @@ fn serve() -> Result<(), CliError> {
         tracing::info!(applied, "applied database migrations");
     }
     let mut conn = connect(&config)?;
-    ensure_first_superuser(&mut conn)?;
+    ensure_first_superuser(&mut conn, &config)?;
     // The first start generates the token signing key.
     crate::oauth::keys::ensure_signing_key(&mut conn).map_err(oauth_error)?;
     drop(conn);
@@ -208,18 +208,11 @@ fn serve() -> Result<(), CliError> {
 }
 
 /// Creates the first superuser when there is none (scripts/run relies on this).
-fn ensure_first_superuser(conn: &mut MysqlConnection) -> Result<(), CliError> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let login = Login::parse(&env("CONSENTRY_ADMIN_LOGIN").unwrap_or_else(|| "admin".into()))
-        .map_err(invalid("CONSENTRY_ADMIN_LOGIN"))?;
-    let email =
-        Email::parse(&env("CONSENTRY_ADMIN_EMAIL").unwrap_or_else(|| "admin@example.com".into()))
-            .map_err(invalid("CONSENTRY_ADMIN_EMAIL"))?;
-    let password = env("CONSENTRY_ADMIN_PASSWORD")
-        .map(|p| Password::parse(&p))
-        .transpose()
-        .map_err(invalid("CONSENTRY_ADMIN_PASSWORD"))?;
-    if let Some(created) = accounts::ensure_first_superuser(conn, &login, &email, password)? {
+fn ensure_first_superuser(conn: &mut MysqlConnection, config: &Config) -> Result<(), CliError> {
+    let first = &config.first_superuser;
+    if let Some(created) =
+        accounts::ensure_first_superuser(conn, &first.login, &first.email, first.password.clone())?
+    {
         match created.generated_password {
             // Printed once to the operator's terminal, never logged.
             Some(pw) => println!(

@@ -8,7 +8,9 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use validator::ValidateLength;
 
-use super::InvalidInput;
+use chrono::NaiveDateTime;
+
+use super::{GrantType, InvalidInput, RedirectUri, Scope};
 
 /// 32 lowercase hex characters from 128 random bits, the shape Matomo validates.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -278,5 +280,54 @@ mod tests {
             ClientName::parse("paypa1").unwrap().skeleton()
         );
         assert!(parse_description(&"d".repeat(256)).is_err());
+    }
+}
+
+/// A registered client as every rule sees it: read from `oauth_clients` and typed once,
+/// so nothing outside `domain` compares its status, type, grants or scopes as text.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: i64,
+    pub client_id: String,
+    pub name: String,
+    pub description: String,
+    pub client_type: ClientType,
+    pub grants: Vec<GrantType>,
+    pub scopes: Vec<Scope>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub trusted: bool,
+    pub require_pkce: bool,
+    pub homepage_url: Option<String>,
+    pub icon_url: Option<String>,
+    pub status: ClientStatus,
+    pub owner_id: Option<i64>,
+    pub secret_hash: Option<Vec<u8>>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub last_used_at: Option<NaiveDateTime>,
+    /// Registered itself through RFC 7591, not by an administrator.
+    pub self_registered: bool,
+    pub registered_from: Option<String>,
+    /// A resource server: may introspect tokens issued to any client.
+    pub may_introspect_any: bool,
+}
+
+impl Client {
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grants.contains(&grant)
+    }
+
+    pub fn is_confidential(&self) -> bool {
+        self.client_type == ClientType::Confidential
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == ClientStatus::Active
+    }
+
+    /// Whether `uri` is one of the registered redirect URIs, compared exactly (RFC 9700
+    /// §4.1.3: no prefix, no normalisation).
+    pub fn has_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r.as_str() == uri)
     }
 }

@@ -12,7 +12,7 @@ mod scope;
 mod site;
 
 pub use client::{
-    ClientId, ClientName, ClientSecret, ClientStatus, ClientType, SecretHash, hash_secret,
+    Client, ClientId, ClientName, ClientSecret, ClientStatus, ClientType, SecretHash, hash_secret,
     parse_description, secret_matches,
 };
 pub use email::Email;

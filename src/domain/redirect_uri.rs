@@ -81,6 +81,13 @@ impl RedirectUri {
         Ok(Self(value.to_string()))
     }
 
+    /// A URI read back from `oauth_clients`: it was parsed when it was written, under
+    /// the settings of that time (an application scheme allowed then may have been
+    /// removed since), and strict matching compares exactly that string.
+    pub fn stored(raw: String) -> Self {
+        Self(raw)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -7,7 +7,8 @@ use diesel::MysqlConnection;
 
 use crate::audit;
 use crate::auth::throttle::{self, Bucket, Verdict};
-use crate::db::models::{self, clients::ClientRow};
+use crate::db::models;
+use crate::domain::Client;
 use crate::domain::{ClientId, secret_matches};
 use crate::oauth::Protocol;
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -123,7 +124,7 @@ fn authenticate(
     conn: &mut MysqlConnection,
     secret_key: &[u8],
     credentials: &Credentials,
-) -> Result<Result<ClientRow, Refusal>, OAuthError> {
+) -> Result<Result<Client, Refusal>, OAuthError> {
     let (client_id, secret) = match credentials {
         Credentials::Basic { client_id, secret } | Credentials::Post { client_id, secret } => {
             (client_id.as_str(), Some(secret.as_str()))
@@ -179,7 +180,7 @@ pub fn authenticate_request(
     proto: &Protocol,
     caller: &Caller,
     params: &Params,
-) -> Result<(ClientRow, Credentials), OAuthError> {
+) -> Result<(Client, Credentials), OAuthError> {
     let credentials = credentials(caller.authorization.as_deref(), params)?;
     let id = credentials.client_id().to_string();
     let now = models::now();

@@ -7,14 +7,14 @@ use serde_json::json;
 use crate::audit::{self, Actor};
 use crate::db::DbError;
 use crate::db::models;
-use crate::domain::Scope;
+use crate::domain::{Client, Scope};
 
 /// Removes the user's consent for the client, revokes every grant (and so every token) the
 /// user gave it and voids unredeemed codes. Returns whether there was anything to withdraw.
 pub fn withdraw(
     conn: &mut MysqlConnection,
     user_id: i64,
-    client: &models::clients::ClientRow,
+    client: &Client,
     actor: &Actor,
 ) -> Result<bool, DbError> {
     crate::db::transaction(conn, |conn| {

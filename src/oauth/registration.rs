@@ -380,21 +380,19 @@ pub fn register(
     let secret = (client_type == ClientType::Confidential).then(ClientSecret::generate);
     let hash = secret.as_ref().map(|s| s.hash(&key));
     let now = models::now();
-    let scopes_joined = Scope::join(&scopes);
-    let uri_list: Vec<&str> = redirect_uris.iter().map(RedirectUri::as_str).collect();
     let mut spec = ClientSpec {
         name,
         description: String::new(),
         client_type,
-        grants: grants.clone(),
-        scopes: scopes.clone(),
-        redirect_uris: redirect_uris.clone(),
+        grants,
+        scopes,
+        redirect_uris,
         trusted: false,
         may_introspect_any: false,
-        homepage_url: client_uri.clone(),
-        icon_url: logo_uri.clone(),
+        homepage_url: client_uri,
+        icon_url: logo_uri,
     };
-    let name = crate::db::transaction(conn, |conn| {
+    crate::db::transaction(conn, |conn| {
         if settings.registration_policy == RegistrationPolicy::Token {
             let token = initial_token.ok_or(RegistrationError::MissingToken)?;
             models::registration::use_token(conn, &token_hash(token), now)?
@@ -404,7 +402,6 @@ pub fn register(
         // once cannot both pass the check below.
         models::oauth_settings::get_for_update(conn)?;
         spec.name = distinct_name(conn, spec.name.clone(), name_chosen)?;
-        let name = spec.name.clone();
         clients::insert_row(
             conn,
             &client_id,
@@ -420,36 +417,52 @@ pub fn register(
             )
             .target("client", client_id.as_str())
             .details(json!({
-                "name": name.as_str(),
+                "name": spec.name.as_str(),
                 "type": client_type.as_str(),
-                "redirect_uris": uri_list,
-                "scopes": scopes_joined,
+                "redirect_uris": uri_strings(&spec.redirect_uris),
+                "scopes": Scope::join(&spec.scopes),
             })),
         )?;
-        Ok::<_, RegistrationError>(name)
+        Ok::<_, RegistrationError>(())
     })?;
+    let body = response_body(&client_id, &spec, &auth_method, secret.as_ref(), now);
+    Ok(Registered { client_id, body })
+}
+
+fn uri_strings(uris: &[RedirectUri]) -> Vec<&str> {
+    uris.iter().map(RedirectUri::as_str).collect()
+}
+
+/// The client information response (RFC 7591 §3.2.1): the metadata as registered.
+fn response_body(
+    client_id: &ClientId,
+    spec: &ClientSpec,
+    auth_method: &str,
+    secret: Option<&ClientSecret>,
+    issued_at: chrono::NaiveDateTime,
+) -> Value {
     let mut body = json!({
         "client_id": client_id.as_str(),
-        "client_id_issued_at": now.and_utc().timestamp(),
-        "client_name": name.as_str(),
-        "redirect_uris": uri_list,
+        "client_id_issued_at": issued_at.and_utc().timestamp(),
+        "client_name": spec.name.as_str(),
+        "redirect_uris": uri_strings(&spec.redirect_uris),
         "token_endpoint_auth_method": auth_method,
-        "grant_types": grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "grant_types": spec.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "response_types": ["code"],
-        "scope": scopes_joined,
+        "scope": Scope::join(&spec.scopes),
+        // 0: the secret does not expire.
+        "client_secret_expires_at": 0,
     });
-    // 0: the secret does not expire (RFC 7591 §3.2.1).
-    body["client_secret_expires_at"] = json!(0);
-    if let Some(secret) = &secret {
+    if let Some(secret) = secret {
         body["client_secret"] = json!(secret.expose());
     }
-    if let Some(uri) = &client_uri {
+    if let Some(uri) = &spec.homepage_url {
         body["client_uri"] = json!(uri);
     }
-    if let Some(uri) = &logo_uri {
+    if let Some(uri) = &spec.icon_url {
         body["logo_uri"] = json!(uri);
     }
-    Ok(Registered { client_id, body })
+    body
 }
 
 impl crate::db::Retryable for RegistrationError {

@@ -1,17 +1,13 @@
 //! Which scope a request may have: the client's allowed scopes, the globally allowed ones
 //! and, for `matomo:superuser`, the approving user's role.
 
-use crate::db::models::clients::ClientRow;
-use crate::domain::{Role, Scope};
+use crate::domain::{Client, Role, Scope};
 use crate::oauth::error::OAuthError;
 use crate::oauth::settings::Settings;
 
 /// The scopes this client may be granted now, least privileged first.
-pub fn permitted(client: &ClientRow, settings: &Settings) -> Vec<Scope> {
-    let mut scopes: Vec<Scope> = client
-        .scopes
-        .split_whitespace()
-        .filter_map(|s| s.parse().ok())
+pub fn permitted(client: &Client, settings: &Settings) -> Vec<Scope> {
+    let mut scopes: Vec<Scope> = (client.scopes.iter().copied())
         .filter(|s| settings.allowed_scopes.contains(s))
         .collect();
     scopes.sort();

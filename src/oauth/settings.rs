@@ -4,8 +4,8 @@ use diesel::MysqlConnection;
 
 use crate::audit;
 use crate::db::DbError;
-use crate::db::models::clients::ClientRow;
 use crate::db::models::oauth_settings;
+use crate::domain::Client;
 use crate::domain::{FieldErrors, GrantType, Scope};
 
 /// Codes live at most ten minutes (RFC 6749 §4.1.2), whatever the row says.
@@ -66,7 +66,7 @@ impl Settings {
     /// The one rule for every grant: switched on in the settings and allowed for the
     /// client. Token requests, authorization, the consent answer and refresh issuance
     /// all ask here.
-    pub fn grant_allowed(&self, client: &ClientRow, grant: GrantType) -> Result<(), GrantRefusal> {
+    pub fn grant_allowed(&self, client: &Client, grant: GrantType) -> Result<(), GrantRefusal> {
         if !self.grant_enabled(grant) {
             return Err(GrantRefusal::DisabledOnServer);
         }
@@ -264,6 +264,32 @@ impl SettingsInput {
             &self.auth_code_lifetime,
             CODE_LIFETIME_RANGE,
         );
+        let scopes = self.scopes(&mut errors);
+        let policy = RegistrationPolicy::parse(&self.registration_policy);
+        if policy.is_none() {
+            errors.add(
+                "registration_policy",
+                "Choose who may register: anyone, or holders of an initial access token.",
+            );
+        }
+        let retention = self.retention(&mut errors);
+        let schemes = self.app_schemes(&mut errors);
+        errors.check(|| Settings {
+            access_token_lifetime: access.unwrap_or_default(),
+            refresh_token_lifetime: refresh.unwrap_or_default(),
+            auth_code_lifetime: code.unwrap_or_default(),
+            auth_code_enabled: self.auth_code_enabled,
+            client_credentials_enabled: self.client_credentials_enabled,
+            refresh_tokens_enabled: self.refresh_tokens_enabled,
+            allowed_scopes: scopes,
+            registration_enabled: self.registration_enabled,
+            registration_policy: policy.unwrap_or(RegistrationPolicy::Token),
+            audit_retention_days: retention,
+            allowed_app_schemes: schemes,
+        })
+    }
+
+    fn scopes(&self, errors: &mut FieldErrors) -> Vec<Scope> {
         let mut scopes = Vec::new();
         for raw in &self.allowed_scopes {
             if let Some(scope) = errors.take("allowed_scopes", raw.parse::<Scope>())
@@ -276,15 +302,12 @@ impl SettingsInput {
             errors.add("allowed_scopes", "Choose at least one allowed scope.");
         }
         scopes.sort();
-        let policy = RegistrationPolicy::parse(&self.registration_policy);
-        if policy.is_none() {
-            errors.add(
-                "registration_policy",
-                "Choose who may register: anyone, or holders of an initial access token.",
-            );
-        }
+        scopes
+    }
+
+    fn retention(&self, errors: &mut FieldErrors) -> i64 {
         let retention = self.audit_retention_days.trim();
-        let retention = match retention.parse::<i64>() {
+        match retention.parse::<i64>() {
             Ok(n)
                 if (0..=MAX_RETENTION_DAYS).contains(&n)
                     && retention.bytes().all(|b| b.is_ascii_digit()) =>
@@ -298,7 +321,11 @@ impl SettingsInput {
                 );
                 0
             }
-        };
+        }
+    }
+
+    /// Application schemes separated by commas or spaces, lowercased, without `:`.
+    fn app_schemes(&self, errors: &mut FieldErrors) -> Vec<String> {
         let mut schemes: Vec<String> = Vec::new();
         for raw in self
             .allowed_app_schemes
@@ -323,19 +350,7 @@ impl SettingsInput {
                 "List at most 255 characters of schemes.",
             );
         }
-        errors.check(|| Settings {
-            access_token_lifetime: access.unwrap_or_default(),
-            refresh_token_lifetime: refresh.unwrap_or_default(),
-            auth_code_lifetime: code.unwrap_or_default(),
-            auth_code_enabled: self.auth_code_enabled,
-            client_credentials_enabled: self.client_credentials_enabled,
-            refresh_tokens_enabled: self.refresh_tokens_enabled,
-            allowed_scopes: scopes,
-            registration_enabled: self.registration_enabled,
-            registration_policy: policy.unwrap_or(RegistrationPolicy::Token),
-            audit_retention_days: retention,
-            allowed_app_schemes: schemes,
-        })
+        schemes
     }
 }
 

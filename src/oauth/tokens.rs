@@ -12,8 +12,8 @@ use diesel::MysqlConnection;
 use serde_json::json;
 
 use crate::audit;
-use crate::db::models::{self, clients::ClientRow, grants::NewGrant};
-use crate::domain::{GrantType, Scope};
+use crate::db::models::{self, grants::NewGrant};
+use crate::domain::{Client, GrantType, Scope};
 use crate::oauth::client_auth::{self, Caller, Credentials};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::jwt::{self, AccessClaims};
@@ -82,18 +82,14 @@ fn printable(value: &str) -> String {
 }
 
 /// `unauthorized_client` unless the grant is allowed (the one rule, in settings).
-fn require_grant(
-    settings: &Settings,
-    client: &ClientRow,
-    grant: GrantType,
-) -> Result<(), OAuthError> {
+fn require_grant(settings: &Settings, client: &Client, grant: GrantType) -> Result<(), OAuthError> {
     settings
         .grant_allowed(client, grant)
         .map_err(|refusal| OAuthError::unauthorized_client(refusal.describe(grant)))
 }
 
 /// Whether refresh tokens go with tokens issued to this client now.
-fn refresh_enabled(settings: &Settings, client: &ClientRow) -> bool {
+fn refresh_enabled(settings: &Settings, client: &Client) -> bool {
     settings
         .grant_allowed(client, GrantType::RefreshToken)
         .is_ok()
@@ -105,7 +101,7 @@ fn redeem_code(
     conn: &mut MysqlConnection,
     proto: &Protocol,
     settings: &Settings,
-    client: &ClientRow,
+    client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     require_grant(settings, client, GrantType::AuthorizationCode)?;
@@ -125,35 +121,7 @@ fn redeem_code(
     if row.expires_at <= now {
         return Err(OAuthError::invalid_grant(BAD_CODE));
     }
-    let redirect_ok = match params.get("redirect_uri") {
-        Some(given) => given == row.redirect_uri,
-        None => !row.redirect_uri_given,
-    };
-    if !redirect_ok {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri does not match the one in the authorization request.",
-        ));
-    }
-    let challenge = row.code_challenge.as_deref().and_then(CodeChallenge::parse);
-    match (challenge, params.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) if challenge.verify(verifier) => {}
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier does not match the code_challenge.",
-            ));
-        }
-        (Some(_), None) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier is required: the authorization request used PKCE.",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier was sent but the authorization request had no code_challenge.",
-            ));
-        }
-        (None, None) => {}
-    }
+    check_code_binding(&row, params)?;
     let scope = current_scope(&row.scope, client, settings)?;
     let user = models::users::find_by_id(conn, row.user_id)?
         .ok_or_else(|| OAuthError::invalid_grant(BAD_CODE))?;
@@ -202,10 +170,45 @@ fn redeem_code(
     }
 }
 
+/// The code is bound to its authorization request: the same `redirect_uri` when one was
+/// sent there (RFC 6749 §4.1.3) and the verifier of its PKCE challenge (RFC 7636 §4.6).
+fn check_code_binding(row: &models::codes::CodeRow, params: &Params) -> Result<(), OAuthError> {
+    let redirect_ok = match params.get("redirect_uri") {
+        Some(given) => given == row.redirect_uri,
+        None => !row.redirect_uri_given,
+    };
+    if !redirect_ok {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the one in the authorization request.",
+        ));
+    }
+    let challenge = row.code_challenge.as_deref().and_then(CodeChallenge::parse);
+    match (challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if challenge.verify(verifier) => {}
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match the code_challenge.",
+            ));
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier is required: the authorization request used PKCE.",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier was sent but the authorization request had no code_challenge.",
+            ));
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
 /// A code was used twice: every token issued from it is revoked (RFC 6749 §4.1.2).
 fn revoke_code_grants(
     conn: &mut MysqlConnection,
-    client: &ClientRow,
+    client: &Client,
     code_id: i64,
 ) -> Result<(), OAuthError> {
     let revoked = models::grants::revoke_by_code(conn, code_id, models::now())?;
@@ -222,11 +225,7 @@ fn revoke_code_grants(
 }
 
 /// A stored scope, still allowed for the client by the current settings.
-fn current_scope(
-    stored: &str,
-    client: &ClientRow,
-    settings: &Settings,
-) -> Result<Scope, OAuthError> {
+fn current_scope(stored: &str, client: &Client, settings: &Settings) -> Result<Scope, OAuthError> {
     let scope = Scope::from_str(stored).map_err(|e| OAuthError::invalid_scope(e.0))?;
     if !scopes::permitted(client, settings).contains(&scope) {
         return Err(OAuthError::invalid_scope(format!(
@@ -242,7 +241,7 @@ fn refresh(
     conn: &mut MysqlConnection,
     proto: &Protocol,
     settings: &Settings,
-    client: &ClientRow,
+    client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     require_grant(settings, client, GrantType::RefreshToken)?;
@@ -325,7 +324,7 @@ fn refresh(
 /// A rotated refresh token came back: someone holds a copy, so the family dies (RFC 9700 §4.14.2).
 fn revoke_reused_family(
     conn: &mut MysqlConnection,
-    client: &ClientRow,
+    client: &Client,
     grant_id: i64,
 ) -> Result<(), OAuthError> {
     models::grants::revoke(conn, grant_id, models::now())?;
@@ -345,7 +344,7 @@ fn client_credentials(
     conn: &mut MysqlConnection,
     proto: &Protocol,
     settings: &Settings,
-    client: &ClientRow,
+    client: &Client,
     credentials: &Credentials,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
@@ -419,7 +418,7 @@ fn issue(
     conn: &mut MysqlConnection,
     proto: &Protocol,
     settings: &Settings,
-    client: &ClientRow,
+    client: &Client,
     grant_id: i64,
     subject: &str,
     scope: Scope,
@@ -495,12 +494,9 @@ pub fn active_access_token(
     let live = state.revoked_at.is_none()
         && state.grant_revoked_at.is_none()
         && state.expires_at > models::now()
-        && state.client_status == crate::domain::ClientStatus::Active.as_str()
+        && state.client_status == crate::domain::ClientStatus::Active
         && state.client_id == claims.client_id
         // An edit that narrows the client's scopes revokes such grants; this holds anyway.
-        && state
-            .client_scopes
-            .split_whitespace()
-            .any(|s| s == claims.scope);
+        && (state.client_scopes.iter()).any(|s| s.as_str() == claims.scope);
     Ok(live.then_some((claims, state)))
 }

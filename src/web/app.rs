@@ -107,112 +107,28 @@ impl Application {
         });
         let key = Key::from(config.session_key.expose());
         let secure = config.secure_cookies();
+        let static_dir = config.static_dir.clone();
 
         let server = HttpServer::new(move || {
-            let session = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
-                // `__Host-` binds the cookie to this exact origin; browsers require Secure for it.
-                .cookie_name(if secure {
-                    "__Host-consentry".into()
-                } else {
-                    "consentry".into()
-                })
-                .cookie_secure(secure)
-                .cookie_http_only(true)
-                .cookie_same_site(SameSite::Lax)
-                .cookie_path("/".into())
-                .cookie_content_security(CookieContentSecurity::Private)
-                .session_lifecycle(BrowserSession::default())
-                .build();
-            let mut headers = DefaultHeaders::new()
-                .add((header::CONTENT_SECURITY_POLICY, CSP))
-                .add((header::X_FRAME_OPTIONS, "DENY"))
-                .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-                .add((header::REFERRER_POLICY, "no-referrer"))
-                .add((header::CACHE_CONTROL, "no-store"));
-            if secure {
-                headers = headers.add((
-                    header::STRICT_TRANSPORT_SECURITY,
-                    "max-age=31536000; includeSubDomains",
-                ));
-            }
+            let session = session_middleware(key.clone(), secure);
             App::new()
                 .app_data(state.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .app_data(web::PayloadConfig::new(64 * 1024))
                 .wrap(from_fn(json_errors_for_api_callers))
                 .wrap(session)
-                .wrap(headers)
+                .wrap(security_headers(secure))
                 .wrap(tracing_actix())
                 .wrap(from_fn(head_as_get))
-                .service(routes::health::healthz)
-                .service(routes::health::readyz)
-                .service(routes::home::home)
-                .service(routes::login::show_form)
-                .service(routes::login::submit)
-                .service(routes::login::logout)
-                .service(routes::admin::settings::show)
-                .service(routes::admin::settings::save)
-                .service(routes::admin::registration_tokens::list)
-                .service(routes::admin::registration_tokens::create)
-                .service(routes::admin::registration_tokens::revoke)
-                .service(routes::admin::clients::list::list)
-                // `new` before `{client_id}`, which would otherwise take it.
-                .service(routes::admin::clients::edit::new)
-                .service(routes::admin::clients::edit::create)
-                .service(routes::admin::clients::detail::show)
-                .service(routes::admin::clients::edit::edit)
-                .service(routes::admin::clients::edit::update)
-                .service(routes::admin::clients::list::pause)
-                .service(routes::admin::clients::list::resume)
-                .service(routes::admin::clients::detail::confirm_regenerate)
-                .service(routes::admin::clients::detail::regenerate)
-                .service(routes::admin::clients::detail::credentials)
-                .service(routes::admin::clients::delete::confirm)
-                .service(routes::admin::clients::delete::delete)
-                .service(routes::admin::websites::list)
-                .service(routes::admin::websites::new)
-                .service(routes::admin::websites::create)
-                .service(routes::admin::websites::edit)
-                .service(routes::admin::websites::update)
-                .service(routes::admin::users::list)
-                .service(routes::admin::users::new)
-                .service(routes::admin::users::create)
-                .service(routes::admin::users::show)
-                .service(routes::admin::users::set_role)
-                .service(routes::admin::users::reset_password)
-                .service(routes::admin::users::set_access)
-                .service(routes::admin::audit::list)
-                .service(routes::admin::audit::export)
-                .service(routes::account::authorized_apps::list)
-                .service(routes::account::authorized_apps::revoke)
-                .service(
-                    web::resource("/oauth2/authorize")
-                        .route(web::get().to(oauth_routes::authorize::authorize_get))
-                        .route(web::post().to(oauth_routes::authorize::authorize_post)),
-                )
-                .service(oauth_routes::authorize::consent)
-                .service(post_only("/oauth2/token", oauth_routes::endpoints::token))
-                .service(post_only("/oauth2/revoke", oauth_routes::endpoints::revoke))
-                .service(post_only(
-                    "/oauth2/register",
-                    oauth_routes::registration::register,
-                ))
-                .service(post_only(
-                    "/oauth2/introspect",
-                    oauth_routes::endpoints::introspect,
-                ))
-                .service(oauth_routes::discovery::metadata)
-                .service(oauth_routes::discovery::protected_resource)
-                .service(oauth_routes::discovery::jwks)
-                .service(web::resource("/index.php").to(oauth_routes::matomo::dispatch))
-                .service(web::resource("/api/{method}").to(routes::api::by_path))
+                .configure(console_routes)
+                .configure(protocol_routes)
                 .service(
                     web::scope("/static")
                         .wrap(
                             DefaultHeaders::new()
                                 .add((header::CACHE_CONTROL, "public, max-age=86400")),
                         )
-                        .service(actix_files::Files::new("", static_dir())),
+                        .service(actix_files::Files::new("", static_dir.clone())),
                 )
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(AppError::NotFound)
@@ -250,12 +166,6 @@ where
     web::resource(path)
         .route(web::post().to(handler))
         .default_service(web::to(oauth_routes::post_only))
-}
-
-/// Static files live beside the binary's sources; `CONSENTRY_STATIC_DIR` overrides for installs.
-fn static_dir() -> String {
-    std::env::var("CONSENTRY_STATIC_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/static").into())
 }
 
 /// Purges hourly on a connection of its own: a large backlog of expired rows may take
@@ -346,4 +256,108 @@ impl AppError {
 fn tracing_actix() -> actix_web::middleware::Logger {
     actix_web::middleware::Logger::new("%a \"%{route}xi\" %s %Dms")
         .custom_request_replace("route", |req| format!("{} {}", req.method(), req.path()))
+}
+
+/// The console's pages, mirroring `templates/`.
+fn console_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(routes::health::healthz)
+        .service(routes::health::readyz)
+        .service(routes::home::home)
+        .service(routes::login::show_form)
+        .service(routes::login::submit)
+        .service(routes::login::logout)
+        .service(routes::admin::settings::show)
+        .service(routes::admin::settings::save)
+        .service(routes::admin::registration_tokens::list)
+        .service(routes::admin::registration_tokens::create)
+        .service(routes::admin::registration_tokens::revoke)
+        .service(routes::admin::clients::list::list)
+        // `new` before `{client_id}`, which would otherwise take it.
+        .service(routes::admin::clients::edit::new)
+        .service(routes::admin::clients::edit::create)
+        .service(routes::admin::clients::detail::show)
+        .service(routes::admin::clients::edit::edit)
+        .service(routes::admin::clients::edit::update)
+        .service(routes::admin::clients::list::pause)
+        .service(routes::admin::clients::list::resume)
+        .service(routes::admin::clients::detail::confirm_regenerate)
+        .service(routes::admin::clients::detail::regenerate)
+        .service(routes::admin::clients::detail::credentials)
+        .service(routes::admin::clients::delete::confirm)
+        .service(routes::admin::clients::delete::delete)
+        .service(routes::admin::websites::list)
+        .service(routes::admin::websites::new)
+        .service(routes::admin::websites::create)
+        .service(routes::admin::websites::edit)
+        .service(routes::admin::websites::update)
+        .service(routes::admin::users::list)
+        .service(routes::admin::users::new)
+        .service(routes::admin::users::create)
+        .service(routes::admin::users::show)
+        .service(routes::admin::users::set_role)
+        .service(routes::admin::users::reset_password)
+        .service(routes::admin::users::set_access)
+        .service(routes::admin::audit::list)
+        .service(routes::admin::audit::export)
+        .service(routes::account::authorized_apps::list)
+        .service(routes::account::authorized_apps::revoke);
+}
+
+/// The protocol endpoints, discovery and the analytics API.
+fn protocol_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/oauth2/authorize")
+            .route(web::get().to(oauth_routes::authorize::authorize_get))
+            .route(web::post().to(oauth_routes::authorize::authorize_post)),
+    )
+    .service(oauth_routes::authorize::consent)
+    .service(post_only("/oauth2/token", oauth_routes::endpoints::token))
+    .service(post_only("/oauth2/revoke", oauth_routes::endpoints::revoke))
+    .service(post_only(
+        "/oauth2/register",
+        oauth_routes::registration::register,
+    ))
+    .service(post_only(
+        "/oauth2/introspect",
+        oauth_routes::endpoints::introspect,
+    ))
+    .service(oauth_routes::discovery::metadata)
+    .service(oauth_routes::discovery::protected_resource)
+    .service(oauth_routes::discovery::jwks)
+    .service(web::resource("/index.php").to(oauth_routes::matomo::dispatch))
+    .service(web::resource("/api/{method}").to(routes::api::by_path));
+}
+
+fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSessionStore> {
+    SessionMiddleware::builder(CookieSessionStore::default(), key)
+        // `__Host-` binds the cookie to this exact origin; browsers require Secure for it.
+        .cookie_name(if secure {
+            "__Host-consentry".into()
+        } else {
+            "consentry".into()
+        })
+        .cookie_secure(secure)
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_path("/".into())
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(BrowserSession::default())
+        .build()
+}
+
+fn security_headers(secure: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add((header::CONTENT_SECURITY_POLICY, CSP))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::CACHE_CONTROL, "no-store"));
+    if secure {
+        headers.add((
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ))
+    } else {
+        headers
+    }
 }

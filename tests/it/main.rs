@@ -12,6 +12,7 @@ mod health;
 mod login;
 mod mcp;
 mod protocol;
+mod protocol_rules;
 mod registration;
 mod rules;
 mod rules_support;

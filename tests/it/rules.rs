@@ -5,53 +5,13 @@ use std::sync::Arc;
 
 use consentry::audit::Actor;
 use consentry::auth::{accounts, password, throttle};
-use consentry::db::{self, DatabaseUrl, models};
-use consentry::domain::{Email, GrantType, Login, Password, Role, Scope};
+use consentry::db::models;
+use consentry::domain::{GrantType, Login, Password, Role, Scope};
 use consentry::oauth::consents;
 use consentry::oauth::settings::{GrantRefusal, Settings};
-use diesel::{Connection, MysqlConnection};
+use diesel::MysqlConnection;
 
-use crate::common::{PASSWORD, server_url};
-
-/// A database of its own (copied from the migrated template), dropped at the end.
-struct Db {
-    url: DatabaseUrl,
-}
-
-impl Db {
-    fn new() -> Self {
-        let name = format!("consentry_test_{:016x}", rand::random::<u64>());
-        let url = server_url().with_database(&name).unwrap();
-        crate::template::create_from_template(&url).expect("a test database");
-        Self { url }
-    }
-
-    fn conn(&self) -> MysqlConnection {
-        MysqlConnection::establish(self.url.full()).unwrap()
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let _ = db::drop_database(&self.url);
-    }
-}
-
-fn user(conn: &mut MysqlConnection, login: &str, role: Role) -> i64 {
-    accounts::create(
-        conn,
-        &Login::parse(login).unwrap(),
-        &Email::parse(&format!("{login}@example.com")).unwrap(),
-        role,
-        &password::hash(&Password::parse(PASSWORD).unwrap()),
-        &Actor::new("test"),
-    )
-    .unwrap();
-    models::users::find_by_login(conn, login)
-        .unwrap()
-        .unwrap()
-        .id
-}
+use crate::rules_support::{Db, user};
 
 #[test]
 fn throttle_takes_are_atomic_across_parallel_connections() {

@@ -1,14 +1,68 @@
 //! Rows the direct rule tests need, made through the same functions the server uses.
 
 use consentry::audit::Actor;
-use consentry::db::models;
-use consentry::domain::{ClientName, ClientType, GrantType, RedirectUri, Scope};
-use consentry::oauth::clients::{self, ClientSpec};
-use diesel::MysqlConnection;
+use consentry::auth::{accounts, password};
+use consentry::db::{self, DatabaseUrl, models};
+use consentry::domain::{
+    ClientName, ClientType, Email, GrantType, Login, Password, RedirectUri, Role, Scope,
+};
+use consentry::oauth::clients::{self, ClientSpec, Created};
+use diesel::{Connection, MysqlConnection};
+
+use crate::common::{PASSWORD, server_url};
+
+/// A database of its own (copied from the migrated template), dropped at the end.
+pub struct Db {
+    url: DatabaseUrl,
+}
+
+impl Db {
+    pub fn new() -> Self {
+        let name = format!("consentry_test_{:016x}", rand::random::<u64>());
+        let url = server_url().with_database(&name).unwrap();
+        crate::template::create_from_template(&url).expect("a test database");
+        Self { url }
+    }
+
+    pub fn conn(&self) -> MysqlConnection {
+        MysqlConnection::establish(self.url.full()).unwrap()
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = db::drop_database(&self.url);
+    }
+}
+
+pub fn user(conn: &mut MysqlConnection, login: &str, role: Role) -> i64 {
+    accounts::create(
+        conn,
+        &Login::parse(login).unwrap(),
+        &Email::parse(&format!("{login}@example.com")).unwrap(),
+        role,
+        &password::hash(&Password::parse(PASSWORD).unwrap()),
+        &Actor::new("test"),
+    )
+    .unwrap();
+    models::users::find_by_login(conn, login)
+        .unwrap()
+        .unwrap()
+        .id
+}
 
 /// A confidential client for the authorization code grant; returns its row id.
 pub fn client(conn: &mut MysqlConnection, owner: i64) -> i64 {
-    let created = clients::create(
+    let created = confidential_client(conn, owner);
+    models::clients::find_by_client_id(conn, created.client_id.as_str())
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+/// The same client, returned as created: its client ID and its secret.
+pub fn confidential_client(conn: &mut MysqlConnection, owner: i64) -> Created {
+    clients::create(
         conn,
         &ClientSpec {
             name: ClientName::parse("Rules app").unwrap(),
@@ -25,11 +79,7 @@ pub fn client(conn: &mut MysqlConnection, owner: i64) -> i64 {
         owner,
         &Actor::new("test"),
     )
-    .unwrap();
-    models::clients::find_by_client_id(conn, created.client_id.as_str())
-        .unwrap()
-        .unwrap()
-        .id
+    .unwrap()
 }
 
 /// A live grant of `user` to `client`; returns its id.

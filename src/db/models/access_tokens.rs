@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use crate::db::DbError;
 use crate::db::schema::{oauth_access_tokens as tokens, oauth_clients, oauth_grants, users};
+use crate::domain::{ClientStatus, Scope};
 
 #[derive(Insertable)]
 #[diesel(table_name = tokens)]
@@ -25,7 +26,7 @@ pub fn insert(conn: &mut MysqlConnection, token: &NewAccessToken) -> Result<(), 
 }
 
 /// What decides whether a signed, unexpired token is still good.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone)]
 pub struct AccessTokenState {
     pub grant_id: i64,
     pub expires_at: NaiveDateTime,
@@ -34,17 +35,54 @@ pub struct AccessTokenState {
     pub user_id: Option<i64>,
     pub client_pk: i64,
     pub client_id: String,
-    pub client_status: String,
-    pub client_scopes: String,
+    pub client_status: ClientStatus,
+    pub client_scopes: Vec<Scope>,
     pub client_last_used_at: Option<NaiveDateTime>,
     /// The grant's user (for client credentials, the client's owner).
     pub user_login: Option<String>,
     pub user_role: Option<String>,
 }
 
+/// [`AccessTokenState`] as stored, before its client's status and scopes are typed.
+#[derive(Queryable)]
+struct StateRow {
+    grant_id: i64,
+    expires_at: NaiveDateTime,
+    revoked_at: Option<NaiveDateTime>,
+    grant_revoked_at: Option<NaiveDateTime>,
+    user_id: Option<i64>,
+    client_pk: i64,
+    client_id: String,
+    client_status: String,
+    client_scopes: String,
+    client_last_used_at: Option<NaiveDateTime>,
+    user_login: Option<String>,
+    user_role: Option<String>,
+}
+
+impl StateRow {
+    fn typed(self) -> Result<AccessTokenState, DbError> {
+        let corrupt = |e| super::corrupt("oauth_clients", self.client_pk, e);
+        Ok(AccessTokenState {
+            client_status: ClientStatus::parse(&self.client_status).map_err(corrupt)?,
+            client_scopes: Scope::parse_list(&self.client_scopes).map_err(corrupt)?,
+            grant_id: self.grant_id,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+            grant_revoked_at: self.grant_revoked_at,
+            user_id: self.user_id,
+            client_pk: self.client_pk,
+            client_id: self.client_id,
+            client_last_used_at: self.client_last_used_at,
+            user_login: self.user_login,
+            user_role: self.user_role,
+        })
+    }
+}
+
 /// One primary-key lookup joined to its grant, client and user.
 pub fn state(conn: &mut MysqlConnection, jti: &str) -> Result<Option<AccessTokenState>, DbError> {
-    Ok(tokens::table
+    tokens::table
         .inner_join(oauth_grants::table.inner_join(oauth_clients::table))
         .left_join(users::table.on(users::id.nullable().eq(oauth_grants::user_id)))
         .filter(tokens::jti.eq(jti))
@@ -62,8 +100,10 @@ pub fn state(conn: &mut MysqlConnection, jti: &str) -> Result<Option<AccessToken
             users::login.nullable(),
             users::role.nullable(),
         ))
-        .first(conn)
-        .optional()?)
+        .first::<StateRow>(conn)
+        .optional()?
+        .map(StateRow::typed)
+        .transpose()
 }
 
 pub fn revoke(conn: &mut MysqlConnection, jti: &str, now: NaiveDateTime) -> Result<usize, DbError> {

@@ -6,10 +6,12 @@ use serde_json::Value;
 
 use crate::db::DbError;
 use crate::db::schema::oauth_clients;
+use crate::domain::{Client, ClientStatus, ClientType, GrantType, RedirectUri, Scope};
 
+/// A row as stored; [`ClientRow::typed`] turns it into a [`Client`].
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = oauth_clients)]
-pub struct ClientRow {
+struct ClientRow {
     pub id: i64,
     pub client_id: String,
     pub name: String,
@@ -36,29 +38,40 @@ pub struct ClientRow {
 }
 
 impl ClientRow {
-    pub fn allows_grant(&self, grant: crate::domain::GrantType) -> bool {
-        self.grant_types
-            .split_whitespace()
-            .any(|g| g == grant.as_str())
-    }
-
-    pub fn is_confidential(&self) -> bool {
-        self.client_type == crate::domain::ClientType::Confidential.as_str()
-    }
-
-    pub fn is_active(&self) -> bool {
-        self.status == crate::domain::ClientStatus::Active.as_str()
-    }
-
-    pub fn redirect_uri_list(&self) -> Vec<String> {
-        self.redirect_uris
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// The typed client: the one place its text columns are parsed. A value no writer
+    /// could have stored (the table edited by hand) is a query error, never a guess.
+    fn typed(self) -> Result<Client, DbError> {
+        let corrupt = |e| super::corrupt("oauth_clients", self.id, e);
+        let redirect_uris = match &self.redirect_uris {
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(|s| RedirectUri::stored(s.to_string())))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(Client {
+            client_type: ClientType::parse(&self.client_type).map_err(corrupt)?,
+            grants: GrantType::parse_list(&self.grant_types).map_err(corrupt)?,
+            scopes: Scope::parse_list(&self.scopes).map_err(corrupt)?,
+            status: ClientStatus::parse(&self.status).map_err(corrupt)?,
+            redirect_uris,
+            id: self.id,
+            client_id: self.client_id,
+            name: self.name,
+            description: self.description,
+            trusted: self.trusted,
+            require_pkce: self.require_pkce,
+            homepage_url: self.homepage_url,
+            icon_url: self.icon_url,
+            owner_id: self.owner_id,
+            secret_hash: self.secret_hash,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            last_used_at: self.last_used_at,
+            self_registered: self.self_registered,
+            registered_from: self.registered_from,
+            may_introspect_any: self.may_introspect_any,
+        })
     }
 }
 
@@ -104,34 +117,34 @@ pub fn names(conn: &mut MysqlConnection) -> Result<Vec<(String, bool)>, DbError>
 pub fn find_by_client_id(
     conn: &mut MysqlConnection,
     client_id: &str,
-) -> Result<Option<ClientRow>, DbError> {
-    Ok(oauth_clients::table
+) -> Result<Option<Client>, DbError> {
+    oauth_clients::table
         .filter(oauth_clients::client_id.eq(client_id))
         .select(ClientRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()?
+        .map(ClientRow::typed)
+        .transpose()
 }
 
-pub fn find_by_id(conn: &mut MysqlConnection, id: i64) -> Result<Option<ClientRow>, DbError> {
-    Ok(oauth_clients::table
+pub fn find_by_id(conn: &mut MysqlConnection, id: i64) -> Result<Option<Client>, DbError> {
+    oauth_clients::table
         .find(id)
         .select(ClientRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()?
+        .map(ClientRow::typed)
+        .transpose()
 }
 
-pub fn list(
-    conn: &mut MysqlConnection,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<ClientRow>, DbError> {
+pub fn list(conn: &mut MysqlConnection, limit: i64, offset: i64) -> Result<Vec<Client>, DbError> {
     search(conn, &ClientFilter::default(), limit, offset)
 }
 
 /// What the Manage clients page narrows the list to.
 #[derive(Debug, Clone, Default)]
 pub struct ClientFilter {
-    pub status: Option<String>,
+    pub status: Option<ClientStatus>,
     /// Part of the name, or the start of the client ID.
     pub text: Option<String>,
 }
@@ -139,7 +152,7 @@ pub struct ClientFilter {
 fn filtered(filter: &ClientFilter) -> oauth_clients::BoxedQuery<'static, diesel::mysql::Mysql> {
     let mut query = oauth_clients::table.into_boxed();
     if let Some(status) = &filter.status {
-        query = query.filter(oauth_clients::status.eq(status.clone()));
+        query = query.filter(oauth_clients::status.eq(status.as_str()));
     }
     if let Some(text) = &filter.text {
         let escaped = super::escape_like(text);
@@ -158,13 +171,16 @@ pub fn search(
     filter: &ClientFilter,
     limit: i64,
     offset: i64,
-) -> Result<Vec<ClientRow>, DbError> {
-    Ok(filtered(filter)
+) -> Result<Vec<Client>, DbError> {
+    filtered(filter)
         .order((oauth_clients::name.asc(), oauth_clients::id.asc()))
         .limit(limit)
         .offset(offset)
         .select(ClientRow::as_select())
-        .load(conn)?)
+        .load(conn)?
+        .into_iter()
+        .map(ClientRow::typed)
+        .collect()
 }
 
 pub fn count(conn: &mut MysqlConnection, filter: &ClientFilter) -> Result<i64, DbError> {

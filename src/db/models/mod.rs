@@ -51,3 +51,11 @@ pub fn escape_like(text: &str) -> String {
     }
     out
 }
+
+/// A stored value no writer could have produced (a row edited by hand): a query error
+/// naming the row, never a guess at what was meant.
+fn corrupt(table: &str, id: i64, e: crate::domain::InvalidInput) -> crate::db::DbError {
+    crate::db::DbError::from(diesel::result::Error::DeserializationError(
+        format!("{table} row {id}: {e}").into(),
+    ))
+}

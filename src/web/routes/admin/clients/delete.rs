@@ -8,7 +8,7 @@ use askama::Template;
 use super::{ClientView, LIST_PATH, load};
 use crate::audit::Actor;
 use crate::db::{self, models, models::client_usage::Holdings};
-use crate::domain::FieldErrors;
+use crate::domain::{Client, FieldErrors};
 use crate::oauth::clients as registrar;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::AppError;
@@ -31,7 +31,7 @@ struct DeletePage {
 async fn page(
     state: &AppState,
     user: &SessionUser,
-    client: models::clients::ClientRow,
+    client: Client,
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
     let id = client.id;

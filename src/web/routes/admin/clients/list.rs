@@ -84,7 +84,7 @@ pub async fn list(
         .unwrap_or(1)
         .clamp(1, 1_000_000);
     let filter = ClientFilter {
-        status: status.map(|s| s.as_str().to_string()),
+        status,
         text: (!q.is_empty()).then(|| q.clone()),
     };
     let (clients, total) = db::run(&state.pool, move |conn| {

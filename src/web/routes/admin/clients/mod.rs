@@ -6,8 +6,8 @@ pub mod detail;
 pub mod edit;
 pub mod list;
 
-use crate::db::{self, models, models::clients::ClientRow};
-use crate::domain::{ClientId, GrantType};
+use crate::db::{self, models};
+use crate::domain::{Client, ClientId, GrantType, RedirectUri};
 use crate::web::error::AppError;
 use crate::web::state::AppState;
 
@@ -19,7 +19,7 @@ pub fn detail_path(client_id: &str) -> String {
 }
 
 /// The client named in the URL, or 404 (a malformed ID never reaches the database).
-pub async fn load(state: &AppState, raw: &str) -> Result<ClientRow, AppError> {
+pub async fn load(state: &AppState, raw: &str) -> Result<Client, AppError> {
     let id = ClientId::parse(raw).map_err(|_| AppError::NotFound)?;
     db::run(&state.pool, move |conn| {
         models::clients::find_by_client_id(conn, id.as_str())
@@ -30,7 +30,7 @@ pub async fn load(state: &AppState, raw: &str) -> Result<ClientRow, AppError> {
 
 /// A client as the console shows it.
 pub struct ClientView {
-    pub row: ClientRow,
+    pub row: Client,
 }
 
 impl ClientView {
@@ -59,11 +59,15 @@ impl ClientView {
     }
 
     pub fn scopes(&self) -> Vec<&str> {
-        self.row.scopes.split_whitespace().collect()
+        self.row.scopes.iter().map(|s| s.as_str()).collect()
     }
 
-    pub fn redirect_uris(&self) -> Vec<String> {
-        self.row.redirect_uri_list()
+    pub fn redirect_uris(&self) -> Vec<&str> {
+        self.row
+            .redirect_uris
+            .iter()
+            .map(RedirectUri::as_str)
+            .collect()
     }
 
     pub fn created(&self) -> String {

@@ -8,29 +8,17 @@ use crate::audit::{self, Actor};
 use crate::db::DbError;
 use crate::db::models::{self, clients::NewClient};
 use crate::domain::{
-    ClientId, ClientName, ClientSecret, ClientStatus, ClientType, FieldErrors, GrantType,
-    InvalidInput, RedirectUri, Scope, parse_description, parse_web_url,
+    Client, ClientId, ClientSecret, ClientStatus, ClientType, GrantType, InvalidInput, RedirectUri,
+    Scope,
 };
 use crate::oauth::settings::Settings;
 
+mod spec;
+
+pub use spec::{ClientInput, ClientSpec, check_rules};
+
 /// Name of the server key that hashes client secrets.
 pub const SECRET_KEY_NAME: &str = "client_secret_key";
-
-/// A client as requested, every part already a valid domain value.
-#[derive(Debug, Clone)]
-pub struct ClientSpec {
-    pub name: ClientName,
-    pub description: String,
-    pub client_type: ClientType,
-    pub grants: Vec<GrantType>,
-    pub scopes: Vec<Scope>,
-    pub redirect_uris: Vec<RedirectUri>,
-    pub trusted: bool,
-    /// A resource server that may introspect any client's tokens (RFC 7662 §4).
-    pub may_introspect_any: bool,
-    pub homepage_url: Option<String>,
-    pub icon_url: Option<String>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -53,50 +41,10 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ClientError {
     }
 }
 
-/// Rules that involve more than one field or the current settings.
 /// The server key that client secrets are hashed under (HMAC-SHA256), created on first use.
 /// Every path to it goes through here.
 pub fn secret_key(conn: &mut MysqlConnection) -> Result<Vec<u8>, DbError> {
     models::server_secrets::get_or_create(conn, SECRET_KEY_NAME, 32)
-}
-
-pub fn check_rules(spec: &ClientSpec, settings: &Settings) -> Result<(), ClientError> {
-    if spec.grants.is_empty() {
-        return Err(invalid("grant", "Choose at least one grant type."));
-    }
-    if spec.grants == [GrantType::RefreshToken] {
-        return Err(invalid(
-            "grant",
-            "Refresh token only continues what another grant started: add Authorisation code.",
-        ));
-    }
-    if spec.client_type == ClientType::Public && spec.grants.contains(&GrantType::ClientCredentials)
-    {
-        return Err(invalid(
-            "grant",
-            "Client credentials needs a client secret, so it is for confidential clients only.",
-        ));
-    }
-    if spec.scopes.is_empty() {
-        return Err(invalid("scope", "Choose at least one allowed scope."));
-    }
-    if let Some(scope) = spec
-        .scopes
-        .iter()
-        .find(|s| !settings.allowed_scopes.contains(s))
-    {
-        return Err(invalid(
-            "scope",
-            format!("{scope} is not allowed in General settings > OAuth 2.0."),
-        ));
-    }
-    if spec.grants.contains(&GrantType::AuthorizationCode) && spec.redirect_uris.is_empty() {
-        return Err(invalid(
-            "redirect-uri",
-            "The authorisation code grant needs at least one redirect URI.",
-        ));
-    }
-    Ok(())
 }
 
 /// What creation returns: the new ID and, for a confidential client, its secret, which
@@ -256,9 +204,7 @@ pub fn make_public(
         if !client.is_confidential() {
             return Ok(());
         }
-        let grants: Vec<GrantType> = GrantType::parse_list(&client.grant_types)
-            .unwrap_or_default()
-            .into_iter()
+        let grants: Vec<GrantType> = (client.grants.iter().copied())
             .filter(|g| *g != GrantType::ClientCredentials)
             .collect();
         models::clients::make_public(conn, client.id, &GrantType::join(&grants))?;
@@ -388,7 +334,7 @@ pub fn update(
 
 /// The fields an edit changed, each as `{"old": ..., "new": ...}`.
 fn changed_fields(
-    before: &models::clients::ClientRow,
+    before: &Client,
     spec: &ClientSpec,
     grants: &str,
     scopes: &str,
@@ -403,14 +349,24 @@ fn changed_fields(
         ),
         (
             "type",
-            json!(before.client_type),
+            json!(before.client_type.as_str()),
             json!(spec.client_type.as_str()),
         ),
-        ("grant_types", json!(before.grant_types), json!(grants)),
-        ("scopes", json!(before.scopes), json!(scopes)),
+        (
+            "grant_types",
+            json!(GrantType::join(&before.grants)),
+            json!(grants),
+        ),
+        ("scopes", json!(Scope::join(&before.scopes)), json!(scopes)),
         (
             "redirect_uris",
-            json!(before.redirect_uri_list()),
+            json!(
+                before
+                    .redirect_uris
+                    .iter()
+                    .map(RedirectUri::as_str)
+                    .collect::<Vec<_>>()
+            ),
             json!(uris),
         ),
         ("trusted", json!(before.trusted), json!(spec.trusted)),
@@ -468,121 +424,6 @@ pub fn regenerate_secret(
         )?;
         Ok(secret)
     })
-}
-
-/// The create/edit form as typed.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInput {
-    pub name: String,
-    pub description: String,
-    pub client_type: String,
-    pub grant_types: Vec<String>,
-    pub scopes: Vec<String>,
-    /// One URI per line.
-    pub redirect_uris: String,
-    pub trusted: bool,
-    pub may_introspect_any: bool,
-    pub homepage_url: String,
-    pub icon_url: String,
-    /// Allow native apps' private-use redirect schemes (clients that registered themselves
-    /// with them); set from the stored client, never from the form.
-    pub native_redirects: bool,
-}
-
-impl ClientInput {
-    /// The form's values for an existing client.
-    pub fn from_row(c: &models::clients::ClientRow) -> Self {
-        Self {
-            name: c.name.clone(),
-            description: c.description.clone(),
-            client_type: c.client_type.clone(),
-            grant_types: c
-                .grant_types
-                .split_whitespace()
-                .map(str::to_string)
-                .collect(),
-            scopes: c.scopes.split_whitespace().map(str::to_string).collect(),
-            redirect_uris: c.redirect_uri_list().join("\n"),
-            trusted: c.trusted,
-            may_introspect_any: c.may_introspect_any,
-            homepage_url: c.homepage_url.clone().unwrap_or_default(),
-            icon_url: c.icon_url.clone().unwrap_or_default(),
-            native_redirects: c.self_registered,
-        }
-    }
-
-    /// Every field's rules, then the rules across fields; all messages at once.
-    pub fn parse(&self, settings: &Settings) -> Result<ClientSpec, FieldErrors> {
-        let mut errors = FieldErrors::default();
-        let name = errors.take("name", ClientName::parse(&self.name));
-        let description = errors.take("description", parse_description(&self.description));
-        let client_type = errors.take("client_type", ClientType::parse(&self.client_type));
-        let grants = errors.take(
-            "grant_types",
-            GrantType::parse_list(&self.grant_types.join(" ")),
-        );
-        let scopes = errors.take("scopes", Scope::parse_list(&self.scopes.join(" ")));
-        let mut redirect_uris = Vec::new();
-        for line in self.redirect_uris.lines().filter(|l| !l.trim().is_empty()) {
-            let parsed = if self.native_redirects {
-                RedirectUri::parse_allowing_native(line, &settings.allowed_app_schemes)
-            } else {
-                RedirectUri::parse(line)
-            };
-            if let Some(uri) = errors.take("redirect_uris", parsed)
-                && !redirect_uris.contains(&uri)
-            {
-                redirect_uris.push(uri);
-            }
-        }
-        let homepage_url = errors.take(
-            "homepage_url",
-            parse_web_url(&self.homepage_url, "Homepage URL"),
-        );
-        let icon_url = errors.take("icon_url", parse_web_url(&self.icon_url, "Icon URL"));
-        let (
-            Some(name),
-            Some(description),
-            Some(client_type),
-            Some(grants),
-            Some(scopes),
-            Some(homepage_url),
-            Some(icon_url),
-        ) = (
-            name,
-            description,
-            client_type,
-            grants,
-            scopes,
-            homepage_url,
-            icon_url,
-        )
-        else {
-            return Err(errors);
-        };
-        let spec = ClientSpec {
-            name,
-            description,
-            client_type,
-            grants,
-            scopes,
-            redirect_uris,
-            trusted: self.trusted,
-            may_introspect_any: self.may_introspect_any,
-            homepage_url,
-            icon_url,
-        };
-        if let Err(ClientError::Invalid { field, message }) = check_rules(&spec, settings) {
-            let field = match field {
-                "grant" => "grant_types",
-                "scope" => "scopes",
-                "redirect-uri" => "redirect_uris",
-                other => other,
-            };
-            errors.add(field, message);
-        }
-        errors.check(|| spec)
-    }
 }
 
 impl From<diesel::result::Error> for ClientError {

@@ -4,21 +4,20 @@
 //! shown on our own page and never redirected (no open redirect). After that, errors go
 //! back to the client with `error`, `error_description`, `state` and `iss` (RFC 9207).
 
-use chrono::Duration;
 use diesel::MysqlConnection;
-use serde_json::json;
 
-use crate::audit;
 use crate::db::DbError;
-use crate::db::models::{
-    self, authorization_requests::AuthorizationRequestRow, clients::ClientRow,
-};
-use crate::domain::{ClientId, GrantType, Role, Scope};
+use crate::db::models;
+use crate::domain::{Client, ClientId, GrantType, Scope};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::settings::Settings;
-use crate::oauth::{Protocol, consents, scopes, token_hash};
+use crate::oauth::{Protocol, scopes};
+
+mod consent;
+
+pub use consent::{Approver, answer, decide};
 
 /// How long the consent screen may stay open before its request expires.
 const CONSENT_WINDOW_SECS: i64 = 600;
@@ -27,7 +26,7 @@ const MAX_STATE_LEN: usize = 1024;
 /// A validated authorization request.
 #[derive(Debug, Clone)]
 pub struct AuthorizationRequest {
-    pub client: ClientRow,
+    pub client: Client,
     pub redirect_uri: String,
     pub redirect_uri_given: bool,
     pub state: Option<String>,
@@ -58,7 +57,7 @@ impl AuthorizationRequest {
 /// only redirect errors to a URI an administrator vetted; anyone may register a client,
 /// so a self-registered one's errors stay on an error page.
 fn client_error(
-    client: &ClientRow,
+    client: &Client,
     redirect_uri: &str,
     state: Option<&String>,
     code: ErrorCode,
@@ -80,7 +79,7 @@ fn client_error(
 fn identify(
     conn: &mut MysqlConnection,
     params: &Params,
-) -> Result<(ClientRow, String, bool), AuthorizeError> {
+) -> Result<(Client, String, bool), AuthorizeError> {
     for name in ["client_id", "redirect_uri"] {
         if params.count(name) > 1 {
             return Err(AuthorizeError::Page(format!("The request repeats {name}.")));
@@ -96,16 +95,20 @@ fn identify(
     .ok_or_else(|| {
         AuthorizeError::Page("No application is registered with this client_id.".into())
     })?;
-    let registered = client.redirect_uri_list();
+    let registered = &client.redirect_uris;
     match params.get("redirect_uri") {
-        Some(given) if registered.iter().any(|r| redirect_uri_matches(r, given)) => {
+        Some(given)
+            if registered
+                .iter()
+                .any(|r| redirect_uri_matches(r.as_str(), given)) =>
+        {
             Ok((client, given.to_string(), true))
         }
         Some(_) => Err(AuthorizeError::Page(
             "The redirect_uri is not registered for this application.".into(),
         )),
         None if registered.len() == 1 => {
-            let only = registered[0].clone();
+            let only = registered[0].as_str().to_string();
             Ok((client, only, false))
         }
         None => Err(AuthorizeError::Page(
@@ -158,7 +161,7 @@ pub enum Next {
 /// What the consent screen shows. The `handle` is the only thing the form sends back.
 pub struct ConsentPrompt {
     pub handle: String,
-    pub client: ClientRow,
+    pub client: Client,
     pub offered: Vec<Scope>,
     /// The widest scope the client asked for, even one this user cannot grant.
     pub highest_requested: Option<Scope>,
@@ -176,56 +179,12 @@ pub fn validate(
     let fail = |code: ErrorCode, description: &str| {
         client_error(&client, &redirect_uri, state.as_ref(), code, description)
     };
-    if let Some(name) = params.repeated() {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            &format!("Parameter {name} is repeated."),
-        ));
-    }
-    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_LEN) {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            "state is longer than 1024 characters.",
-        ));
-    }
-    match params.get("response_type") {
-        Some("code") => {}
-        None => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "response_type is required.",
-            ));
-        }
-        Some(_) => {
-            return Err(fail(
-                ErrorCode::UnsupportedResponseType,
-                "Only response_type=code is supported.",
-            ));
-        }
-    }
-    if let Err(OAuthError::Protocol { code, description }) = proto.check_resource(params) {
+    if let Err((code, description)) = check_shape(proto, params, state.as_deref()) {
         return Err(fail(code, &description));
     }
-    if !client.is_active() {
-        return Err(fail(
-            ErrorCode::UnauthorizedClient,
-            "This application is paused by an administrator.",
-        ));
-    }
-    if client.owner_id.is_some()
-        && models::users::find_by_id(conn, client.owner_id.unwrap_or_default())?.is_none()
-    {
-        return Err(fail(
-            ErrorCode::UnauthorizedClient,
-            "This application's owner no longer exists.",
-        ));
-    }
     let settings = Settings::load(conn)?;
-    if let Err(refusal) = settings.grant_allowed(&client, GrantType::AuthorizationCode) {
-        return Err(fail(
-            ErrorCode::UnauthorizedClient,
-            &refusal.describe(GrantType::AuthorizationCode),
-        ));
+    if let Err(description) = check_client(conn, &client, &settings)? {
+        return Err(fail(ErrorCode::UnauthorizedClient, &description));
     }
     let scopes =
         scopes::for_authorization(params.get("scope"), &scopes::permitted(&client, &settings))
@@ -257,6 +216,66 @@ pub fn validate(
     })
 }
 
+/// The request's own form: no repeated parameter (RFC 6749 §3.1), a bounded `state`,
+/// `response_type=code` (RFC 9700 §2.1.2: no implicit flow) and an acceptable `resource`.
+fn check_shape(
+    proto: &Protocol,
+    params: &Params,
+    state: Option<&str>,
+) -> Result<(), (ErrorCode, String)> {
+    if let Some(name) = params.repeated() {
+        return Err((
+            ErrorCode::InvalidRequest,
+            format!("Parameter {name} is repeated."),
+        ));
+    }
+    if state.is_some_and(|s| s.len() > MAX_STATE_LEN) {
+        return Err((
+            ErrorCode::InvalidRequest,
+            "state is longer than 1024 characters.".into(),
+        ));
+    }
+    match params.get("response_type") {
+        Some("code") => {}
+        None => {
+            return Err((
+                ErrorCode::InvalidRequest,
+                "response_type is required.".into(),
+            ));
+        }
+        Some(_) => {
+            return Err((
+                ErrorCode::UnsupportedResponseType,
+                "Only response_type=code is supported.".into(),
+            ));
+        }
+    }
+    if let Err(OAuthError::Protocol { code, description }) = proto.check_resource(params) {
+        return Err((code, description));
+    }
+    Ok(())
+}
+
+/// Whether this client may start an authorization now: active, its owner still exists,
+/// and the code grant allowed for it and on the server. `Err` inside: why not.
+fn check_client(
+    conn: &mut MysqlConnection,
+    client: &Client,
+    settings: &Settings,
+) -> Result<Result<(), String>, DbError> {
+    if !client.is_active() {
+        return Ok(Err("This application is paused by an administrator.".into()));
+    }
+    if let Some(owner) = client.owner_id
+        && models::users::find_by_id(conn, owner)?.is_none()
+    {
+        return Ok(Err("This application's owner no longer exists.".into()));
+    }
+    Ok(settings
+        .grant_allowed(client, GrantType::AuthorizationCode)
+        .map_err(|refusal| refusal.describe(GrantType::AuthorizationCode)))
+}
+
 /// Exact string comparison, except that a loopback `http://127.0.0.1` or `http://[::1]`
 /// URI matches on any port (RFC 8252 §7.3).
 pub fn redirect_uri_matches(registered: &str, given: &str) -> bool {
@@ -286,236 +305,6 @@ fn loopback_without_port(uri: &str) -> Option<String> {
         return None;
     }
     None
-}
-
-/// Step two, for a signed-in user: skip the screen when the client is trusted or consent
-/// is remembered, else store the request and ask.
-pub fn decide(
-    conn: &mut MysqlConnection,
-    proto: &Protocol,
-    request: AuthorizationRequest,
-    user_id: i64,
-    role: Role,
-) -> Result<Next, AuthorizeError> {
-    let offered: Vec<Scope> = request
-        .scopes
-        .iter()
-        .copied()
-        .filter(|s| scopes::role_allows(role, *s))
-        .collect();
-    let Some(least) = offered.first().copied() else {
-        return Err(redirect_error(
-            &request,
-            ErrorCode::InvalidScope,
-            "The requested scope needs a superuser.",
-        ));
-    };
-    if !request.force_consent {
-        let remembered = consents::remembered(conn, user_id, request.client.id)?;
-        // Remembered consent covers a request whose every scope is the same or narrower
-        // (scopes are ordered: each includes the ones below it, as Matomo's access levels
-        // do); trusted clients get the least privileged scope requested, as the screen
-        // would preselect.
-        let highest = offered.last().copied();
-        let covered = highest.filter(|h| remembered.is_some_and(|c| *h <= c));
-        // A self-registered client is never trusted, whatever its flag says.
-        let trusted = request.client.trusted && !request.client.self_registered;
-        let skip = if trusted {
-            Some(least)
-        } else if request.client.self_registered {
-            // Never trusted: the screen shows every time, remembered consent or not.
-            None
-        } else {
-            covered
-        };
-        if let Some(scope) = skip {
-            if trusted {
-                // Recorded like a click on Allow, so that Authorized applications lists
-                // the client and the user can revoke it.
-                consents::widen(conn, user_id, request.client.id, remembered, scope)?;
-            }
-            let settings = Settings::load(conn)?;
-            return issue_code(conn, proto, &settings, &request, user_id, scope)
-                .map(Next::Redirect);
-        }
-    }
-    if request.no_prompt {
-        return Err(request.error(
-            ErrorCode::ConsentRequired,
-            "The user has not approved this application; send them without prompt=none.",
-        ));
-    }
-    let handle = crate::auth::random_token(32);
-    models::authorization_requests::insert(
-        conn,
-        &AuthorizationRequestRow {
-            handle_hash: token_hash(&handle).to_vec(),
-            user_id,
-            client_id: request.client.id,
-            redirect_uri: request.redirect_uri.clone(),
-            redirect_uri_given: request.redirect_uri_given,
-            scopes: Scope::join(&offered),
-            state: request.state.clone(),
-            code_challenge: request.challenge.as_ref().map(|c| c.as_str().to_string()),
-            expires_at: models::now() + Duration::seconds(CONSENT_WINDOW_SECS),
-        },
-    )?;
-    Ok(Next::Consent(Box::new(ConsentPrompt {
-        handle,
-        redirect_uri: request.redirect_uri.clone(),
-        highest_requested: request.scopes.last().copied(),
-        client: request.client,
-        offered,
-    })))
-}
-
-/// The signed-in user answering the consent screen.
-pub struct Approver {
-    pub id: i64,
-    pub login: String,
-    pub role: Role,
-}
-
-/// The user's answer on the consent screen. Only the handle and the chosen scope come from
-/// the form; everything else comes from the stored request.
-///
-/// All or nothing: the request is consumed, the consent recorded and the code stored in
-/// one transaction. An answer the client hears about (a denial, a scope no longer allowed)
-/// commits, since the request is spent; a database failure rolls everything back, so the
-/// user can answer again.
-pub fn answer(
-    conn: &mut MysqlConnection,
-    proto: &Protocol,
-    handle: &str,
-    user: &Approver,
-    allow: bool,
-    chosen: &str,
-) -> Result<String, AuthorizeError> {
-    let mut outcome = None;
-    crate::db::transaction(conn, |conn| {
-        match answer_steps(conn, proto, handle, user, allow, chosen) {
-            Err(AuthorizeError::Protocol(OAuthError::Db(e))) => Err(e),
-            other => {
-                outcome = Some(other);
-                Ok(())
-            }
-        }
-    })?;
-    outcome.unwrap_or_else(|| Err(AuthorizeError::Page("The answer was not recorded.".into())))
-}
-
-fn answer_steps(
-    conn: &mut MysqlConnection,
-    proto: &Protocol,
-    handle: &str,
-    user: &Approver,
-    allow: bool,
-    chosen: &str,
-) -> Result<String, AuthorizeError> {
-    let (user_id, login, role) = (user.id, user.login.as_str(), user.role);
-    let row = models::authorization_requests::take(conn, &token_hash(handle), user_id)?
-        .filter(|r| r.expires_at > models::now())
-        .ok_or_else(|| {
-            AuthorizeError::Page(
-                "This authorization request has expired or was already answered. Return to the application and start again.".into(),
-            )
-        })?;
-    let client = models::clients::find_by_id(conn, row.client_id)?
-        .ok_or_else(|| AuthorizeError::Page("This application no longer exists.".into()))?;
-    let offered = Scope::parse_list(&row.scopes).unwrap_or_default();
-    let request = AuthorizationRequest {
-        redirect_uri: row.redirect_uri,
-        redirect_uri_given: row.redirect_uri_given,
-        state: row.state,
-        scopes: offered.clone(),
-        challenge: row.code_challenge.as_deref().and_then(CodeChallenge::parse),
-        force_consent: false,
-        no_prompt: false,
-        client,
-    };
-    let actor = login.to_string();
-    if !allow {
-        audit::record(
-            conn,
-            audit::Event::new(&actor, audit::CONSENT_DENIED)
-                .target("client", &request.client.client_id),
-        )?;
-        return Err(redirect_error(
-            &request,
-            ErrorCode::AccessDenied,
-            "The user denied access.",
-        ));
-    }
-    let scope = chosen
-        .parse::<Scope>()
-        .ok()
-        .filter(|s| offered.contains(s) && scopes::role_allows(role, *s))
-        .ok_or_else(|| AuthorizeError::Page("Choose one of the scopes offered.".into()))?;
-    // The world may have changed while the screen was open.
-    if !request.client.is_active() {
-        return Err(redirect_error(
-            &request,
-            ErrorCode::UnauthorizedClient,
-            "This application is paused by an administrator.",
-        ));
-    }
-    let settings = Settings::load(conn)?;
-    if let Err(refusal) = settings.grant_allowed(&request.client, GrantType::AuthorizationCode) {
-        return Err(redirect_error(
-            &request,
-            ErrorCode::UnauthorizedClient,
-            &refusal.describe(GrantType::AuthorizationCode),
-        ));
-    }
-    if !scopes::permitted(&request.client, &settings).contains(&scope) {
-        return Err(redirect_error(
-            &request,
-            ErrorCode::InvalidScope,
-            "The scope is no longer allowed.",
-        ));
-    }
-    let remembered = consents::remembered(conn, user_id, request.client.id)?;
-    consents::widen(conn, user_id, request.client.id, remembered, scope)?;
-    audit::record(
-        conn,
-        audit::Event::new(&actor, audit::CONSENT_GRANTED)
-            .target("client", &request.client.client_id)
-            .details(json!({ "scope": scope.as_str() })),
-    )?;
-    issue_code(conn, proto, &settings, &request, user_id, scope)
-}
-
-/// Stores a new code and returns the redirect that delivers it.
-fn issue_code(
-    conn: &mut MysqlConnection,
-    proto: &Protocol,
-    settings: &Settings,
-    request: &AuthorizationRequest,
-    user_id: i64,
-    scope: Scope,
-) -> Result<String, AuthorizeError> {
-    let code = crate::auth::random_token(32);
-    let now = models::now();
-    models::codes::insert(
-        conn,
-        &models::codes::NewCode {
-            code_hash: &token_hash(&code),
-            client_id: request.client.id,
-            user_id,
-            redirect_uri: &request.redirect_uri,
-            redirect_uri_given: request.redirect_uri_given,
-            scope: scope.as_str(),
-            code_challenge: request.challenge.as_ref().map(|c| c.as_str()),
-            created_at: now,
-            expires_at: now + Duration::seconds(settings.auth_code_lifetime),
-        },
-    )?;
-    let mut pairs = vec![("code", code.as_str())];
-    if let Some(state) = &request.state {
-        pairs.push(("state", state));
-    }
-    pairs.push(("iss", &proto.issuer));
-    redirect_to(&request.redirect_uri, &pairs)
 }
 
 fn redirect_error(

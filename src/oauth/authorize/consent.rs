@@ -1,0 +1,248 @@
+//! Step two of the authorization endpoint: the signed-in user's consent (RFC 6749 §4.1.1,
+//! §4.1.2), remembered per client and user, and the code that answers it.
+
+use chrono::Duration;
+use diesel::MysqlConnection;
+use serde_json::json;
+
+use super::{
+    AuthorizationRequest, AuthorizeError, CONSENT_WINDOW_SECS, ConsentPrompt, Next, redirect_error,
+    redirect_to,
+};
+use crate::audit;
+use crate::db::models::{self, authorization_requests::AuthorizationRequestRow};
+use crate::domain::{GrantType, Role, Scope};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::pkce::CodeChallenge;
+use crate::oauth::settings::Settings;
+use crate::oauth::{Protocol, consents, scopes, token_hash};
+
+/// Step two, for a signed-in user: skip the screen when the client is trusted or consent
+/// is remembered, else store the request and ask.
+pub fn decide(
+    conn: &mut MysqlConnection,
+    proto: &Protocol,
+    request: AuthorizationRequest,
+    user_id: i64,
+    role: Role,
+) -> Result<Next, AuthorizeError> {
+    let offered: Vec<Scope> = request
+        .scopes
+        .iter()
+        .copied()
+        .filter(|s| scopes::role_allows(role, *s))
+        .collect();
+    let Some(least) = offered.first().copied() else {
+        return Err(redirect_error(
+            &request,
+            ErrorCode::InvalidScope,
+            "The requested scope needs a superuser.",
+        ));
+    };
+    if !request.force_consent {
+        let remembered = consents::remembered(conn, user_id, request.client.id)?;
+        // Remembered consent covers a request whose every scope is the same or narrower
+        // (scopes are ordered: each includes the ones below it, as Matomo's access levels
+        // do); trusted clients get the least privileged scope requested, as the screen
+        // would preselect.
+        let highest = offered.last().copied();
+        let covered = highest.filter(|h| remembered.is_some_and(|c| *h <= c));
+        // A self-registered client is never trusted, whatever its flag says.
+        let trusted = request.client.trusted && !request.client.self_registered;
+        let skip = if trusted {
+            Some(least)
+        } else if request.client.self_registered {
+            // Never trusted: the screen shows every time, remembered consent or not.
+            None
+        } else {
+            covered
+        };
+        if let Some(scope) = skip {
+            if trusted {
+                // Recorded like a click on Allow, so that Authorized applications lists
+                // the client and the user can revoke it.
+                consents::widen(conn, user_id, request.client.id, remembered, scope)?;
+            }
+            let settings = Settings::load(conn)?;
+            return issue_code(conn, proto, &settings, &request, user_id, scope)
+                .map(Next::Redirect);
+        }
+    }
+    if request.no_prompt {
+        return Err(request.error(
+            ErrorCode::ConsentRequired,
+            "The user has not approved this application; send them without prompt=none.",
+        ));
+    }
+    let handle = crate::auth::random_token(32);
+    models::authorization_requests::insert(
+        conn,
+        &AuthorizationRequestRow {
+            handle_hash: token_hash(&handle).to_vec(),
+            user_id,
+            client_id: request.client.id,
+            redirect_uri: request.redirect_uri.clone(),
+            redirect_uri_given: request.redirect_uri_given,
+            scopes: Scope::join(&offered),
+            state: request.state.clone(),
+            code_challenge: request.challenge.as_ref().map(|c| c.as_str().to_string()),
+            expires_at: models::now() + Duration::seconds(CONSENT_WINDOW_SECS),
+        },
+    )?;
+    Ok(Next::Consent(Box::new(ConsentPrompt {
+        handle,
+        redirect_uri: request.redirect_uri.clone(),
+        highest_requested: request.scopes.last().copied(),
+        client: request.client,
+        offered,
+    })))
+}
+
+/// The signed-in user answering the consent screen.
+pub struct Approver {
+    pub id: i64,
+    pub login: String,
+    pub role: Role,
+}
+
+/// The user's answer on the consent screen. Only the handle and the chosen scope come from
+/// the form; everything else comes from the stored request.
+///
+/// All or nothing: the request is consumed, the consent recorded and the code stored in
+/// one transaction. An answer the client hears about (a denial, a scope no longer allowed)
+/// commits, since the request is spent; a database failure rolls everything back, so the
+/// user can answer again.
+pub fn answer(
+    conn: &mut MysqlConnection,
+    proto: &Protocol,
+    handle: &str,
+    user: &Approver,
+    allow: bool,
+    chosen: &str,
+) -> Result<String, AuthorizeError> {
+    let mut outcome = None;
+    crate::db::transaction(conn, |conn| {
+        match answer_steps(conn, proto, handle, user, allow, chosen) {
+            Err(AuthorizeError::Protocol(OAuthError::Db(e))) => Err(e),
+            other => {
+                outcome = Some(other);
+                Ok(())
+            }
+        }
+    })?;
+    outcome.unwrap_or_else(|| Err(AuthorizeError::Page("The answer was not recorded.".into())))
+}
+
+fn answer_steps(
+    conn: &mut MysqlConnection,
+    proto: &Protocol,
+    handle: &str,
+    user: &Approver,
+    allow: bool,
+    chosen: &str,
+) -> Result<String, AuthorizeError> {
+    let (user_id, login, role) = (user.id, user.login.as_str(), user.role);
+    let row = models::authorization_requests::take(conn, &token_hash(handle), user_id)?
+        .filter(|r| r.expires_at > models::now())
+        .ok_or_else(|| {
+            AuthorizeError::Page(
+                "This authorization request has expired or was already answered. Return to the application and start again.".into(),
+            )
+        })?;
+    let client = models::clients::find_by_id(conn, row.client_id)?
+        .ok_or_else(|| AuthorizeError::Page("This application no longer exists.".into()))?;
+    let offered = Scope::parse_list(&row.scopes).unwrap_or_default();
+    let request = AuthorizationRequest {
+        redirect_uri: row.redirect_uri,
+        redirect_uri_given: row.redirect_uri_given,
+        state: row.state,
+        scopes: offered.clone(),
+        challenge: row.code_challenge.as_deref().and_then(CodeChallenge::parse),
+        force_consent: false,
+        no_prompt: false,
+        client,
+    };
+    let actor = login.to_string();
+    if !allow {
+        audit::record(
+            conn,
+            audit::Event::new(&actor, audit::CONSENT_DENIED)
+                .target("client", &request.client.client_id),
+        )?;
+        return Err(redirect_error(
+            &request,
+            ErrorCode::AccessDenied,
+            "The user denied access.",
+        ));
+    }
+    let scope = chosen
+        .parse::<Scope>()
+        .ok()
+        .filter(|s| offered.contains(s) && scopes::role_allows(role, *s))
+        .ok_or_else(|| AuthorizeError::Page("Choose one of the scopes offered.".into()))?;
+    // The world may have changed while the screen was open.
+    if !request.client.is_active() {
+        return Err(redirect_error(
+            &request,
+            ErrorCode::UnauthorizedClient,
+            "This application is paused by an administrator.",
+        ));
+    }
+    let settings = Settings::load(conn)?;
+    if let Err(refusal) = settings.grant_allowed(&request.client, GrantType::AuthorizationCode) {
+        return Err(redirect_error(
+            &request,
+            ErrorCode::UnauthorizedClient,
+            &refusal.describe(GrantType::AuthorizationCode),
+        ));
+    }
+    if !scopes::permitted(&request.client, &settings).contains(&scope) {
+        return Err(redirect_error(
+            &request,
+            ErrorCode::InvalidScope,
+            "The scope is no longer allowed.",
+        ));
+    }
+    let remembered = consents::remembered(conn, user_id, request.client.id)?;
+    consents::widen(conn, user_id, request.client.id, remembered, scope)?;
+    audit::record(
+        conn,
+        audit::Event::new(&actor, audit::CONSENT_GRANTED)
+            .target("client", &request.client.client_id)
+            .details(json!({ "scope": scope.as_str() })),
+    )?;
+    issue_code(conn, proto, &settings, &request, user_id, scope)
+}
+
+/// Stores a new code and returns the redirect that delivers it.
+fn issue_code(
+    conn: &mut MysqlConnection,
+    proto: &Protocol,
+    settings: &Settings,
+    request: &AuthorizationRequest,
+    user_id: i64,
+    scope: Scope,
+) -> Result<String, AuthorizeError> {
+    let code = crate::auth::random_token(32);
+    let now = models::now();
+    models::codes::insert(
+        conn,
+        &models::codes::NewCode {
+            code_hash: &token_hash(&code),
+            client_id: request.client.id,
+            user_id,
+            redirect_uri: &request.redirect_uri,
+            redirect_uri_given: request.redirect_uri_given,
+            scope: scope.as_str(),
+            code_challenge: request.challenge.as_ref().map(|c| c.as_str()),
+            created_at: now,
+            expires_at: now + Duration::seconds(settings.auth_code_lifetime),
+        },
+    )?;
+    let mut pairs = vec![("code", code.as_str())];
+    if let Some(state) = &request.state {
+        pairs.push(("state", state));
+    }
+    pairs.push(("iss", &proto.issuer));
+    redirect_to(&request.redirect_uri, &pairs)
+}

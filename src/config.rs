@@ -86,6 +86,9 @@ pub struct Config {
     pub introspection_rate: u32,
     /// Who `serve` creates when the database has no superuser yet.
     pub first_superuser: FirstSuperuser,
+    /// How often the change log is read (`CONSENTRY_CHANGE_POLL_MS`): a change made through
+    /// another server is in force here within this (plus a query).
+    pub change_poll: Duration,
     /// Where the CSS and JavaScript are served from (`CONSENTRY_STATIC_DIR`; by default
     /// the `static/` directory of the source tree the binary was built from).
     pub static_dir: PathBuf,
@@ -184,6 +187,13 @@ impl Config {
                 1_000_000,
             )? as u32,
             first_superuser: FirstSuperuser::from_lookup(&get)?,
+            change_poll: Duration::from_millis(parse_bounded(
+                "CONSENTRY_CHANGE_POLL_MS",
+                get("CONSENTRY_CHANGE_POLL_MS"),
+                250,
+                50,
+                900,
+            )?),
             static_dir: get("CONSENTRY_STATIC_DIR").map_or_else(
                 || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
                 PathBuf::from,

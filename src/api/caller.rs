@@ -1,11 +1,10 @@
 //! Who calls the API and what they may do: the token's scope capped by the user's own,
 //! current access (read afresh on every call, so a removed access applies at once).
 
-use chrono::Duration;
 use diesel::MysqlConnection;
 
 use super::ApiError;
-use crate::db::models;
+use crate::db::{Connect, models};
 use crate::domain::{AccessLevel, Role, Scope};
 use crate::oauth::{Protocol, tokens};
 
@@ -38,13 +37,10 @@ pub fn scope_for(level: AccessLevel) -> Scope {
     }
 }
 
-/// "Last used" is shown to the minute: one write per client per minute, not per call.
-const LAST_USED_GRANULARITY_SECS: i64 = 60;
-
-/// Validates the bearer token: signature and expiry, then one primary-key lookup of its row
-/// joined to its grant, client and user.
+/// Validates the bearer token: signature and expiry, then its state, client and user,
+/// from memory when warm (`oauth::live`).
 pub fn authenticate(
-    conn: &mut MysqlConnection,
+    db: &mut impl Connect,
     proto: &Protocol,
     token: &str,
 ) -> Result<Caller, ApiError> {
@@ -53,30 +49,15 @@ pub fn authenticate(
             "The access token is invalid, expired or revoked, or its client is paused.".into(),
         )
     };
-    let (claims, state) = tokens::active_access_token(conn, proto, token)?.ok_or_else(invalid)?;
-    let scope: Scope = claims.scope.parse().map_err(|_| invalid())?;
-    let (Some(user_id), Some(login), Some(role)) = (
-        state.user_id,
-        state.user_login.clone(),
-        state.user_role.as_deref(),
-    ) else {
-        return Err(invalid());
-    };
-    let role: Role = role.parse().map_err(|_| invalid())?;
-    let stale = state
-        .client_last_used_at
-        .is_none_or(|at| models::now() - at > Duration::seconds(LAST_USED_GRANULARITY_SECS));
-    if stale {
-        models::clients::touch_last_used(
-            conn,
-            state.client_pk,
-            Duration::seconds(LAST_USED_GRANULARITY_SECS),
-        )?;
-    }
+    let active = tokens::active_access_token(db, proto, token)?.ok_or_else(invalid)?;
+    let scope: Scope = active.claims.scope.parse().map_err(|_| invalid())?;
+    let user_id = active.facts.user_id.ok_or_else(invalid)?;
+    let user = proto.live.user(db, user_id)?.ok_or_else(invalid)?;
+    tokens::touch_last_used(db, proto, active.client.id)?;
     Ok(Caller {
         user_id,
-        role,
-        login,
+        role: user.role,
+        login: user.login.clone(),
         scope,
     })
 }

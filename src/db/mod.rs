@@ -4,6 +4,7 @@
 //! the runtime's blocking thread pool (`spawn_blocking`). Worker threads never wait on MySQL, and a
 //! pool checkout that times out becomes [`DbError::Unavailable`] (HTTP 503) instead of a hang.
 
+pub mod changes;
 pub mod models;
 pub mod net_timeouts;
 pub mod schema;
@@ -172,7 +173,11 @@ where
         .unwrap_or(false);
     let mut attempt = 0;
     loop {
-        match conn.transaction(&mut f) {
+        let attempt_changes = changes::Attempt::begin(outermost);
+        let result = conn.transaction(&mut f);
+        // The changes this transaction recorded reach this server's memory only now.
+        attempt_changes.end(result.is_ok());
+        match result {
             Err(e) if outermost && e.retryable() && attempt < RETRIES => {
                 attempt += 1;
                 let jitter = rand::random::<u64>() % (5 << attempt);
@@ -269,16 +274,56 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
+    run_lazy(pool, move |lazy: &mut Lazy| f(lazy.connection()?))
+}
+
+/// Where a function gets its connection: one it is handed, or one checked out only when
+/// it is first needed ([`Lazy`]), so that work answered from memory costs no round trip.
+pub trait Connect {
+    fn connection(&mut self) -> Result<&mut MysqlConnection, DbError>;
+}
+
+impl Connect for MysqlConnection {
+    fn connection(&mut self) -> Result<&mut MysqlConnection, DbError> {
+        Ok(self)
+    }
+}
+
+/// A connection checked out of the pool on first use.
+pub struct Lazy {
+    pool: DbPool,
+    conn: Option<DbConn>,
+}
+
+impl Connect for Lazy {
+    fn connection(&mut self) -> Result<&mut MysqlConnection, DbError> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => self
+                .pool
+                .get()
+                .map_err(|e| DbError::Unavailable(e.to_string()))?,
+        };
+        Ok(&mut **self.conn.insert(conn))
+    }
+}
+
+/// Like [`run_with`], handing the work a [`Lazy`] connection: work that finds what it
+/// needs in memory never waits for the pool. Bounded in time the same way.
+#[track_caller]
+pub fn run_lazy<T, E, F>(pool: &DbPool, f: F) -> impl Future<Output = Result<T, E>> + use<T, E, F>
+where
+    F: FnOnce(&mut Lazy) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
     let pool = pool.clone();
     let caller = std::panic::Location::caller();
     async move {
         let deadline = pool.connection_timeout() + Duration::from_millis(900);
         let work = tokio::task::spawn_blocking(move || {
             OPERATION.with(|o| o.set(Some(caller)));
-            let result = match pool.get() {
-                Ok(mut conn) => f(&mut conn),
-                Err(e) => Err(E::from(DbError::Unavailable(e.to_string()))),
-            };
+            let result = f(&mut Lazy { pool, conn: None });
             OPERATION.with(|o| o.set(None));
             result
         });

@@ -125,6 +125,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    change_log (id) {
+        id -> Bigint,
+        #[max_length = 32]
+        kind -> Varchar,
+        #[max_length = 255]
+        subject -> Varchar,
+        created_at -> Datetime,
+    }
+}
+
+diesel::table! {
     throttle_buckets (bucket_hash) {
         #[max_length = 32]
         bucket_hash -> Binary,

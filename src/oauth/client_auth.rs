@@ -3,11 +3,13 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use std::sync::Arc;
+
 use diesel::MysqlConnection;
 
 use crate::audit;
 use crate::auth::throttle::{self, Bucket, Verdict};
-use crate::db::models;
+use crate::db::{Connect, models};
 use crate::domain::Client;
 use crate::domain::{ClientId, secret_matches};
 use crate::oauth::Protocol;
@@ -121,10 +123,11 @@ enum Refusal {
 /// The authenticated client. An unknown client and a wrong secret get the same answer
 /// after the same work (one HMAC and one constant-time comparison).
 fn authenticate(
-    conn: &mut MysqlConnection,
+    db: &mut impl Connect,
+    proto: &Protocol,
     secret_key: &[u8],
     credentials: &Credentials,
-) -> Result<Result<Client, Refusal>, OAuthError> {
+) -> Result<Result<Arc<Client>, Refusal>, OAuthError> {
     let (client_id, secret) = match credentials {
         Credentials::Basic { client_id, secret } | Credentials::Post { client_id, secret } => {
             (client_id.as_str(), Some(secret.as_str()))
@@ -133,7 +136,7 @@ fn authenticate(
     };
     // Only a well-formed ID reaches the database (an odd byte there is a collation error).
     let client = match ClientId::parse(client_id) {
-        Ok(id) => models::clients::find_by_client_id(conn, id.as_str())?,
+        Ok(id) => proto.live.client(db, id.as_str())?,
         Err(_) => None,
     };
     let Some(client) = client else {
@@ -176,11 +179,11 @@ fn authenticate(
 /// gets at most the free attempts answered `invalid_client`, the right secret is never
 /// held up by someone else's failures, and a success costs no database write or read.
 pub fn authenticate_request(
-    conn: &mut MysqlConnection,
+    db: &mut impl Connect,
     proto: &Protocol,
     caller: &Caller,
     params: &Params,
-) -> Result<(Client, Credentials), OAuthError> {
+) -> Result<(Arc<Client>, Credentials), OAuthError> {
     let credentials = credentials(caller.authorization.as_deref(), params)?;
     let id = credentials.client_id().to_string();
     let now = models::now();
@@ -196,11 +199,12 @@ pub fn authenticate_request(
             retry_after: verdict.retry_after_secs(now),
         })
     };
-    let secret_key = proto.secret_key(conn)?;
-    match authenticate(conn, secret_key, &credentials)? {
+    let secret_key = proto.secret_key(db)?;
+    match authenticate(db, proto, secret_key, &credentials)? {
         Ok(client) => Ok((client, credentials)),
         Err(Refusal::Other(e)) => Err(e),
         Err(Refusal::WrongCredentials) => {
+            let conn = db.connection()?;
             let buckets = [
                 Bucket::client_auth(&id, &caller.ip),
                 Bucket::client_auth_address(&caller.ip),

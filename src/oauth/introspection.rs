@@ -3,23 +3,22 @@
 //! everyone's. Anything not active or not theirs to see gets the same `{"active":false}`.
 //! Rate-limited per client.
 
-use diesel::MysqlConnection;
 use serde_json::{Value, json};
 
-use crate::db::models;
+use crate::db::{Connect, models};
 use crate::oauth::client_auth::{self, Caller};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::oauth::{Protocol, token_hash, tokens};
 
 pub fn introspect(
-    conn: &mut MysqlConnection,
+    db: &mut impl Connect,
     proto: &Protocol,
     caller: &Caller,
     params: &Params,
 ) -> Result<Value, OAuthError> {
     params.reject_repeated()?;
-    let (client, _) = client_auth::authenticate_request(conn, proto, caller, params)?;
+    let (client, _) = client_auth::authenticate_request(db, proto, caller, params)?;
     if !client.is_confidential() {
         return Err(OAuthError::new(
             ErrorCode::InvalidClient,
@@ -36,12 +35,13 @@ pub fn introspect(
     // RFC 7662 §4: only the client the token was issued to, or a resource server allowed
     // to, learns anything about it; everyone else sees an inactive token.
     let may_see = |owner: &str| owner == client.client_id || client.may_introspect_any;
-    if let Some((claims, state)) = tokens::active_access_token(conn, proto, token)? {
+    if let Some(active) = tokens::active_access_token(db, proto, token)? {
+        let claims = active.claims;
         if !may_see(&claims.client_id) {
             return Ok(inactive);
         }
-        let username = match state.user_id {
-            Some(id) => models::users::find_by_id(conn, id)?.map(|u| u.login),
+        let username = match active.facts.user_id {
+            Some(id) => proto.live.user(db, id)?.map(|u| u.login.clone()),
             None => None,
         };
         return Ok(json!({
@@ -58,6 +58,7 @@ pub fn introspect(
             "jti": claims.jti,
         }));
     }
+    let conn = db.connection()?;
     let Some(row) = models::refresh_tokens::find_by_hash(conn, &token_hash(token))? else {
         return Ok(inactive);
     };

@@ -1,9 +1,9 @@
 //! Access tokens: JWTs in the RFC 9068 profile (`typ: at+jwt`), signed RS256.
 
-use diesel::MysqlConnection;
 use jsonwebtoken::{Header, Validation, decode, decode_header, encode};
 use serde::{Deserialize, Serialize};
 
+use crate::db::Connect;
 use crate::oauth::error::OAuthError;
 use crate::oauth::keys::{ALGORITHM, KeyRing, LoadedKey};
 
@@ -23,11 +23,11 @@ pub struct AccessClaims {
 }
 
 pub fn sign(
-    conn: &mut MysqlConnection,
+    db: &mut impl Connect,
     keys: &KeyRing,
     claims: &AccessClaims,
 ) -> Result<String, OAuthError> {
-    let key = keys.signing_key(conn)?;
+    let key = keys.signing_key(db)?;
     sign_with(&key, claims)
 }
 
@@ -40,30 +40,30 @@ pub fn sign_with(key: &LoadedKey, claims: &AccessClaims) -> Result<String, OAuth
 }
 
 /// Checks the signature, `typ`, issuer, audience and expiry. Revocation is checked by the
-/// caller against the database (`tokens::active_access_token`).
+/// caller (`tokens::active_access_token`).
 pub fn verify(
-    conn: &mut MysqlConnection,
+    db: &mut impl Connect,
     keys: &KeyRing,
     token: &str,
     issuer: &str,
     audience: &str,
 ) -> Result<Option<AccessClaims>, OAuthError> {
-    verify_with(conn, keys, token, issuer, audience, true)
+    verify_with(db, keys, token, issuer, audience, true)
 }
 
 /// As [`verify`] but accepting an expired token (revocation of an old token is a no-op, not an error).
 pub fn verify_ignoring_expiry(
-    conn: &mut MysqlConnection,
+    db: &mut impl Connect,
     keys: &KeyRing,
     token: &str,
     issuer: &str,
     audience: &str,
 ) -> Result<Option<AccessClaims>, OAuthError> {
-    verify_with(conn, keys, token, issuer, audience, false)
+    verify_with(db, keys, token, issuer, audience, false)
 }
 
 fn verify_with(
-    conn: &mut MysqlConnection,
+    db: &mut impl Connect,
     keys: &KeyRing,
     token: &str,
     issuer: &str,
@@ -73,7 +73,7 @@ fn verify_with(
     let Some(kid) = acceptable_kid(token) else {
         return Ok(None);
     };
-    let Some(key) = keys.verifying_key(conn, &kid)? else {
+    let Some(key) = keys.verifying_key(db, &kid)? else {
         return Ok(None);
     };
     Ok(decode_claims(token, &key, issuer, audience, check_expiry))

@@ -18,8 +18,8 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use serde_json::{Value, json};
 
-use crate::db::DbError;
 use crate::db::models::{self, signing_keys};
+use crate::db::{Connect, DbError};
 use crate::oauth::error::OAuthError;
 
 pub const ALGORITHM: Algorithm = Algorithm::RS256;
@@ -79,6 +79,10 @@ fn new_key_material() -> Result<(Vec<u8>, String, String), OAuthError> {
 
 #[derive(Default)]
 struct Snapshot {
+    /// The change-log generation it was loaded at (`Live::generation`).
+    generation: u64,
+    /// The JWKS document, serialised once per load.
+    jwks_body: bytes::Bytes,
     /// Newest first, with the times each signs between (chosen at signing time, so a
     /// scheduled activation happens on the minute without waiting for a reload).
     signers: Vec<(Arc<LoadedKey>, signing_keys::SigningWindow)>,
@@ -124,8 +128,15 @@ impl KeyRing {
 
     /// Reads the published keys from the database, creating the first one if there is none.
     pub fn reload(&self, conn: &mut MysqlConnection) -> Result<(), OAuthError> {
+        self.reload_at(conn, self.current().generation)
+    }
+
+    fn reload_at(&self, conn: &mut MysqlConnection, generation: u64) -> Result<(), OAuthError> {
         let rows = ensure_signing_key(conn)?;
-        let mut snapshot = Snapshot::default();
+        let mut snapshot = Snapshot {
+            generation,
+            ..Snapshot::default()
+        };
         for row in rows {
             let key = Arc::new(LoadedKey::from_parts(
                 &row.kid,
@@ -138,6 +149,7 @@ impl KeyRing {
             // Rows come newest first: the newest key active now signs.
             snapshot.signers.push((key, row.signing_window()));
         }
+        snapshot.jwks_body = json!({ "keys": snapshot.jwks }).to_string().into();
         *self
             .snapshot
             .write()
@@ -154,9 +166,9 @@ impl KeyRing {
     }
 
     /// The key to sign with, reloading first when the copy is older than a minute.
-    pub fn signing_key(&self, conn: &mut MysqlConnection) -> Result<Arc<LoadedKey>, OAuthError> {
+    pub fn signing_key(&self, db: &mut impl Connect) -> Result<Arc<LoadedKey>, OAuthError> {
         if !self.loaded_within(RELOAD_EVERY) {
-            self.reload(conn)?;
+            self.reload(db.connection()?)?;
         }
         self.current()
             .signing_at(models::now())
@@ -166,22 +178,27 @@ impl KeyRing {
     /// The key with `kid`, reloading (at most once a second) when it is unknown.
     pub fn verifying_key(
         &self,
-        conn: &mut MysqlConnection,
+        db: &mut impl Connect,
         kid: &str,
     ) -> Result<Option<Arc<LoadedKey>>, OAuthError> {
         if let Some(key) = self.current().by_kid.get(kid) {
             return Ok(Some(key.clone()));
         }
         if !self.loaded_within(MIN_RELOAD_GAP) {
-            self.reload(conn)?;
+            self.reload(db.connection()?)?;
         }
         Ok(self.current().by_kid.get(kid).cloned())
     }
 
-    /// The JWKS document: every published key, read afresh so a rotation shows at once.
-    pub fn jwks(&self, conn: &mut MysqlConnection) -> Result<Value, OAuthError> {
-        self.reload(conn)?;
-        Ok(json!({ "keys": self.current().jwks }))
+    /// The JWKS document, serialised: every published key. Reloaded when the keys changed
+    /// on any server (`generation`, from the change log) or the copy is a minute old.
+    pub fn jwks(&self, db: &mut impl Connect, generation: u64) -> Result<bytes::Bytes, OAuthError> {
+        let current = self.current();
+        if current.generation != generation || !self.loaded_within(RELOAD_EVERY) {
+            self.reload_at(db.connection()?, generation)?;
+            return Ok(self.current().jwks_body.clone());
+        }
+        Ok(current.jwks_body.clone())
     }
 }
 
@@ -218,7 +235,7 @@ pub fn generate(
     let kid = crate::auth::random_token(12);
     let now = models::now();
     crate::db::transaction(conn, |conn| {
-        signing_keys::insert(
+        let id = signing_keys::insert(
             conn,
             &signing_keys::NewSigningKey {
                 kid: &kid,
@@ -229,7 +246,6 @@ pub fn generate(
                 active_from: Some(active_from.max(now)),
             },
         )?;
-        let id = models::last_insert_id(conn)?;
         let switch = active_from.max(now);
         signing_keys::retire_older_than(conn, id, switch, retired_until(switch))?;
         Ok::<_, DbError>(())

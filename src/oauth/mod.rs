@@ -5,10 +5,12 @@ pub mod authorize;
 pub mod client_auth;
 pub mod clients;
 pub mod consents;
+pub mod documents;
 pub mod error;
 pub mod introspection;
 pub mod jwt;
 pub mod keys;
+pub mod live;
 pub mod metadata;
 pub mod params;
 pub mod pkce;
@@ -21,7 +23,6 @@ pub mod tokens;
 
 use std::sync::OnceLock;
 
-use diesel::MysqlConnection;
 use sha2::{Digest, Sha256};
 
 use crate::db::DbError;
@@ -29,6 +30,10 @@ use crate::db::DbError;
 /// What every protocol call needs besides the connection: the keys and the server's name.
 pub struct Protocol {
     pub keys: keys::KeyRing,
+    /// What the hot paths read, in memory and kept fresh from the change log.
+    pub live: std::sync::Arc<live::Live>,
+    /// The metadata documents, serialised.
+    pub documents: documents::Documents,
     /// The `iss` of tokens and of authorization responses: the public base URL.
     pub issuer: String,
     /// The `aud` of access tokens: this server's API, at the same base URL.
@@ -65,8 +70,13 @@ impl Protocol {
 
     pub fn with_introspection_rate(public_base: String, per_second: u32) -> Self {
         let rate = std::num::NonZeroU32::new(per_second.max(1)).expect("at least 1");
+        let live = std::sync::Arc::new(live::Live::new());
+        let sink: std::sync::Arc<dyn crate::db::changes::Sink> = live.clone();
+        crate::db::changes::subscribe(&sink);
         Self {
             keys: keys::KeyRing::new(),
+            live,
+            documents: documents::Documents::default(),
             audience: public_base.clone(),
             issuer: public_base,
             secret_key: OnceLock::new(),
@@ -87,11 +97,11 @@ impl Protocol {
     }
 
     /// The key that hashes client secrets, read from the database once.
-    pub fn secret_key(&self, conn: &mut MysqlConnection) -> Result<&[u8], DbError> {
+    pub fn secret_key(&self, db: &mut impl crate::db::Connect) -> Result<&[u8], DbError> {
         if let Some(key) = self.secret_key.get() {
             return Ok(key);
         }
-        let key = clients::secret_key(conn)?;
+        let key = clients::secret_key(db.connection()?)?;
         Ok(self.secret_key.get_or_init(|| key))
     }
 }

@@ -23,6 +23,8 @@ pub struct Purged {
     pub audit_events: usize,
     /// Throttle buckets nobody has charged for longer than their policy remembers.
     pub throttles: usize,
+    /// Change-log rows older than an hour.
+    pub changes: usize,
 }
 
 impl Purged {
@@ -36,6 +38,7 @@ impl Purged {
             + self.reveals
             + self.audit_events
             + self.throttles
+            + self.changes
     }
 }
 
@@ -74,6 +77,8 @@ fn purge(conn: &mut MysqlConnection) -> Result<Purged, DbError> {
         reveals: secret_reveals::delete_expired(conn, now)?,
         audit_events: purge_audit(conn, now)?,
         throttles: crate::auth::throttle::delete_expired(conn, now)?,
+        // Followers read only the last seconds of the log.
+        changes: crate::db::changes::delete_older_than(conn, now - Duration::hours(1))?,
     })
 }
 

@@ -5,20 +5,21 @@ use diesel::MysqlConnection;
 use serde_json::json;
 
 use crate::audit;
-use crate::db::models;
+use crate::db::{Connect, models};
 use crate::oauth::client_auth::{self, Caller};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::oauth::{Protocol, jwt, token_hash};
 
 pub fn revoke(
-    conn: &mut MysqlConnection,
+    db: &mut impl Connect,
     proto: &Protocol,
     caller: &Caller,
     params: &Params,
 ) -> Result<(), OAuthError> {
     params.reject_repeated()?;
-    let (client, _) = client_auth::authenticate_request(conn, proto, caller, params)?;
+    let (client, _) = client_auth::authenticate_request(db, proto, caller, params)?;
+    let conn = db.connection()?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;

@@ -6,6 +6,7 @@
 //! revokes the grant, which kills every token in the family however the race was ordered.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::Duration;
 use diesel::MysqlConnection;
@@ -13,10 +14,12 @@ use serde_json::json;
 
 use crate::audit;
 use crate::db::models::{self, grants::NewGrant};
+use crate::db::{Connect, DbError};
 use crate::domain::{Client, GrantType, Scope};
 use crate::oauth::client_auth::{self, Caller, Credentials};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::jwt::{self, AccessClaims};
+use crate::oauth::live::TokenFacts;
 use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::settings::Settings;
@@ -35,7 +38,7 @@ pub struct TokenResponse {
 
 /// Handles one token request: authenticates the client, then runs its grant.
 pub fn exchange(
-    conn: &mut MysqlConnection,
+    db: &mut impl Connect,
     proto: &Protocol,
     caller: &Caller,
     params: &Params,
@@ -56,9 +59,10 @@ pub fn exchange(
             ));
         }
     };
-    let (client, credentials) = client_auth::authenticate_request(conn, proto, caller, params)?;
+    let (client, credentials) = client_auth::authenticate_request(db, proto, caller, params)?;
     proto.check_resource(params)?;
-    let settings = Settings::load(conn)?;
+    let settings = proto.live.settings(db)?;
+    let conn = db.connection()?;
     let response = match grant {
         GrantType::AuthorizationCode => redeem_code(conn, proto, &settings, &client, params),
         GrantType::RefreshToken => refresh(conn, proto, &settings, &client, params),
@@ -66,14 +70,21 @@ pub fn exchange(
             client_credentials(conn, proto, &settings, &client, &credentials, params)
         }
     }?;
-    // "Last used" is shown to the minute; skipping fresher writes saves a commit per request.
-    let stale = client
-        .last_used_at
-        .is_none_or(|at| models::now() - at > Duration::seconds(60));
-    if stale {
-        models::clients::touch_last_used(conn, client.id, Duration::seconds(60))?;
-    }
+    touch_last_used(conn, proto, client.id)?;
     Ok(response)
+}
+
+/// "Last used" is shown to the minute: each server writes it at most once a minute per
+/// client, and the conditional UPDATE keeps several servers to about one write between them.
+pub fn touch_last_used(
+    db: &mut impl Connect,
+    proto: &Protocol,
+    client_pk: i64,
+) -> Result<(), DbError> {
+    if proto.live.due_for_touch(client_pk) {
+        models::clients::touch_last_used(db.connection()?, client_pk, Duration::seconds(60))?;
+    }
+    Ok(())
 }
 
 /// A value from the request, safe to quote back in an error description.
@@ -211,7 +222,7 @@ fn revoke_code_grants(
     client: &Client,
     code_id: i64,
 ) -> Result<(), OAuthError> {
-    let revoked = models::grants::revoke_by_code(conn, code_id, models::now())?;
+    let revoked = models::grants::revoke_by_code(conn, client.id, code_id, models::now())?;
     audit::record(
         conn,
         audit::Event::new(
@@ -356,7 +367,7 @@ fn client_credentials(
     }
     let scope = scopes::for_token(params.get("scope"), &scopes::permitted(client, settings))?;
     let owner = match client.owner_id {
-        Some(id) => models::users::find_by_id(conn, id)?,
+        Some(id) => proto.live.user(conn, id)?,
         None => None,
     }
     .ok_or_else(|| {
@@ -364,7 +375,7 @@ fn client_credentials(
             "This client has no owner to act as; it cannot use client credentials.",
         )
     })?;
-    if !scopes::role_allows(owner.role(), scope) {
+    if !scopes::role_allows(owner.role, scope) {
         return Err(OAuthError::invalid_scope(format!(
             "{scope} needs the client's owner to be a superuser."
         )));
@@ -477,26 +488,38 @@ fn issue(
     })
 }
 
+/// A live access token: its claims, its state and its client.
+pub struct ActiveToken {
+    pub claims: AccessClaims,
+    pub facts: Arc<TokenFacts>,
+    pub client: Arc<Client>,
+}
+
 /// Whether an access token is live: signed by us, unexpired, not revoked by `jti` or grant,
-/// and its client exists and is active. Returns its claims and the database state.
+/// and its client exists and is active. Answered from memory when the state is warm.
 pub fn active_access_token(
-    conn: &mut MysqlConnection,
+    db: &mut impl Connect,
     proto: &Protocol,
     token: &str,
-) -> Result<Option<(AccessClaims, models::access_tokens::AccessTokenState)>, OAuthError> {
-    let Some(claims) = jwt::verify(conn, &proto.keys, token, &proto.issuer, &proto.audience)?
-    else {
+) -> Result<Option<ActiveToken>, OAuthError> {
+    let Some(claims) = jwt::verify(db, &proto.keys, token, &proto.issuer, &proto.audience)? else {
         return Ok(None);
     };
-    let Some(state) = models::access_tokens::state(conn, &claims.jti)? else {
+    let Some(facts) = proto.live.token(db, &claims.jti)? else {
         return Ok(None);
     };
-    let live = state.revoked_at.is_none()
-        && state.grant_revoked_at.is_none()
-        && state.expires_at > models::now()
-        && state.client_status == crate::domain::ClientStatus::Active
-        && state.client_id == claims.client_id
+    let Some(client) = proto.live.client_by_pk(db, facts.client_pk)? else {
+        return Ok(None);
+    };
+    let live = !facts.revoked
+        && facts.expires_at > models::now()
+        && client.is_active()
+        && client.client_id == claims.client_id
         // An edit that narrows the client's scopes revokes such grants; this holds anyway.
-        && (state.client_scopes.iter()).any(|s| s.as_str() == claims.scope);
-    Ok(live.then_some((claims, state)))
+        && (client.scopes.iter()).any(|s| s.as_str() == claims.scope);
+    Ok(live.then_some(ActiveToken {
+        claims,
+        facts,
+        client,
+    }))
 }

@@ -64,6 +64,7 @@ pub struct Application {
     port: u16,
     server: Server,
     database_url: crate::config::DatabaseUrl,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -105,6 +106,7 @@ impl Application {
                 Duration::from_millis(HASH_SLOT_WAIT_MS),
             )),
         });
+        let follower_state = state.clone();
         let key = Key::from(config.session_key.expose());
         let secure = config.secure_cookies();
         let static_dir = config.static_dir.clone();
@@ -142,6 +144,7 @@ impl Application {
             port,
             server,
             database_url,
+            state: follower_state,
         })
     }
 
@@ -152,6 +155,7 @@ impl Application {
     /// Serves until the process is stopped, purging expired throttling and session rows hourly.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tokio::spawn(purge_loop(self.database_url.clone()));
+        tokio::spawn(follow_changes(self.state.clone()));
         self.server.await
     }
 }
@@ -166,6 +170,50 @@ where
     web::resource(path)
         .route(web::post().to(handler))
         .default_service(web::to(oauth_routes::post_only))
+}
+
+/// Applies the change log to this server's memory every `CONSENTRY_CHANGE_POLL_MS`
+/// (`oauth::live`); logs the cache sizes every ten minutes and when the log cannot be read.
+async fn follow_changes(state: web::Data<AppState>) {
+    let live = state.protocol.live.clone();
+    // Shared with the blocking task, so a poll cut off by its time limit loses no place.
+    let follower = Arc::new(std::sync::Mutex::new(None));
+    let mut tick = actix_web::rt::time::interval(state.config.change_poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_report = std::time::Instant::now();
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        let (sink, follower) = (live.clone(), follower.clone());
+        let polled = db::run(&state.pool, move |conn| {
+            let mut slot = follower.lock().unwrap_or_else(|p| p.into_inner());
+            let follower = match slot.as_mut() {
+                Some(follower) => follower,
+                None => slot.insert(crate::oauth::live::Follower::start(conn)?),
+            };
+            follower.poll(conn, &*sink)
+        })
+        .await;
+        match polled {
+            Ok(_) => {
+                live.mark_synced();
+                if failing {
+                    tracing::info!("the change log is readable again");
+                    failing = false;
+                }
+            }
+            Err(e) if !failing => {
+                tracing::warn!(error = %e, "cannot read the change log; memory is trusted for 30 s more");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        if last_report.elapsed() >= Duration::from_secs(600) {
+            let (clients, users, tokens) = live.counts();
+            tracing::info!(clients, users, tokens, "in-memory state");
+            last_report = std::time::Instant::now();
+        }
+    }
 }
 
 /// Purges hourly on a connection of its own: a large backlog of expired rows may take

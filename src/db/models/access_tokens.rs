@@ -5,8 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbError;
-use crate::db::schema::{oauth_access_tokens as tokens, oauth_clients, oauth_grants, users};
-use crate::domain::{ClientStatus, Scope};
+use crate::db::schema::{oauth_access_tokens as tokens, oauth_grants};
 
 #[derive(Insertable)]
 #[diesel(table_name = tokens)]
@@ -26,65 +25,21 @@ pub fn insert(conn: &mut MysqlConnection, token: &NewAccessToken) -> Result<(), 
 }
 
 /// What decides whether a signed, unexpired token is still good.
-#[derive(Debug, Clone)]
-pub struct AccessTokenState {
+#[derive(Debug, Clone, Queryable)]
+pub struct TokenFacts {
     pub grant_id: i64,
     pub expires_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
     pub grant_revoked_at: Option<NaiveDateTime>,
+    /// The grant's user (for client credentials, the client's owner).
     pub user_id: Option<i64>,
     pub client_pk: i64,
-    pub client_id: String,
-    pub client_status: ClientStatus,
-    pub client_scopes: Vec<Scope>,
-    pub client_last_used_at: Option<NaiveDateTime>,
-    /// The grant's user (for client credentials, the client's owner).
-    pub user_login: Option<String>,
-    pub user_role: Option<String>,
 }
 
-/// [`AccessTokenState`] as stored, before its client's status and scopes are typed.
-#[derive(Queryable)]
-struct StateRow {
-    grant_id: i64,
-    expires_at: NaiveDateTime,
-    revoked_at: Option<NaiveDateTime>,
-    grant_revoked_at: Option<NaiveDateTime>,
-    user_id: Option<i64>,
-    client_pk: i64,
-    client_id: String,
-    client_status: String,
-    client_scopes: String,
-    client_last_used_at: Option<NaiveDateTime>,
-    user_login: Option<String>,
-    user_role: Option<String>,
-}
-
-impl StateRow {
-    fn typed(self) -> Result<AccessTokenState, DbError> {
-        let corrupt = |e| super::corrupt("oauth_clients", self.client_pk, e);
-        Ok(AccessTokenState {
-            client_status: ClientStatus::parse(&self.client_status).map_err(corrupt)?,
-            client_scopes: Scope::parse_list(&self.client_scopes).map_err(corrupt)?,
-            grant_id: self.grant_id,
-            expires_at: self.expires_at,
-            revoked_at: self.revoked_at,
-            grant_revoked_at: self.grant_revoked_at,
-            user_id: self.user_id,
-            client_pk: self.client_pk,
-            client_id: self.client_id,
-            client_last_used_at: self.client_last_used_at,
-            user_login: self.user_login,
-            user_role: self.user_role,
-        })
-    }
-}
-
-/// One primary-key lookup joined to its grant, client and user.
-pub fn state(conn: &mut MysqlConnection, jti: &str) -> Result<Option<AccessTokenState>, DbError> {
-    tokens::table
-        .inner_join(oauth_grants::table.inner_join(oauth_clients::table))
-        .left_join(users::table.on(users::id.nullable().eq(oauth_grants::user_id)))
+/// One primary-key lookup joined to its grant.
+pub fn facts(conn: &mut MysqlConnection, jti: &str) -> Result<Option<TokenFacts>, DbError> {
+    Ok(tokens::table
+        .inner_join(oauth_grants::table)
         .filter(tokens::jti.eq(jti))
         .select((
             tokens::grant_id,
@@ -92,28 +47,24 @@ pub fn state(conn: &mut MysqlConnection, jti: &str) -> Result<Option<AccessToken
             tokens::revoked_at,
             oauth_grants::revoked_at,
             oauth_grants::user_id,
-            oauth_clients::id,
-            oauth_clients::client_id,
-            oauth_clients::status,
-            oauth_clients::scopes,
-            oauth_clients::last_used_at,
-            users::login.nullable(),
-            users::role.nullable(),
+            oauth_grants::client_id,
         ))
-        .first::<StateRow>(conn)
-        .optional()?
-        .map(StateRow::typed)
-        .transpose()
+        .first(conn)
+        .optional()?)
 }
 
 pub fn revoke(conn: &mut MysqlConnection, jti: &str, now: NaiveDateTime) -> Result<usize, DbError> {
-    Ok(diesel::update(
+    let n = diesel::update(
         tokens::table
             .filter(tokens::jti.eq(jti))
             .filter(tokens::revoked_at.is_null()),
     )
     .set(tokens::revoked_at.eq(now))
-    .execute(conn)?)
+    .execute(conn)?;
+    if n > 0 {
+        crate::db::changes::record(conn, crate::db::changes::Change::Token(jti.to_string()))?;
+    }
+    Ok(n)
 }
 
 pub fn delete_expired(conn: &mut MysqlConnection, now: NaiveDateTime) -> Result<usize, DbError> {

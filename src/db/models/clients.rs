@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde_json::Value;
 
 use crate::db::DbError;
+use crate::db::changes::{Change, record};
 use crate::db::schema::oauth_clients;
 use crate::domain::{Client, ClientStatus, ClientType, GrantType, RedirectUri, Scope};
 
@@ -207,7 +208,7 @@ pub fn update(conn: &mut MysqlConnection, id: i64, changes: &ClientChanges) -> R
     diesel::update(oauth_clients::table.find(id))
         .set(changes)
         .execute(conn)?;
-    Ok(())
+    record(conn, Change::Client(id))
 }
 
 /// Makes the client confidential with this secret hash (or replaces its secret).
@@ -219,7 +220,7 @@ pub fn set_secret(conn: &mut MysqlConnection, id: i64, hash: &[u8]) -> Result<()
             oauth_clients::updated_at.eq(super::now()),
         ))
         .execute(conn)?;
-    Ok(())
+    record(conn, Change::Client(id))
 }
 
 /// Sets the status; returns whether the client exists.
@@ -228,13 +229,26 @@ pub fn update_status(
     client_id: &str,
     status: &str,
 ) -> Result<bool, DbError> {
-    let n = diesel::update(oauth_clients::table.filter(oauth_clients::client_id.eq(client_id)))
+    let Some(id) = pk_of(conn, client_id)? else {
+        return Ok(false);
+    };
+    diesel::update(oauth_clients::table.find(id))
         .set((
             oauth_clients::status.eq(status),
             oauth_clients::updated_at.eq(super::now()),
         ))
         .execute(conn)?;
-    Ok(n == 1)
+    record(conn, Change::Client(id))?;
+    Ok(true)
+}
+
+/// The row id of the client with this `client_id`.
+fn pk_of(conn: &mut MysqlConnection, client_id: &str) -> Result<Option<i64>, DbError> {
+    Ok(oauth_clients::table
+        .filter(oauth_clients::client_id.eq(client_id))
+        .select(oauth_clients::id)
+        .first(conn)
+        .optional()?)
 }
 
 /// Turns the client public: no secret, PKCE required, the given grants.
@@ -248,7 +262,7 @@ pub fn make_public(conn: &mut MysqlConnection, id: i64, grant_types: &str) -> Re
             oauth_clients::updated_at.eq(super::now()),
         ))
         .execute(conn)?;
-    Ok(())
+    record(conn, Change::Client(id))
 }
 
 /// Records that the client just used the protocol, unless a write within the last
@@ -273,9 +287,10 @@ pub fn touch_last_used(
 
 /// Deletes the client; returns whether it existed.
 pub fn delete(conn: &mut MysqlConnection, client_id: &str) -> Result<bool, DbError> {
-    Ok(
-        diesel::delete(oauth_clients::table.filter(oauth_clients::client_id.eq(client_id)))
-            .execute(conn)?
-            == 1,
-    )
+    let Some(id) = pk_of(conn, client_id)? else {
+        return Ok(false);
+    };
+    diesel::delete(oauth_clients::table.find(id)).execute(conn)?;
+    record(conn, Change::Client(id))?;
+    Ok(true)
 }

@@ -5,6 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbError;
+use crate::db::changes::{Change, record};
 use crate::db::schema::oauth_grants as grants;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -66,29 +67,40 @@ pub fn extend_expiry(
 
 /// Revokes the grant; returns whether it was live until now.
 pub fn revoke(conn: &mut MysqlConnection, id: i64, now: NaiveDateTime) -> Result<bool, DbError> {
-    Ok(diesel::update(
+    let n = diesel::update(
         grants::table
             .filter(grants::id.eq(id))
             .filter(grants::revoked_at.is_null()),
     )
     .set(grants::revoked_at.eq(now))
-    .execute(conn)?
-        == 1)
+    .execute(conn)?;
+    recorded(conn, n, Change::Grant(id)).map(|n| n == 1)
 }
 
-/// Revokes the grants created from a code (its replay); returns how many were live.
+/// Records `change` when `n` rows were revoked; returns `n`.
+fn recorded(conn: &mut MysqlConnection, n: usize, change: Change) -> Result<usize, DbError> {
+    if n > 0 {
+        record(conn, change)?;
+    }
+    Ok(n)
+}
+
+/// Revokes the grants the client got from a code (its replay); returns how many were live.
 pub fn revoke_by_code(
     conn: &mut MysqlConnection,
+    client_id: i64,
     code_id: i64,
     now: NaiveDateTime,
 ) -> Result<usize, DbError> {
-    Ok(diesel::update(
+    let n = diesel::update(
         grants::table
+            .filter(grants::client_id.eq(client_id))
             .filter(grants::code_id.eq(code_id))
             .filter(grants::revoked_at.is_null()),
     )
     .set(grants::revoked_at.eq(now))
-    .execute(conn)?)
+    .execute(conn)?;
+    recorded(conn, n, Change::ClientGrants(client_id))
 }
 
 /// Revokes every live grant of a client (e.g. when it turns public).
@@ -97,13 +109,14 @@ pub fn revoke_for_client(
     client_id: i64,
     now: NaiveDateTime,
 ) -> Result<usize, DbError> {
-    Ok(diesel::update(
+    let n = diesel::update(
         grants::table
             .filter(grants::client_id.eq(client_id))
             .filter(grants::revoked_at.is_null()),
     )
     .set(grants::revoked_at.eq(now))
-    .execute(conn)?)
+    .execute(conn)?;
+    recorded(conn, n, Change::ClientGrants(client_id))
 }
 
 /// Grants whose every token has expired go, with their tokens (ON DELETE CASCADE).
@@ -118,14 +131,15 @@ pub fn revoke_for_user(
     user_id: i64,
     now: NaiveDateTime,
 ) -> Result<usize, DbError> {
-    Ok(diesel::update(
+    let n = diesel::update(
         grants::table
             .filter(grants::client_id.eq(client_id))
             .filter(grants::user_id.eq(user_id))
             .filter(grants::revoked_at.is_null()),
     )
     .set(grants::revoked_at.eq(now))
-    .execute(conn)?)
+    .execute(conn)?;
+    recorded(conn, n, Change::ClientGrants(client_id))
 }
 
 /// Revokes every live grant a user gave any client (their password was reset).
@@ -134,13 +148,14 @@ pub fn revoke_all_of_user(
     user_id: i64,
     now: NaiveDateTime,
 ) -> Result<usize, DbError> {
-    Ok(diesel::update(
+    let n = diesel::update(
         grants::table
             .filter(grants::user_id.eq(user_id))
             .filter(grants::revoked_at.is_null()),
     )
     .set(grants::revoked_at.eq(now))
-    .execute(conn)?)
+    .execute(conn)?;
+    recorded(conn, n, Change::UserGrants(user_id))
 }
 
 /// Revokes a client's live grants whose scope or grant type it may no longer use.
@@ -151,7 +166,7 @@ pub fn revoke_outside(
     grant_types: &[&str],
     now: NaiveDateTime,
 ) -> Result<usize, DbError> {
-    Ok(diesel::update(
+    let n = diesel::update(
         grants::table
             .filter(grants::client_id.eq(client_id))
             .filter(grants::revoked_at.is_null())
@@ -162,5 +177,6 @@ pub fn revoke_outside(
             ),
     )
     .set(grants::revoked_at.eq(now))
-    .execute(conn)?)
+    .execute(conn)?;
+    recorded(conn, n, Change::ClientGrants(client_id))
 }

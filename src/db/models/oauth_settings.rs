@@ -60,5 +60,5 @@ pub fn update(conn: &mut MysqlConnection, changes: &SettingsChanges) -> Result<(
     diesel::update(oauth_settings::table.find(1i8))
         .set(changes)
         .execute(conn)?;
-    Ok(())
+    crate::db::changes::record(conn, crate::db::changes::Change::Settings)
 }

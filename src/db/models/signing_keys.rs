@@ -60,11 +60,15 @@ pub struct NewSigningKey<'a> {
     pub active_from: Option<NaiveDateTime>,
 }
 
-pub fn insert(conn: &mut MysqlConnection, key: &NewSigningKey) -> Result<(), DbError> {
+/// Inserts the key; returns its id.
+pub fn insert(conn: &mut MysqlConnection, key: &NewSigningKey) -> Result<i64, DbError> {
     diesel::insert_into(signing_keys::table)
         .values(key)
         .execute(conn)?;
-    Ok(())
+    // Read before the change-log row below takes LAST_INSERT_ID().
+    let id = super::last_insert_id(conn)?;
+    crate::db::changes::record(conn, crate::db::changes::Change::Keys)?;
+    Ok(id)
 }
 
 /// Keys still published at `now`, newest first; the first unretired one signs.

@@ -60,7 +60,7 @@ pub fn set(
             diesel::delete(site_access::table.find((user_id, site_id))).execute(conn)?;
         }
     }
-    Ok(())
+    crate::db::changes::record(conn, crate::db::changes::Change::User(user_id))
 }
 
 /// Who has which level on a site: (login, level).

@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbError;
+use crate::db::changes::{Change, record};
 use crate::db::schema::users;
 use crate::domain::{Email, Login, Role};
 
@@ -109,14 +110,23 @@ pub fn update_password(
     login: &Login,
     password_hash: &str,
 ) -> Result<bool, DbError> {
+    let Some(id) = users::table
+        .filter(users::login.eq(login.as_str()))
+        .select(users::id)
+        .first::<i64>(conn)
+        .optional()?
+    else {
+        return Ok(false);
+    };
     // A new password ends every console session that began with the old one.
-    let n = diesel::update(users::table.filter(users::login.eq(login.as_str())))
+    diesel::update(users::table.find(id))
         .set((
             users::password_hash.eq(password_hash),
             users::session_epoch.eq(users::session_epoch + 1),
         ))
         .execute(conn)?;
-    Ok(n == 1)
+    record(conn, Change::User(id))?;
+    Ok(true)
 }
 
 pub fn update_last_login(conn: &mut MysqlConnection, id: i64) -> Result<(), DbError> {
@@ -144,7 +154,7 @@ pub fn update_role(conn: &mut MysqlConnection, id: i64, role: Role) -> Result<()
             users::session_epoch.eq(users::session_epoch + 1),
         ))
         .execute(conn)?;
-    Ok(())
+    record(conn, Change::User(id))
 }
 
 /// Locks every superuser row until the transaction ends; returns how many there are.

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::api::{self, ApiError};
 use crate::audit::Actor;
-use crate::db;
+use crate::db::{self, Connect};
 use crate::oauth::params::Params;
 use crate::web::routes::client_ip::client_ip;
 use crate::web::routes::oauth::read_form;
@@ -83,10 +83,11 @@ async fn answer(
         })?;
     let proto = state.protocol.clone();
     let ip = client_ip(req);
-    db::run_with(&state.pool, move |conn| {
-        let caller = api::caller::authenticate(conn, &proto, &token)?;
+    // The token is checked from memory; a connection is taken only for the method itself.
+    db::run_lazy(&state.pool, move |db: &mut db::Lazy| {
+        let caller = api::caller::authenticate(db, &proto, &token)?;
         let actor = Actor::new(&caller.login).from_ip(ip);
-        api::methods::call(conn, &caller, &actor, &method, &params)
+        api::methods::call(db.connection()?, &caller, &actor, &method, &params)
     })
     .await
 }

@@ -290,6 +290,9 @@ async fn access_tokens_carry_the_rfc_9068_claims() {
     assert_eq!(info["username"], "alice");
 }
 
+/// Runs a `consentry` command, then waits the second within which a change made outside
+/// the server (the command line is a process of its own) is in force on it (the README's
+/// promise; the server reads the change log every 250 ms).
 pub fn run_cli(app: &crate::common::TestApp, args: &[&str]) {
     let out = crate::cli::consentry(app, args, "");
     assert!(
@@ -297,4 +300,5 @@ pub fn run_cli(app: &crate::common::TestApp, args: &[&str]) {
         "{args:?}: {}",
         crate::cli::stderr(&out)
     );
+    std::thread::sleep(std::time::Duration::from_secs(1));
 }

@@ -124,12 +124,14 @@ pub async fn register(app: &TestApp, spec: Spec) -> Client {
     .unwrap()
 }
 
-/// Runs SQL against the test database (to change settings, expire a code, ...).
+/// Runs SQL against the test database (to change settings, expire a code, ...), and
+/// says so in the change log, as an operator editing tables by hand must: the servers
+/// then forget what they hold in memory.
 pub fn sql(app: &TestApp, statement: &str) {
     use diesel::RunQueryDsl;
-    diesel::sql_query(statement)
-        .execute(&mut app.conn())
-        .unwrap();
+    let mut conn = app.conn();
+    diesel::sql_query(statement).execute(&mut conn).unwrap();
+    consentry::db::changes::record(&mut conn, consentry::db::changes::Change::All).unwrap();
 }
 
 pub fn authorize_path(pairs: &[(&str, &str)]) -> String {

@@ -1,60 +1,66 @@
 //! `/.well-known/oauth-authorization-server` (RFC 8414), `/.well-known/oauth-protected-resource`
-//! (RFC 9728) and `/oauth2/jwks`.
+//! (RFC 9728) and `/oauth2/jwks`: bytes built once and rebuilt when the settings or the
+//! keys change (`oauth::documents`).
 
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, get, web};
 
 use super::error_response;
 use crate::db;
 use crate::oauth::error::OAuthError;
-use crate::oauth::metadata as server_metadata;
-use crate::oauth::settings::Settings;
 use crate::web::state::AppState;
+
+/// Serves a document from `build`, which reaches the database only when it must rebuild.
+async fn document(
+    state: &AppState,
+    cache_control: &'static str,
+    content_type: &'static str,
+    build: impl FnOnce(&mut db::Lazy) -> Result<Bytes, OAuthError> + Send + 'static,
+) -> HttpResponse {
+    match db::run_lazy(&state.pool, build).await {
+        Ok(body) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, cache_control))
+            .content_type(content_type)
+            .body(body),
+        Err(e) => error_response(e),
+    }
+}
 
 #[get("/.well-known/oauth-authorization-server")]
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
-    let issuer = state.protocol.issuer.clone();
-    match db::run_with(&state.pool, |conn| {
-        Settings::load(conn).map_err(OAuthError::from)
-    })
+    let proto = state.protocol.clone();
+    // Short: turning registration on or off changes the document.
+    document(
+        &state,
+        "public, max-age=300",
+        "application/json",
+        move |db| proto.documents.metadata(db, &proto),
+    )
     .await
-    {
-        // Short: turning registration on or off changes the document.
-        Ok(settings) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-            .json(server_metadata::document(&issuer, &settings)),
-        Err(e) => error_response(e),
-    }
 }
 
 #[get("/.well-known/oauth-protected-resource")]
 pub async fn protected_resource(state: web::Data<AppState>) -> HttpResponse {
     let proto = state.protocol.clone();
-    match db::run_with(&state.pool, |conn| {
-        Settings::load(conn).map_err(OAuthError::from)
-    })
+    document(
+        &state,
+        "public, max-age=3600",
+        "application/json",
+        move |db| proto.documents.protected_resource(db, &proto),
+    )
     .await
-    {
-        Ok(settings) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-            .json(server_metadata::protected_resource(
-                &proto.audience,
-                &proto.issuer,
-                &settings,
-            )),
-        Err(e) => error_response(e),
-    }
 }
 
 #[get("/oauth2/jwks")]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     let proto = state.protocol.clone();
-    match db::run_with(&state.pool, move |conn| proto.keys.jwks(conn)).await {
-        // Short enough that a rotated key is seen soon; clients refetch on an unknown kid.
-        Ok(body) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-            .content_type("application/jwk-set+json")
-            .body(body.to_string()),
-        Err(e) => error_response(e),
-    }
+    // Short enough that a rotated key is seen soon; clients refetch on an unknown kid.
+    document(
+        &state,
+        "public, max-age=300",
+        "application/jwk-set+json",
+        move |db| proto.keys.jwks(db, proto.live.generation()),
+    )
+    .await
 }

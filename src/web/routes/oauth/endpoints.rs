@@ -3,7 +3,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::MysqlConnection;
 
 use super::{authorization, error_response, no_store_json, read_form};
 use crate::db;
@@ -14,7 +13,7 @@ use crate::oauth::{Protocol, introspection, revocation, tokens};
 use crate::web::routes::client_ip::client_ip;
 use crate::web::state::AppState;
 
-/// Reads the form, then runs `call` with the connection, the protocol state, the
+/// Reads the form, then runs `call` with a lazy connection, the protocol state, the
 /// Authorization header and the parameters, off the actix worker.
 async fn call_with_form<T, F>(
     req: &HttpRequest,
@@ -23,9 +22,7 @@ async fn call_with_form<T, F>(
     call: F,
 ) -> Result<T, OAuthError>
 where
-    F: FnOnce(&mut MysqlConnection, &Protocol, &Caller, &Params) -> Result<T, OAuthError>
-        + Send
-        + 'static,
+    F: FnOnce(&mut db::Lazy, &Protocol, &Caller, &Params) -> Result<T, OAuthError> + Send + 'static,
     T: Send + 'static,
 {
     let params = read_form(req, payload).await?;
@@ -34,8 +31,10 @@ where
         ip: client_ip(req),
     };
     let proto = state.protocol.clone();
-    db::run_with(&state.pool, move |conn| {
-        call(conn, &proto, &caller, &params)
+    // A connection is checked out only when the call needs one: introspection and the
+    // checks before issuing answer from memory when the state is warm.
+    db::run_lazy(&state.pool, move |db: &mut db::Lazy| {
+        call(db, &proto, &caller, &params)
     })
     .await
 }

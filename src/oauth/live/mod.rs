@@ -1,0 +1,312 @@
+//! What the hot paths read, kept in memory and fresh: the settings, the clients, the users
+//! that tokens act for, and whether each access token is still good. The token endpoint,
+//! introspection, the API and the metadata documents read from here and reach the
+//! database only on a miss.
+//!
+//! Freshness: every write that changes any of this records a row in the change log
+//! (`db::changes`) in its own transaction. This server applies its own changes right after
+//! they commit; [`follow`] applies everyone's, polling the log every 250 ms
+//! (`CONSENTRY_CHANGE_POLL_MS`). Every entry is also dropped after [`ENTRY_TTL`] whatever
+//! the log says, so nothing is trusted forever.
+//!
+//! If the log cannot be read for [`STALE_AFTER`], what is in memory may be out of date:
+//! from then on every read goes to the database, which answers 503 while it is away.
+
+mod follower;
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDateTime;
+use moka::sync::Cache;
+
+pub use follower::Follower;
+
+use crate::db::changes::{Change, Sink};
+use crate::db::{Connect, DbError, models};
+use crate::domain::{Client, Role};
+use crate::oauth::settings::Settings;
+
+/// How long an entry is kept without being confirmed by the log.
+pub const ENTRY_TTL: Duration = Duration::from_secs(60);
+/// How long the memory is trusted without a successful read of the log.
+pub const STALE_AFTER: Duration = Duration::from_secs(30);
+/// Bounds on the caches that outsiders can make grow (one entry per client, user, token).
+const MAX_CLIENTS: u64 = 10_000;
+const MAX_USERS: u64 = 10_000;
+const MAX_TOKENS: u64 = 200_000;
+
+/// The user a token acts for, as the hot paths need them.
+#[derive(Debug, Clone)]
+pub struct UserFacts {
+    pub id: i64,
+    pub login: String,
+    pub role: Role,
+}
+
+/// What decides whether a signed, unexpired access token is still good.
+#[derive(Debug, Clone)]
+pub struct TokenFacts {
+    pub grant_id: i64,
+    pub client_pk: i64,
+    pub user_id: Option<i64>,
+    pub expires_at: NaiveDateTime,
+    /// The token or its grant was revoked.
+    pub revoked: bool,
+}
+
+pub struct Live {
+    settings: RwLock<Option<(Arc<Settings>, Instant)>>,
+    clients: Cache<String, Arc<Client>>,
+    /// Row id → `client_id`, for tokens and grants, which name clients by row id.
+    client_ids: Cache<i64, String>,
+    users: Cache<i64, Option<Arc<UserFacts>>>,
+    tokens: Cache<String, Option<Arc<TokenFacts>>>,
+    /// Clients whose "last used" this server wrote within the last minute.
+    touched: Cache<i64, ()>,
+    /// When the change log was last read without error.
+    synced_at: Mutex<Instant>,
+    /// Bumped by every change to the settings or the keys: the documents built from them
+    /// (metadata, JWKS) are rebuilt when it moves.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Live {
+    pub fn new() -> Self {
+        Self {
+            settings: RwLock::new(None),
+            clients: Cache::builder()
+                .max_capacity(MAX_CLIENTS)
+                .time_to_live(ENTRY_TTL)
+                .support_invalidation_closures()
+                .build(),
+            client_ids: Cache::builder()
+                .max_capacity(MAX_CLIENTS)
+                .time_to_live(ENTRY_TTL)
+                .build(),
+            users: Cache::builder()
+                .max_capacity(MAX_USERS)
+                .time_to_live(ENTRY_TTL)
+                .build(),
+            tokens: Cache::builder()
+                .max_capacity(MAX_TOKENS)
+                .time_to_live(ENTRY_TTL)
+                .support_invalidation_closures()
+                .build(),
+            touched: Cache::builder()
+                .max_capacity(MAX_CLIENTS)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+            synced_at: Mutex::new(Instant::now()),
+            generation: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Whether what is in memory may be used: the log was read recently.
+    fn trusted(&self) -> bool {
+        self.synced_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+            < STALE_AFTER
+    }
+
+    /// The change log was just read and applied.
+    pub fn mark_synced(&self) {
+        *self.synced_at.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// The documents' generation: moves whenever the settings or the keys change.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The General settings.
+    pub fn settings(&self, db: &mut impl Connect) -> Result<Arc<Settings>, DbError> {
+        if self.trusted()
+            && let Some((settings, at)) = &*self.settings.read().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < ENTRY_TTL
+        {
+            return Ok(settings.clone());
+        }
+        let settings = Arc::new(Settings::load(db.connection()?)?);
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((settings.clone(), Instant::now()));
+        Ok(settings)
+    }
+
+    /// The client with this `client_id`, if one is registered.
+    pub fn client(
+        &self,
+        db: &mut impl Connect,
+        client_id: &str,
+    ) -> Result<Option<Arc<Client>>, DbError> {
+        if self.trusted()
+            && let Some(client) = self.clients.get(client_id)
+        {
+            return Ok(Some(client));
+        }
+        // Unknown IDs are not remembered: anyone can send them.
+        let loaded = models::clients::find_by_client_id(db.connection()?, client_id)?.map(Arc::new);
+        if let Some(client) = &loaded {
+            self.remember(client);
+        }
+        Ok(loaded)
+    }
+
+    /// The client with this row id (the one a token or grant names).
+    pub fn client_by_pk(
+        &self,
+        db: &mut impl Connect,
+        pk: i64,
+    ) -> Result<Option<Arc<Client>>, DbError> {
+        if self.trusted()
+            && let Some(client_id) = self.client_ids.get(&pk)
+            && let Some(client) = self.clients.get(&client_id)
+        {
+            return Ok(Some(client));
+        }
+        let loaded = models::clients::find_by_id(db.connection()?, pk)?.map(Arc::new);
+        if let Some(client) = &loaded {
+            self.remember(client);
+        }
+        Ok(loaded)
+    }
+
+    fn remember(&self, client: &Arc<Client>) {
+        self.client_ids.insert(client.id, client.client_id.clone());
+        self.clients
+            .insert(client.client_id.clone(), client.clone());
+    }
+
+    /// A user by id; `None` when there is no such user (any more).
+    pub fn user(&self, db: &mut impl Connect, id: i64) -> Result<Option<Arc<UserFacts>>, DbError> {
+        if self.trusted()
+            && let Some(user) = self.users.get(&id)
+        {
+            return Ok(user);
+        }
+        let loaded = models::users::find_by_id(db.connection()?, id)?.map(|u| {
+            Arc::new(UserFacts {
+                id: u.id,
+                role: u.role(),
+                login: u.login,
+            })
+        });
+        self.users.insert(id, loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The state of the access token with this `jti`; `None` when no row has it.
+    pub fn token(
+        &self,
+        db: &mut impl Connect,
+        jti: &str,
+    ) -> Result<Option<Arc<TokenFacts>>, DbError> {
+        if self.trusted()
+            && let Some(facts) = self.tokens.get(jti)
+        {
+            return Ok(facts);
+        }
+        let loaded = models::access_tokens::facts(db.connection()?, jti)?.map(|f| {
+            Arc::new(TokenFacts {
+                grant_id: f.grant_id,
+                client_pk: f.client_pk,
+                user_id: f.user_id,
+                expires_at: f.expires_at,
+                revoked: f.revoked_at.is_some() || f.grant_revoked_at.is_some(),
+            })
+        });
+        // A jti with no row is not remembered: it came from a signed token, but it may be
+        // one this server is still committing.
+        if loaded.is_some() {
+            self.tokens.insert(jti.to_string(), loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    /// Whether this server should write the client's "last used" now: at most once a
+    /// minute per client (the console shows it to the minute).
+    pub fn due_for_touch(&self, client_pk: i64) -> bool {
+        let mut due = false;
+        self.touched.get_with(client_pk, || due = true);
+        due
+    }
+
+    /// A token this server just issued and committed: known at once, without a read.
+    pub fn issued(&self, jti: &str, facts: TokenFacts) {
+        self.tokens.insert(jti.to_string(), Some(Arc::new(facts)));
+    }
+
+    /// How many entries each cache holds (logged by the follower).
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.clients.entry_count(),
+            self.users.entry_count(),
+            self.tokens.entry_count(),
+        )
+    }
+
+    fn forget_settings(&self) {
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    fn forget_tokens_where(&self, matches: impl Fn(&TokenFacts) -> bool + Send + Sync + 'static) {
+        // Only fails when closures are not enabled, which `new` does.
+        let _ = self
+            .tokens
+            .invalidate_entries_if(move |_, facts| facts.as_ref().is_some_and(|f| matches(f)));
+    }
+}
+
+impl Sink for Live {
+    fn apply(&self, change: &Change) {
+        match change {
+            Change::Settings => self.forget_settings(),
+            Change::Keys => {
+                self.generation
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            }
+            Change::Client(pk) => {
+                let pk = *pk;
+                let _ = self.clients.invalidate_entries_if(move |_, c| c.id == pk);
+                self.forget_tokens_where(move |t| t.client_pk == pk);
+            }
+            Change::User(id) => {
+                self.users.invalidate(id);
+                let id = *id;
+                self.forget_tokens_where(move |t| t.user_id == Some(id));
+            }
+            Change::Token(jti) => self.tokens.invalidate(jti),
+            Change::Grant(id) => {
+                let id = *id;
+                self.forget_tokens_where(move |t| t.grant_id == id);
+            }
+            Change::ClientGrants(pk) => {
+                let pk = *pk;
+                self.forget_tokens_where(move |t| t.client_pk == pk);
+            }
+            Change::UserGrants(id) => {
+                let id = *id;
+                self.forget_tokens_where(move |t| t.user_id == Some(id));
+            }
+            Change::Sites => {}
+            Change::All => {
+                self.forget_settings();
+                self.clients.invalidate_all();
+                self.client_ids.invalidate_all();
+                self.users.invalidate_all();
+                self.tokens.invalidate_all();
+                self.touched.invalidate_all();
+            }
+        }
+    }
+}

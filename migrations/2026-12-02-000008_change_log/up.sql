@@ -7,3 +7,9 @@ CREATE TABLE change_log (
     created_at DATETIME(6) NOT NULL,
     KEY change_log_created (created_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+-- Client-credentials tokens are written in batches (src/oauth/issuer.rs): each grant row
+-- carries the jti of the token issued with it, so one batch finds its grants' ids with one
+-- SELECT instead of relying on consecutive AUTO_INCREMENT values (not given on Galera).
+ALTER TABLE oauth_grants ADD COLUMN first_jti CHAR(22) NULL,
+    ADD UNIQUE KEY oauth_grants_first_jti (first_jti);

@@ -230,6 +230,8 @@ diesel::table! {
         created_at -> Datetime,
         expires_at -> Datetime,
         revoked_at -> Nullable<Datetime>,
+        #[max_length = 22]
+        first_jti -> Nullable<Char>,
     }
 }
 

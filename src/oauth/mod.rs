@@ -8,6 +8,7 @@ pub mod consents;
 pub mod documents;
 pub mod error;
 pub mod introspection;
+pub mod issuer;
 pub mod jwt;
 pub mod keys;
 pub mod live;
@@ -34,6 +35,9 @@ pub struct Protocol {
     pub live: std::sync::Arc<live::Live>,
     /// The metadata documents, serialised.
     pub documents: documents::Documents,
+    /// The group-commit writer for client-credentials tokens, once the server starts one
+    /// (without it, as in the command line and direct tests, each token commits alone).
+    pub writer: OnceLock<issuer::Writer>,
     /// The `iss` of tokens and of authorization responses: the public base URL.
     pub issuer: String,
     /// The `aud` of access tokens: this server's API, at the same base URL.
@@ -77,11 +81,25 @@ impl Protocol {
             keys: keys::KeyRing::new(),
             live,
             documents: documents::Documents::default(),
+            writer: OnceLock::new(),
             audience: public_base.clone(),
             issuer: public_base,
             secret_key: OnceLock::new(),
             introspection: governor::RateLimiter::keyed(governor::Quota::per_second(rate)),
         }
+    }
+
+    /// Starts the group-commit writer (once); a request waits at most `wait` for its commit.
+    pub fn start_writer(
+        &self,
+        pool: crate::db::DbPool,
+        wait: std::time::Duration,
+    ) -> std::io::Result<()> {
+        if self.writer.get().is_none() {
+            let writer = issuer::Writer::start(pool, self.live.clone(), wait)?;
+            let _ = self.writer.set(writer);
+        }
+        Ok(())
     }
 
     /// Charges one introspection to `client_id`; the seconds to wait when over the rate.

@@ -62,15 +62,16 @@ pub fn exchange(
     let (client, credentials) = client_auth::authenticate_request(db, proto, caller, params)?;
     proto.check_resource(params)?;
     let settings = proto.live.settings(db)?;
-    let conn = db.connection()?;
     let response = match grant {
-        GrantType::AuthorizationCode => redeem_code(conn, proto, &settings, &client, params),
-        GrantType::RefreshToken => refresh(conn, proto, &settings, &client, params),
+        GrantType::AuthorizationCode => {
+            redeem_code(db.connection()?, proto, &settings, &client, params)
+        }
+        GrantType::RefreshToken => refresh(db.connection()?, proto, &settings, &client, params),
         GrantType::ClientCredentials => {
-            client_credentials(conn, proto, &settings, &client, &credentials, params)
+            client_credentials(db, proto, &settings, &client, &credentials, params)
         }
     }?;
-    touch_last_used(conn, proto, client.id)?;
+    touch_last_used(db, proto, client.id)?;
     Ok(response)
 }
 
@@ -352,7 +353,7 @@ fn revoke_reused_family(
 }
 
 fn client_credentials(
-    conn: &mut MysqlConnection,
+    db: &mut impl Connect,
     proto: &Protocol,
     settings: &Settings,
     client: &Client,
@@ -367,7 +368,7 @@ fn client_credentials(
     }
     let scope = scopes::for_token(params.get("scope"), &scopes::permitted(client, settings))?;
     let owner = match client.owner_id {
-        Some(id) => proto.live.user(conn, id)?,
+        Some(id) => proto.live.user(db, id)?,
         None => None,
     }
     .ok_or_else(|| {
@@ -381,31 +382,75 @@ fn client_credentials(
         )));
     }
     let now = models::now();
-    crate::db::transaction(conn, |conn| {
-        let grant_id = models::grants::insert(
-            conn,
-            &NewGrant {
-                client_id: client.id,
-                user_id: Some(owner.id),
-                code_id: None,
-                grant_type: GrantType::ClientCredentials.as_str(),
-                scope: scope.as_str(),
-                created_at: now,
-                expires_at: family_expiry(settings, now, false),
-            },
-        )?;
-        // RFC 6749 §4.4.3: no refresh token for client credentials.
-        issue(
-            conn,
-            proto,
-            settings,
-            client,
-            grant_id,
-            &client.client_id,
-            scope,
-            None,
-        )
+    let issued = models::grants::IssuedToken {
+        jti: crate::auth::random_token(16),
+        client_id: client.id,
+        user_id: Some(owner.id),
+        grant_type: GrantType::ClientCredentials.as_str(),
+        scope: scope.as_str(),
+        created_at: now,
+        expires_at: family_expiry(settings, now, false),
+    };
+    // Signed first, in parallel with other requests; answered only once its row is
+    // committed, by the group-commit writer when the server runs one.
+    let access_token = sign_access(
+        db,
+        proto,
+        settings,
+        client,
+        &client.client_id,
+        scope,
+        &issued.jti,
+        now,
+    )?;
+    match proto.writer.get() {
+        Some(writer) => {
+            writer.write(issued)?;
+        }
+        None => {
+            let batch = std::slice::from_ref(&issued);
+            crate::db::transaction(db.connection()?, |c| {
+                models::grants::insert_issued(c, batch)
+            })?;
+        }
+    }
+    // RFC 6749 §4.4.3: no refresh token for client credentials.
+    Ok(TokenResponse {
+        token_type: "Bearer",
+        expires_in: settings.access_token_lifetime,
+        access_token,
+        refresh_token: None,
+        scope: scope.as_str().to_string(),
     })
+}
+
+/// Signs an RFC 9068 access token for `subject` with the current key.
+#[allow(clippy::too_many_arguments)]
+fn sign_access(
+    db: &mut impl Connect,
+    proto: &Protocol,
+    settings: &Settings,
+    client: &Client,
+    subject: &str,
+    scope: Scope,
+    jti: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<String, OAuthError> {
+    let iat = now.and_utc().timestamp();
+    jwt::sign(
+        db,
+        &proto.keys,
+        &AccessClaims {
+            iss: proto.issuer.clone(),
+            sub: subject.to_string(),
+            aud: proto.audience.clone(),
+            client_id: client.client_id.clone(),
+            scope: scope.as_str().to_string(),
+            iat,
+            exp: iat + settings.access_token_lifetime,
+            jti: jti.to_string(),
+        },
+    )
 }
 
 /// When the last token issued now would expire: the grant may be purged after that.
@@ -448,21 +493,7 @@ fn issue(
             expires_at: access_expires,
         },
     )?;
-    let iat = now.and_utc().timestamp();
-    let access_token = jwt::sign(
-        conn,
-        &proto.keys,
-        &AccessClaims {
-            iss: proto.issuer.clone(),
-            sub: subject.to_string(),
-            aud: proto.audience.clone(),
-            client_id: client.client_id.clone(),
-            scope: scope.as_str().to_string(),
-            iat,
-            exp: iat + settings.access_token_lifetime,
-            jti,
-        },
-    )?;
+    let access_token = sign_access(conn, proto, settings, client, subject, scope, &jti, now)?;
     let refresh_token = if let Some(expires) = refresh_until {
         let token = crate::auth::random_token(32);
         models::refresh_tokens::insert(

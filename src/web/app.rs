@@ -38,6 +38,8 @@ pub enum StartupError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("cannot start the token writer thread: {0}")]
+    Writer(std::io::Error),
     #[error("the server stopped: {0}")]
     Stopped(std::io::Error),
 }
@@ -106,6 +108,10 @@ impl Application {
                 Duration::from_millis(HASH_SLOT_WAIT_MS),
             )),
         });
+        state
+            .protocol
+            .start_writer(state.pool.clone(), config.db_timeout)
+            .map_err(StartupError::Writer)?;
         let follower_state = state.clone();
         let key = Key::from(config.session_key.expose());
         let secure = config.secure_cookies();

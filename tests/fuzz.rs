@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use consentry::domain::RedirectUri;
-use consentry::domain::Scope;
+use consentry::domain::{Scope, SigningAlg};
 use consentry::oauth::authorize::redirect_uri_matches;
 use consentry::oauth::jwt::{self, AccessClaims};
 use consentry::oauth::keys::LoadedKey;
@@ -276,7 +276,13 @@ fn pkce_accepts_only_the_verifier_of_the_challenge() {
 
 #[test]
 fn jwt_decoding_accepts_only_untouched_tokens_of_ours() {
-    let key = LoadedKey::generate("fuzz-key").expect("an RSA key");
+    for alg in SigningAlg::ALL {
+        jwt_decoding_of(alg);
+    }
+}
+
+fn jwt_decoding_of(alg: SigningAlg) {
+    let key = LoadedKey::generate("fuzz-key", alg).expect("a key");
     let now = chrono::Utc::now().timestamp();
     let claims = AccessClaims {
         iss: "https://auth.example".into(),
@@ -291,6 +297,11 @@ fn jwt_decoding_accepts_only_untouched_tokens_of_ours() {
     let token = jwt::sign_with(&key, &claims).unwrap();
     assert!(jwt::decode_claims(&token, &key, &claims.iss, &claims.aud, true).is_some());
     assert_eq!(jwt::acceptable_kid(&token).as_deref(), Some("fuzz-key"));
+    // A key of another algorithm never accepts it, whatever the header says.
+    for other in SigningAlg::ALL.into_iter().filter(|a| *a != alg) {
+        let wrong = LoadedKey::generate("fuzz-key", other).expect("a key");
+        assert!(jwt::decode_claims(&token, &wrong, &claims.iss, &claims.aud, true).is_none());
+    }
     let cases = prop_oneof![
         (any::<usize>(), any::<u8>(), any::<char>())
             .prop_map(move |(at, op, c)| mutate(&token, at, op, c)),
@@ -299,7 +310,7 @@ fn jwt_decoding_accepts_only_untouched_tokens_of_ours() {
             .prop_map(|(a, b, c)| format!("{a}.{b}.{c}")),
     ];
     let original = jwt::sign_with(&key, &claims).unwrap();
-    fuzz("jwt_decoding", cases, |candidate| {
+    fuzz(&format!("jwt_decoding_{alg}"), cases, |candidate| {
         let _ = jwt::acceptable_kid(&candidate);
         let decoded = jwt::decode_claims(&candidate, &key, &claims.iss, &claims.aud, true);
         if let Some(found) = decoded {
@@ -328,6 +339,7 @@ fn open_settings() -> Settings {
         registration_policy: RegistrationPolicy::Open,
         audit_retention_days: 400,
         allowed_app_schemes: vec!["cursor".into()],
+        signing_alg: SigningAlg::Rs256,
     }
 }
 

@@ -13,3 +13,7 @@ CREATE TABLE change_log (
 -- SELECT instead of relying on consecutive AUTO_INCREMENT values (not given on Galera).
 ALTER TABLE oauth_grants ADD COLUMN first_jti CHAR(22) NULL,
     ADD UNIQUE KEY oauth_grants_first_jti (first_jti);
+
+-- The signing algorithm is a setting (RS256, ES256 or EdDSA); each key remembers its own.
+ALTER TABLE signing_keys ADD COLUMN alg VARCHAR(10) NOT NULL DEFAULT 'RS256';
+ALTER TABLE oauth_settings ADD COLUMN signing_alg VARCHAR(10) NOT NULL DEFAULT 'RS256';

@@ -23,6 +23,7 @@ use crate::web::app::StartupError;
 
 mod clients;
 mod keys;
+mod settings;
 mod sites;
 mod users;
 
@@ -30,6 +31,8 @@ pub use clients::ClientCommand;
 use clients::{client, client_error_line};
 pub use keys::KeysCommand;
 use keys::keys;
+pub use settings::SettingsCommand;
+use settings::settings;
 pub use sites::{AccessCommand, SiteCommand};
 use sites::{access, site};
 pub use users::UserCommand;
@@ -61,6 +64,11 @@ pub enum Command {
     Client {
         #[command(subcommand)]
         command: ClientCommand,
+    },
+    /// Show or change the General settings (OAuth 2.0).
+    Settings {
+        #[command(subcommand)]
+        command: SettingsCommand,
     },
     /// Manage the keys that sign access tokens.
     Keys {
@@ -151,6 +159,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::User { command } => user(command),
         Command::Client { command } => client(command),
         Command::Keys { command } => keys(command),
+        Command::Settings { command } => settings(command),
         Command::Site { command } => site(command),
         Command::Access { command } => access(command),
         Command::Purge => {

@@ -204,19 +204,33 @@ impl Retryable for DbError {
 /// (503) while the database is away and recover on their own once it is back. Every
 /// connection gets statement and lock-wait limits of `timeout` too ([`SessionLimits`]).
 pub fn build_pool(url: &DatabaseUrl, size: u32, timeout: Duration) -> Result<DbPool, DbError> {
+    pool_builder(size, timeout)
+        .min_idle(Some(1))
+        .build(ConnectionManager::<MysqlConnection>::new(url.full()))
+        .map_err(|e| DbError::Unavailable(e.to_string()))
+}
+
+/// A pool like [`build_pool`]'s that connects only when first used, so building it never
+/// waits for the database.
+pub fn build_lazy_pool(url: &DatabaseUrl, size: u32, timeout: Duration) -> DbPool {
+    pool_builder(size, timeout)
+        .min_idle(Some(0))
+        .build_unchecked(ConnectionManager::<MysqlConnection>::new(url.full()))
+}
+
+fn pool_builder(
+    size: u32,
+    timeout: Duration,
+) -> diesel::r2d2::Builder<ConnectionManager<MysqlConnection>> {
     let secs = timeout.as_secs().max(1) as u32;
     // Reads and writes get a little longer than the server's own statement limit, so a
     // slow statement is reported by the server; only a silent network trips these.
     net_timeouts::configure(secs, secs + 2);
-    let manager = ConnectionManager::<MysqlConnection>::new(url.full());
     Pool::builder()
         .max_size(size)
-        .min_idle(Some(1))
         .connection_timeout(timeout)
         .test_on_check_out(true)
         .connection_customizer(Box::new(SessionLimits { limit: timeout }))
-        .build(manager)
-        .map_err(|e| DbError::Unavailable(e.to_string()))
 }
 
 /// Server-side limits set on each new connection, so that a statement stuck behind a
@@ -281,6 +295,9 @@ where
 /// it is first needed ([`Lazy`]), so that work answered from memory costs no round trip.
 pub trait Connect {
     fn connection(&mut self) -> Result<&mut MysqlConnection, DbError>;
+
+    /// Gives a checked-out connection back to the pool before a wait that needs none.
+    fn release(&mut self) {}
 }
 
 impl Connect for MysqlConnection {
@@ -305,6 +322,10 @@ impl Connect for Lazy {
                 .map_err(|e| DbError::Unavailable(e.to_string()))?,
         };
         Ok(&mut **self.conn.insert(conn))
+    }
+
+    fn release(&mut self) {
+        self.conn = None;
     }
 }
 

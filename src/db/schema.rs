@@ -37,6 +37,8 @@ diesel::table! {
         audit_retention_days -> Integer,
         #[max_length = 255]
         allowed_app_schemes -> Varchar,
+        #[max_length = 10]
+        signing_alg -> Varchar,
     }
 }
 
@@ -175,6 +177,8 @@ diesel::table! {
         retired_at -> Nullable<Datetime>,
         publish_until -> Nullable<Datetime>,
         active_from -> Nullable<Datetime>,
+        #[max_length = 10]
+        alg -> Varchar,
     }
 }
 

@@ -9,6 +9,7 @@ mod password;
 mod redirect_uri;
 mod role;
 mod scope;
+mod signing_alg;
 mod site;
 
 pub use client::{
@@ -22,6 +23,7 @@ pub use password::Password;
 pub use redirect_uri::{RedirectUri, parse_web_url};
 pub use role::Role;
 pub use scope::Scope;
+pub use signing_alg::SigningAlg;
 pub use site::{AccessLevel, SiteName, SiteUrl, parse_site_id};
 
 /// Why an input was refused, phrased for the person who typed it.

@@ -1,11 +1,15 @@
-//! Access tokens: JWTs in the RFC 9068 profile (`typ: at+jwt`), signed RS256.
+//! Access tokens: JWTs in the RFC 9068 profile (`typ: at+jwt`), signed RS256, ES256 or
+//! EdDSA as the settings choose.
 
-use jsonwebtoken::{Header, Validation, decode, decode_header, encode};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::{Header, Validation, decode, decode_header};
 use serde::{Deserialize, Serialize};
 
 use crate::db::Connect;
+use crate::domain::SigningAlg;
 use crate::oauth::error::OAuthError;
-use crate::oauth::keys::{ALGORITHM, KeyRing, LoadedKey};
+use crate::oauth::keys::{KeyRing, LoadedKey, jws_algorithm};
 
 pub const TYP: &str = "at+jwt";
 
@@ -25,18 +29,27 @@ pub struct AccessClaims {
 pub fn sign(
     db: &mut impl Connect,
     keys: &KeyRing,
+    generation: u64,
     claims: &AccessClaims,
 ) -> Result<String, OAuthError> {
-    let key = keys.signing_key(db)?;
+    let key = keys.signing_key(db, generation)?;
     sign_with(&key, claims)
 }
 
-/// Signs `claims` with `key` as an RFC 9068 access token.
+/// Signs `claims` with `key` as an RFC 9068 access token: a JWS in compact serialisation
+/// (RFC 7515 §7.1), the key parsed once (see `keys`).
 pub fn sign_with(key: &LoadedKey, claims: &AccessClaims) -> Result<String, OAuthError> {
-    let mut header = Header::new(ALGORITHM);
+    let mut header = Header::new(jws_algorithm(key.alg));
     header.typ = Some(TYP.into());
     header.kid = Some(key.kid.clone());
-    encode(&header, claims, &key.encoding).map_err(|e| OAuthError::Internal(format!("sign: {e}")))
+    let json = |e: serde_json::Error| OAuthError::Internal(format!("token encoding: {e}"));
+    let message = format!(
+        "{}.{}",
+        B64.encode(serde_json::to_vec(&header).map_err(json)?),
+        B64.encode(serde_json::to_vec(claims).map_err(json)?)
+    );
+    let signature = key.sign(message.as_bytes())?;
+    Ok(format!("{message}.{}", B64.encode(signature)))
 }
 
 /// Checks the signature, `typ`, issuer, audience and expiry. Revocation is checked by the
@@ -79,14 +92,18 @@ fn verify_with(
     Ok(decode_claims(token, &key, issuer, audience, check_expiry))
 }
 
-/// The `kid` of a token whose header is one of ours (`alg` RS256, `typ` at+jwt), before
-/// any key is looked up; `None` for anything else, however malformed.
+/// The `kid` of a token whose header could be one of ours (`alg` one we sign with, `typ`
+/// at+jwt), before any key is looked up; `None` for anything else, however malformed. The
+/// key found then admits only its own algorithm ([`decode_claims`]).
 pub fn acceptable_kid(token: &str) -> Option<String> {
     let header = decode_header(token).ok()?;
     let typ_ok = header.typ.as_deref().is_some_and(|t| {
         t.eq_ignore_ascii_case(TYP) || t.eq_ignore_ascii_case("application/at+jwt")
     });
-    if header.alg != ALGORITHM || !typ_ok {
+    let alg_ok = SigningAlg::ALL
+        .into_iter()
+        .any(|alg| jws_algorithm(alg) == header.alg);
+    if !alg_ok || !typ_ok {
         return None;
     }
     header.kid
@@ -101,7 +118,7 @@ pub fn decode_claims(
     audience: &str,
     check_expiry: bool,
 ) -> Option<AccessClaims> {
-    let mut validation = Validation::new(ALGORITHM);
+    let mut validation = Validation::new(jws_algorithm(key.alg));
     validation.leeway = 0;
     validation.validate_exp = check_expiry;
     validation.set_issuer(&[issuer]);

@@ -33,6 +33,9 @@ pub fn document(issuer: &str, settings: &Settings) -> Value {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": scopes,
         "authorization_response_iss_parameter_supported": true,
+        // The algorithm access tokens are signed with now (RFC 9068 access tokens; the
+        // keys are at `jwks_uri`).
+        "access_token_signing_alg_values_supported": [settings.signing_alg.as_str()],
     });
     if settings.registration_enabled {
         document["registration_endpoint"] = json!(format!("{issuer}/oauth2/register"));

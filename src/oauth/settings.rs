@@ -6,7 +6,7 @@ use crate::audit;
 use crate::db::DbError;
 use crate::db::models::oauth_settings;
 use crate::domain::Client;
-use crate::domain::{FieldErrors, GrantType, Scope};
+use crate::domain::{FieldErrors, GrantType, Scope, SigningAlg};
 
 /// Codes live at most ten minutes (RFC 6749 §4.1.2), whatever the row says.
 pub const MAX_CODE_LIFETIME_SECS: i64 = 600;
@@ -28,6 +28,8 @@ pub struct Settings {
     /// Private-use redirect URI schemes accepted for native apps besides reverse-domain
     /// ones (RFC 8252 §7.1), such as the editors' `vscode` and `cursor`.
     pub allowed_app_schemes: Vec<String>,
+    /// What access tokens are signed with; changing it rotates to a key of the new type.
+    pub signing_alg: SigningAlg,
 }
 
 /// Why a grant may not be used now.
@@ -135,6 +137,8 @@ impl Settings {
                 .filter(|s| app_scheme_is_valid(s))
                 .map(str::to_string)
                 .collect(),
+            // Written only as one of the three names; RS256 is what Matomo's clients expect.
+            signing_alg: SigningAlg::parse(&row.signing_alg).unwrap_or_default(),
         }
     }
 }
@@ -182,6 +186,8 @@ pub struct SettingsInput {
     pub audit_retention_days: String,
     /// Space- or comma-separated scheme names.
     pub allowed_app_schemes: String,
+    /// RS256, ES256 or EdDSA; empty is RS256.
+    pub signing_alg: String,
 }
 
 impl From<&Settings> for SettingsInput {
@@ -202,6 +208,7 @@ impl From<&Settings> for SettingsInput {
             registration_policy: s.registration_policy.as_str().to_string(),
             audit_retention_days: s.audit_retention_days.to_string(),
             allowed_app_schemes: s.allowed_app_schemes.join(" "),
+            signing_alg: s.signing_alg.as_str().to_string(),
         }
     }
 }
@@ -274,6 +281,10 @@ impl SettingsInput {
         }
         let retention = self.retention(&mut errors);
         let schemes = self.app_schemes(&mut errors);
+        let signing_alg = match self.signing_alg.trim() {
+            "" => Some(SigningAlg::default()),
+            raw => errors.take("signing_alg", SigningAlg::parse(raw)),
+        };
         errors.check(|| Settings {
             access_token_lifetime: access.unwrap_or_default(),
             refresh_token_lifetime: refresh.unwrap_or_default(),
@@ -286,6 +297,7 @@ impl SettingsInput {
             registration_policy: policy.unwrap_or(RegistrationPolicy::Token),
             audit_retention_days: retention,
             allowed_app_schemes: schemes,
+            signing_alg: signing_alg.unwrap_or_default(),
         })
     }
 
@@ -368,7 +380,13 @@ impl Settings {
             "registration_policy": self.registration_policy.as_str(),
             "audit_retention_days": self.audit_retention_days,
             "allowed_app_schemes": self.allowed_app_schemes.join(" "),
+            "signing_alg": self.signing_alg.as_str(),
         })
+    }
+
+    /// Every setting, as `consentry settings show --json` prints it.
+    pub fn as_json(&self) -> serde_json::Value {
+        self.to_json()
     }
 
     /// Stores validated settings and records the old and new values; returns whether
@@ -397,6 +415,7 @@ impl Settings {
                     registration_policy: self.registration_policy.as_str(),
                     audit_retention_days: narrow(self.audit_retention_days),
                     allowed_app_schemes: &schemes_list,
+                    signing_alg: self.signing_alg.as_str(),
                     updated_at: Some(crate::db::models::now()),
                     updated_by: Some(&actor.name),
                 },
@@ -407,6 +426,16 @@ impl Settings {
                     .target("settings", "oauth2")
                     .details(serde_json::json!({ "old": before, "new": after })),
             )?;
+            if old.signing_alg != self.signing_alg {
+                // A key of the new type signs from now on; the old one stays published
+                // until every token it signed has expired.
+                crate::oauth::keys::rotate(conn, crate::db::models::now(), actor).map_err(|e| {
+                    match e {
+                        crate::oauth::error::OAuthError::Db(db) => db,
+                        other => DbError::Unavailable(other.to_string()),
+                    }
+                })?;
+            }
             Ok(true)
         })
     }

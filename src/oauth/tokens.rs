@@ -405,6 +405,8 @@ fn client_credentials(
     )?;
     match proto.writer.get() {
         Some(writer) => {
+            // Waiting for the writer holds no connection: it needs one to commit.
+            db.release();
             writer.write(issued)?;
         }
         None => {
@@ -440,6 +442,7 @@ fn sign_access(
     jwt::sign(
         db,
         &proto.keys,
+        proto.live.generation(),
         &AccessClaims {
             iss: proto.issuer.clone(),
             sub: subject.to_string(),

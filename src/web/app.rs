@@ -108,9 +108,12 @@ impl Application {
                 Duration::from_millis(HASH_SLOT_WAIT_MS),
             )),
         });
+        // The writer has a connection of its own, so requests holding the others while
+        // they wait for it can never starve it.
+        let writer_pool = db::build_lazy_pool(&config.database_url, 1, config.db_timeout);
         state
             .protocol
-            .start_writer(state.pool.clone(), config.db_timeout)
+            .start_writer(writer_pool, config.db_timeout)
             .map_err(StartupError::Writer)?;
         let follower_state = state.clone();
         let key = Key::from(config.session_key.expose());

@@ -99,6 +99,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("CONSENTRY_SESSION_KEY", key),
         ("CONSENTRY_DATA_DIR", data_dir.display().to_string()),
         ("CONSENTRY_DB_TIMEOUT", options.db_timeout_secs.to_string()),
+        // Changes made outside the server (the command line, another server) are read
+        // from the change log this often; tests run many servers on two busy cores.
+        ("CONSENTRY_CHANGE_POLL_MS", "100".to_string()),
     ]);
     vars.extend(options.env.iter().cloned());
     let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");

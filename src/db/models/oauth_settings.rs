@@ -19,6 +19,7 @@ pub struct SettingsRow {
     pub registration_policy: String,
     pub audit_retention_days: i32,
     pub allowed_app_schemes: String,
+    pub signing_alg: String,
 }
 
 /// The row, locked until the transaction ends (so a save records the values it replaced).
@@ -52,6 +53,7 @@ pub struct SettingsChanges<'a> {
     pub registration_policy: &'a str,
     pub audit_retention_days: i32,
     pub allowed_app_schemes: &'a str,
+    pub signing_alg: &'a str,
     pub updated_at: Option<chrono::NaiveDateTime>,
     pub updated_by: Option<&'a str>,
 }

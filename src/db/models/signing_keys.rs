@@ -1,4 +1,4 @@
-//! The `signing_keys` table: RSA keys that sign access tokens.
+//! The `signing_keys` table: the keys that sign access tokens (RSA, P-256 or Ed25519).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -19,6 +19,8 @@ pub struct SigningKeyRow {
     pub publish_until: Option<NaiveDateTime>,
     /// Signs from this time on (published before, so verifiers know it first).
     pub active_from: Option<NaiveDateTime>,
+    /// The JWS algorithm of the key: RS256, ES256 or EdDSA.
+    pub alg: String,
 }
 
 impl SigningKeyRow {
@@ -58,6 +60,7 @@ pub struct NewSigningKey<'a> {
     pub e: &'a str,
     pub created_at: NaiveDateTime,
     pub active_from: Option<NaiveDateTime>,
+    pub alg: &'a str,
 }
 
 /// Inserts the key; returns its id.

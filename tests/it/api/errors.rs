@@ -81,7 +81,8 @@ async fn resign(
     tokio::task::spawn_blocking(move || {
         use diesel::Connection;
         let mut conn = diesel::MysqlConnection::establish(url.full()).unwrap();
-        consentry::oauth::jwt::sign(&mut conn, &proto.keys, &claims).unwrap()
+        consentry::oauth::jwt::sign(&mut conn, &proto.keys, proto.live.generation(), &claims)
+            .unwrap()
     })
     .await
     .unwrap()

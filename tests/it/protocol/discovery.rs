@@ -86,13 +86,18 @@ async fn verify(app: &crate::common::TestApp, token: &str) -> Value {
         .iter()
         .find(|k| k["kid"].as_str() == header.kid.as_deref())
         .expect("the token's kid is published");
-    assert_eq!(key["kty"], "RSA");
-    assert_eq!(key["alg"], "RS256");
+    let kty = match header.alg {
+        Algorithm::RS256 => "RSA",
+        Algorithm::ES256 => "EC",
+        Algorithm::EdDSA => "OKP",
+        other => panic!("a token signed with {other:?}"),
+    };
+    assert_eq!(key["kty"], kty);
+    assert_eq!(key["alg"], serde_json::json!(header.alg));
     assert!(key.get("d").is_none(), "no private part");
-    let decoding =
-        DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap())
-            .unwrap();
-    let mut validation = Validation::new(Algorithm::RS256);
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.clone()).unwrap();
+    let decoding = DecodingKey::from_jwk(&jwk).unwrap();
+    let mut validation = Validation::new(header.alg);
     validation.set_audience(&[app.address.as_str()]);
     validation.set_issuer(&[app.address.as_str()]);
     jsonwebtoken::decode::<Value>(token, &decoding, &validation)
@@ -115,7 +120,7 @@ async fn tokens_verify_with_the_jwks_before_and_after_a_key_rotation() {
     assert_eq!(jwks(&app).await.len(), 1);
 
     // A rotation publishes the next key first; the current one goes on signing.
-    run_cli(&app, &["keys", "rotate"]);
+    run_cli(&app, &["keys", "rotate"]).await;
     assert_eq!(
         jwks(&app).await.len(),
         2,
@@ -150,12 +155,60 @@ async fn tokens_verify_with_the_jwks_before_and_after_a_key_rotation() {
     assert!(active(&introspect(&app, &client, &old).await));
     assert!(active(&introspect(&app, &client, &new).await));
     // In an emergency the new key signs at once.
-    run_cli(&app, &["keys", "rotate", "--activate-now"]);
+    run_cli(&app, &["keys", "rotate", "--activate-now"]).await;
     assert_eq!(jwks(&app).await.len(), 3);
     let (_, newest) = token(&app, &cc).await;
     let newest = newest["access_token"].as_str().unwrap().to_string();
     assert_ne!(kid(&newest), kid(&new));
     verify(&app, &newest).await;
+}
+
+#[tokio::test]
+async fn each_signing_algorithm_signs_and_tokens_of_the_previous_one_stay_valid() {
+    let app = spawn_app().await;
+    let client = register(&app, Spec::confidential()).await;
+    let cc = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client.id.as_str()),
+        ("client_secret", client.secret()),
+    ];
+    let (_, first) = token(&app, &cc).await;
+    let first = first["access_token"].as_str().unwrap().to_string();
+    let mut earlier = vec![first];
+    for alg in ["ES256", "EdDSA", "RS256"] {
+        run_cli(&app, &["settings", "set", "--signing-alg", alg]).await;
+        let (status, body) = token(&app, &cc).await;
+        assert_eq!(status, 200, "{body}");
+        let t = body["access_token"].as_str().unwrap().to_string();
+        let header = jsonwebtoken::decode_header(&t).unwrap();
+        assert_eq!(serde_json::json!(header.alg), serde_json::json!(alg));
+        verify(&app, &t).await;
+        assert!(active(&introspect(&app, &client, &t).await));
+        for old in &earlier {
+            assert!(
+                active(&introspect(&app, &client, old).await),
+                "a token signed before the switch to {alg} stays valid until it expires"
+            );
+            verify(&app, old).await;
+        }
+        let doc: Value = app
+            .get("/.well-known/oauth-authorization-server")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            doc["access_token_signing_alg_values_supported"],
+            serde_json::json!([alg])
+        );
+        earlier.push(t);
+    }
+    let out = crate::cli::consentry(&app, &["settings", "set", "--signing-alg", "HS256"], "");
+    crate::cli::assert_one_line_exit_2(&out, "--signing-alg");
+    let out = crate::cli::consentry(&app, &["settings", "show", "--json"], "");
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["signing_alg"], "RS256");
+    assert_eq!(shown["access_token_lifetime"], 3600);
 }
 
 #[tokio::test]

@@ -160,7 +160,7 @@ async fn pausing_stops_every_token_at_once_and_resuming_brings_them_back() {
     let access = body["access_token"].as_str().unwrap();
     let rt = body["refresh_token"].as_str().unwrap();
     assert!(active(&introspect(&app, &watcher, access).await));
-    run_cli(&app, &["client", "pause", &client.id]);
+    run_cli(&app, &["client", "pause", &client.id]).await;
     assert!(!active(&introspect(&app, &watcher, access).await));
     assert!(!active(&introspect(&app, &watcher, rt).await));
     let res = app
@@ -170,7 +170,7 @@ async fn pausing_stops_every_token_at_once_and_resuming_brings_them_back() {
         param(&location(&res), "error").as_deref(),
         Some("unauthorized_client")
     );
-    run_cli(&app, &["client", "resume", &client.id]);
+    run_cli(&app, &["client", "resume", &client.id]).await;
     assert!(
         active(&introspect(&app, &watcher, access).await),
         "resumed without new authorization"
@@ -188,7 +188,7 @@ async fn deleting_a_client_revokes_its_tokens_codes_and_consents_for_good() {
     let (_, body) = redeem(&app, &client, &approved_code(&app, &client, false).await).await;
     let access = body["access_token"].as_str().unwrap().to_string();
     let pending = approved_code(&app, &client, false).await;
-    run_cli(&app, &["client", "delete", &client.id]);
+    run_cli(&app, &["client", "delete", &client.id]).await;
     assert!(!active(&introspect(&app, &watcher, &access).await));
     let (status, body) = redeem(&app, &client, &pending).await;
     assert_eq!((status, error(&body)), (401, "invalid_client"));
@@ -292,13 +292,13 @@ async fn access_tokens_carry_the_rfc_9068_claims() {
 
 /// Runs a `consentry` command, then waits the second within which a change made outside
 /// the server (the command line is a process of its own) is in force on it (the README's
-/// promise; the server reads the change log every 250 ms).
-pub fn run_cli(app: &crate::common::TestApp, args: &[&str]) {
+/// promise; test servers read the change log every 100 ms).
+pub async fn run_cli(app: &crate::common::TestApp, args: &[&str]) {
     let out = crate::cli::consentry(app, args, "");
     assert!(
         out.status.success(),
         "{args:?}: {}",
         crate::cli::stderr(&out)
     );
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 }

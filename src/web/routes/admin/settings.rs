@@ -8,7 +8,7 @@ use askama::Template;
 
 use crate::audit::Actor;
 use crate::db;
-use crate::domain::{FieldErrors, Scope};
+use crate::domain::{FieldErrors, Scope, SigningAlg};
 use crate::oauth::settings::{Settings, SettingsInput};
 use crate::web::csrf::CsrfForm;
 use crate::web::error::AppError;
@@ -28,6 +28,7 @@ struct SettingsPage {
     form: SettingsInput,
     errors: FieldErrors,
     all_scopes: [Scope; 4],
+    all_algs: [SigningAlg; 3],
 }
 
 impl SettingsPage {
@@ -48,6 +49,7 @@ pub async fn show(
         form: SettingsInput::from(&settings),
         errors: FieldErrors::default(),
         all_scopes: Scope::ALL,
+        all_algs: SigningAlg::ALL,
     })
 }
 
@@ -71,6 +73,7 @@ pub async fn save(
         registration_policy: fields.text("registration_policy"),
         audit_retention_days: fields.text("audit_retention_days"),
         allowed_app_schemes: fields.text("allowed_app_schemes"),
+        signing_alg: fields.text("signing_alg"),
     };
     // These settings can allow matomo:superuser, open registration or year-long tokens:
     // confirmed with the password like any client change.
@@ -101,6 +104,7 @@ pub async fn save(
                 form: input,
                 errors,
                 all_scopes: Scope::ALL,
+                all_algs: SigningAlg::ALL,
             },
         ),
     }

@@ -524,7 +524,7 @@ fn issue(
 
 /// A live access token: its claims, its state and its client.
 pub struct ActiveToken {
-    pub claims: AccessClaims,
+    pub claims: Arc<AccessClaims>,
     pub facts: Arc<TokenFacts>,
     pub client: Arc<Client>,
 }
@@ -536,9 +536,22 @@ pub fn active_access_token(
     proto: &Protocol,
     token: &str,
 ) -> Result<Option<ActiveToken>, OAuthError> {
-    let Some(claims) = jwt::verify(db, &proto.keys, token, &proto.issuer, &proto.audience)? else {
-        return Ok(None);
+    let claims = match proto.live.verified(token) {
+        Some(claims) => claims,
+        None => {
+            let Some(claims) = jwt::verify(db, &proto.keys, token, &proto.issuer, &proto.audience)?
+            else {
+                return Ok(None);
+            };
+            let claims = Arc::new(claims);
+            proto.live.remember_verified(token, claims.clone());
+            claims
+        }
     };
+    // Checked on every use: a remembered signature says nothing about the time.
+    if claims.exp <= chrono::Utc::now().timestamp() {
+        return Ok(None);
+    }
     let Some(facts) = proto.live.token(db, &claims.jti)? else {
         return Ok(None);
     };

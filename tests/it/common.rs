@@ -168,6 +168,14 @@ impl TestApp {
         }
     }
 
+    /// Another server on the same database, listening on `port` (see `cluster.rs`).
+    pub fn server_at(&self, port: u16) -> TestApp {
+        let mut other = self.new_browser();
+        other.address = format!("http://127.0.0.1:{port}");
+        other.port = port;
+        other
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod clients;
+mod cluster;
 mod common;
 pub mod console;
 mod database_outage;

@@ -146,3 +146,74 @@ fn one_server_at_a_time_holds_the_purge_lease() {
     models::leases::release(&mut conn, "purge", "next", models::now()).unwrap();
     assert!(models::leases::take(&mut conn, "purge", "after", models::now(), until).unwrap());
 }
+
+/// Collects the changes a follower applies.
+#[derive(Default)]
+struct Collected(std::sync::Mutex<Vec<consentry::db::changes::Change>>);
+
+impl consentry::db::changes::Sink for Collected {
+    fn apply(&self, change: &consentry::db::changes::Change) {
+        self.0.lock().unwrap().push(change.clone());
+    }
+}
+
+impl Collected {
+    fn take(&self) -> Vec<consentry::db::changes::Change> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+#[test]
+fn the_follower_applies_a_change_that_commits_after_one_with_a_higher_id() {
+    use consentry::db::changes::{self, Change};
+    use consentry::oauth::live::{Follower, follower::GAP_WAIT};
+    use diesel::connection::SimpleConnection;
+    let db = Db::new();
+    let (mut early, mut late, mut reader) = (db.conn(), db.conn(), db.conn());
+    // As on a three-node Galera cluster: ids step by three.
+    for conn in [&mut early, &mut late] {
+        conn.batch_execute("SET SESSION auto_increment_increment = 3")
+            .unwrap();
+    }
+    let mut follower = Follower::start(&mut reader).unwrap();
+    let sink = Collected::default();
+    let start = std::time::Instant::now();
+
+    // `early` takes the lower id and holds its transaction open; `late` commits a higher id.
+    early.batch_execute("BEGIN").unwrap();
+    changes::record(&mut early, Change::User(1)).unwrap();
+    changes::record(&mut late, Change::User(2)).unwrap();
+    follower.poll_at(&mut reader, &sink, start).unwrap();
+    assert_eq!(sink.take(), vec![Change::User(2)]);
+
+    // The lower id commits later: still applied, and only once.
+    early.batch_execute("COMMIT").unwrap();
+    follower
+        .poll_at(
+            &mut reader,
+            &sink,
+            start + std::time::Duration::from_millis(250),
+        )
+        .unwrap();
+    assert_eq!(sink.take(), vec![Change::User(1)]);
+    follower
+        .poll_at(
+            &mut reader,
+            &sink,
+            start + std::time::Duration::from_millis(500),
+        )
+        .unwrap();
+    assert!(sink.take().is_empty(), "each change is applied once");
+
+    // Past the wait, the re-read window moves on and rows already applied stay applied.
+    changes::record(&mut late, Change::Settings).unwrap();
+    follower
+        .poll_at(&mut reader, &sink, start + GAP_WAIT * 2)
+        .unwrap();
+    assert_eq!(sink.take(), vec![Change::Settings]);
+    follower
+        .poll_at(&mut reader, &sink, start + GAP_WAIT * 3)
+        .unwrap();
+    assert!(sink.take().is_empty());
+    assert!(follower.floor() > 0);
+}

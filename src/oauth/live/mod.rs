@@ -12,7 +12,7 @@
 //! If the log cannot be read for [`STALE_AFTER`], what is in memory may be out of date:
 //! from then on every read goes to the database, which answers 503 while it is away.
 
-mod follower;
+pub mod follower;
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};

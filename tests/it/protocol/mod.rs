@@ -22,6 +22,7 @@ pub const CALLBACK: &str = "https://example-app.com/oauth/callback";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
+#[derive(Clone)]
 pub struct Client {
     pub id: String,
     pub secret: Option<String>,

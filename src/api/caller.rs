@@ -1,11 +1,13 @@
 //! Who calls the API and what they may do: the token's scope capped by the user's own,
-//! current access (read afresh on every call, so a removed access applies at once).
+//! current access (from `oauth::live`, which a change of access reaches at once on this
+//! server and within a second on the others).
 
-use diesel::MysqlConnection;
+use std::sync::Arc;
 
 use super::ApiError;
 use crate::db::{Connect, models};
 use crate::domain::{AccessLevel, Role, Scope};
+use crate::oauth::live::Live;
 use crate::oauth::{Protocol, tokens};
 
 /// The user a valid token acts for (for client credentials, the client's owner).
@@ -15,6 +17,8 @@ pub struct Caller {
     pub login: String,
     pub role: Role,
     pub scope: Scope,
+    /// Where the user's access and the websites are read from.
+    pub live: Arc<Live>,
 }
 
 /// The most a scope allows on a site; `None` for `matomo:superuser`, which allows whatever
@@ -59,6 +63,7 @@ pub fn authenticate(
         role: user.role,
         login: user.login.clone(),
         scope,
+        live: proto.live.clone(),
     })
 }
 
@@ -70,13 +75,17 @@ impl Caller {
     /// The user's own level on a site, whatever the token.
     pub fn own_level(
         &self,
-        conn: &mut MysqlConnection,
+        db: &mut impl Connect,
         site_id: i64,
     ) -> Result<Option<AccessLevel>, ApiError> {
         if self.is_superuser() {
             return Ok(Some(AccessLevel::Admin));
         }
-        Ok(models::site_access::level(conn, self.user_id, site_id)?)
+        let levels = self.live.site_levels(db, self.user_id)?;
+        Ok(levels
+            .iter()
+            .find(|(id, _)| *id == site_id)
+            .map(|(_, l)| *l))
     }
 
     /// The lower of the token's scope and the user's own level.
@@ -90,12 +99,17 @@ impl Caller {
     /// Refuses unless the call may act at `needed` on the site (which must exist).
     pub fn require(
         &self,
-        conn: &mut MysqlConnection,
+        db: &mut impl Connect,
         site_id: i64,
         needed: AccessLevel,
     ) -> Result<models::sites::SiteRow, ApiError> {
-        let own = self.own_level(conn, site_id)?;
-        let site = models::sites::find(conn, site_id)?;
+        let own = self.own_level(db, site_id)?;
+        let site = self
+            .live
+            .sites(db)?
+            .iter()
+            .find(|s| s.id == site_id)
+            .cloned();
         match (site, self.effective(own)) {
             (Some(site), Some(level)) if level >= needed => Ok(site),
             // A superuser may learn that a site does not exist; others get the same
@@ -131,25 +145,25 @@ impl Caller {
     /// The sites this call may view, with the effective level on each.
     pub fn viewable_sites(
         &self,
-        conn: &mut MysqlConnection,
+        db: &mut impl Connect,
     ) -> Result<Vec<(models::sites::SiteRow, AccessLevel)>, ApiError> {
+        let sites = self.live.sites(db)?;
         if self.is_superuser() {
             let level = self.effective(Some(AccessLevel::Admin));
-            return Ok(models::sites::list(conn)?
-                .into_iter()
-                .filter_map(|s| level.map(|l| (s, l)))
+            return Ok(sites
+                .iter()
+                .filter_map(|s| level.map(|l| (s.clone(), l)))
                 .collect());
         }
-        let levels = models::site_access::for_user(conn, self.user_id)?;
-        let ids: Vec<i64> = levels.iter().map(|(id, _)| *id).collect();
-        Ok(models::sites::list_by_ids(conn, &ids)?
-            .into_iter()
+        let levels = self.live.site_levels(db, self.user_id)?;
+        Ok(sites
+            .iter()
             .filter_map(|site| {
                 let own = levels
                     .iter()
                     .find(|(id, _)| *id == site.id)
                     .map(|(_, l)| *l);
-                self.effective(own).map(|l| (site, l))
+                self.effective(own).map(|l| (site.clone(), l))
             })
             .collect())
     }
@@ -165,6 +179,7 @@ mod tests {
             login: "u".into(),
             role,
             scope,
+            live: Arc::new(Live::new()),
         }
     }
 

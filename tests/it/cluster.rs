@@ -42,15 +42,20 @@ impl SecondServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start server B");
-        let app = a.server_at(port);
+        // Owned at once, so that it is killed and waited for on every path (Drop).
+        let server = Self {
+            child,
+            app: a.server_at(port),
+        };
         for _ in 0..200 {
-            if let Ok(res) = reqwest::get(app.url("/readyz")).await
+            if let Ok(res) = reqwest::get(server.app.url("/readyz")).await
                 && res.status() == 200
             {
-                return Self { child, app };
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        drop(server);
         panic!("server B did not start");
     }
 }

@@ -24,7 +24,10 @@ pub fn insert(conn: &mut MysqlConnection, name: &str, main_url: &str) -> Result<
             sites::created_at.eq(super::now()),
         ))
         .execute(conn)?;
-    super::last_insert_id(conn)
+    // Read before the change-log row below takes LAST_INSERT_ID().
+    let id = super::last_insert_id(conn)?;
+    crate::db::changes::record(conn, crate::db::changes::Change::Sites)?;
+    Ok(id)
 }
 
 pub fn find(conn: &mut MysqlConnection, id: i64) -> Result<Option<SiteRow>, DbError> {
@@ -62,6 +65,7 @@ pub fn update(
     let n = diesel::update(sites::table.find(id))
         .set((sites::name.eq(name), sites::main_url.eq(main_url)))
         .execute(conn)?;
+    crate::db::changes::record(conn, crate::db::changes::Change::Sites)?;
     // MySQL counts changed rows: an update to the same values reports 0.
     Ok(n == 1 || find(conn, id)?.is_some())
 }

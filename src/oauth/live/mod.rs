@@ -23,8 +23,9 @@ use moka::sync::Cache;
 pub use follower::Follower;
 
 use crate::db::changes::{Change, Sink};
+use crate::db::models::sites::SiteRow;
 use crate::db::{Connect, DbError, models};
-use crate::domain::{Client, Role};
+use crate::domain::{AccessLevel, Client, Role};
 use crate::oauth::jwt::AccessClaims;
 use crate::oauth::settings::Settings;
 
@@ -39,6 +40,8 @@ pub const STALE_AFTER: Duration = Duration::from_secs(30);
 const MAX_CLIENTS: u64 = 10_000;
 const MAX_USERS: u64 = 10_000;
 const MAX_TOKENS: u64 = 20_000;
+/// Up to this many websites are kept in memory; beyond, each call reads them.
+const MAX_SITES: usize = 5_000;
 
 /// The user a token acts for, as the hot paths need them.
 #[derive(Debug, Clone)]
@@ -70,6 +73,10 @@ pub struct Live {
     /// resource server presents the same token again and again, and its signature cannot
     /// change. Expiry and revocation are still checked on every use.
     verified: Cache<[u8; 32], Arc<AccessClaims>>,
+    /// Every website, when there are at most [`MAX_SITES`].
+    sites: RwLock<Option<(Arc<Vec<SiteRow>>, Instant)>>,
+    /// Each user's level on the sites where they have one.
+    access: Cache<i64, Arc<Vec<(i64, AccessLevel)>>>,
     /// Clients whose "last used" this server wrote within the last minute.
     touched: Cache<i64, ()>,
     /// When the change log was last read without error.
@@ -77,6 +84,17 @@ pub struct Live {
     /// Bumped by every change to the settings or the keys: the documents built from them
     /// (metadata, JWKS) are rebuilt when it moves.
     generation: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (clients, users, tokens) = self.counts();
+        f.debug_struct("Live")
+            .field("clients", &clients)
+            .field("users", &users)
+            .field("tokens", &tokens)
+            .finish()
+    }
 }
 
 impl Default for Live {
@@ -106,6 +124,11 @@ impl Live {
                 .max_capacity(MAX_TOKENS)
                 .time_to_live(ENTRY_TTL)
                 .support_invalidation_closures()
+                .build(),
+            sites: RwLock::new(None),
+            access: Cache::builder()
+                .max_capacity(MAX_USERS)
+                .time_to_live(ENTRY_TTL)
                 .build(),
             verified: Cache::builder()
                 .max_capacity(MAX_TOKENS)
@@ -251,6 +274,38 @@ impl Live {
         due
     }
 
+    /// Every website, by id.
+    pub fn sites(&self, db: &mut impl Connect) -> Result<Arc<Vec<SiteRow>>, DbError> {
+        if self.trusted()
+            && let Some((sites, at)) = &*self.sites.read().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < ENTRY_TTL
+        {
+            return Ok(sites.clone());
+        }
+        let sites = Arc::new(models::sites::list(db.connection()?)?);
+        if sites.len() <= MAX_SITES {
+            *self.sites.write().unwrap_or_else(|p| p.into_inner()) =
+                Some((sites.clone(), Instant::now()));
+        }
+        Ok(sites)
+    }
+
+    /// The user's level on each site where they have one.
+    pub fn site_levels(
+        &self,
+        db: &mut impl Connect,
+        user_id: i64,
+    ) -> Result<Arc<Vec<(i64, AccessLevel)>>, DbError> {
+        if self.trusted()
+            && let Some(levels) = self.access.get(&user_id)
+        {
+            return Ok(levels);
+        }
+        let levels = Arc::new(models::site_access::for_user(db.connection()?, user_id)?);
+        self.access.insert(user_id, levels.clone());
+        Ok(levels)
+    }
+
     /// The claims of `token` if its signature verified before.
     pub fn verified(&self, token: &str) -> Option<Arc<AccessClaims>> {
         self.verified.get(&Self::digest(token))
@@ -308,6 +363,7 @@ impl Sink for Live {
             }
             Change::User(id) => {
                 self.users.invalidate(id);
+                self.access.invalidate(id);
                 let id = *id;
                 self.forget_tokens_where(move |t| t.user_id == Some(id));
             }
@@ -324,7 +380,9 @@ impl Sink for Live {
                 let id = *id;
                 self.forget_tokens_where(move |t| t.user_id == Some(id));
             }
-            Change::Sites => {}
+            Change::Sites => {
+                *self.sites.write().unwrap_or_else(|p| p.into_inner()) = None;
+            }
             Change::All => {
                 self.forget_settings();
                 self.clients.invalidate_all();
@@ -332,6 +390,8 @@ impl Sink for Live {
                 self.users.invalidate_all();
                 self.tokens.invalidate_all();
                 self.verified.invalidate_all();
+                self.access.invalidate_all();
+                *self.sites.write().unwrap_or_else(|p| p.into_inner()) = None;
                 self.touched.invalidate_all();
             }
         }

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::api::{self, ApiError};
 use crate::audit::Actor;
-use crate::db::{self, Connect};
+use crate::db;
 use crate::oauth::params::Params;
 use crate::web::routes::client_ip::client_ip;
 use crate::web::routes::oauth::read_form;
@@ -87,7 +87,7 @@ async fn answer(
     db::run_lazy(&state.pool, move |db: &mut db::Lazy| {
         let caller = api::caller::authenticate(db, &proto, &token)?;
         let actor = Actor::new(&caller.login).from_ip(ip);
-        api::methods::call(db.connection()?, &caller, &actor, &method, &params)
+        api::methods::call(db, &caller, &actor, &method, &params)
     })
     .await
 }

@@ -89,6 +89,10 @@ pub struct Config {
     /// How often the change log is read (`CONSENTRY_CHANGE_POLL_MS`): a change made through
     /// another server is in force here within this (plus a query).
     pub change_poll: Duration,
+    /// How long the in-memory state answers while the change log cannot be read
+    /// (`CONSENTRY_MEMORY_TRUST_SECS`, default 30): past that, requests that need the
+    /// database answer 503.
+    pub memory_trust: Duration,
     /// Where the CSS and JavaScript are served from (`CONSENTRY_STATIC_DIR`; by default
     /// the `static/` directory of the source tree the binary was built from).
     pub static_dir: PathBuf,
@@ -194,6 +198,7 @@ impl Config {
                 50,
                 900,
             )?),
+            memory_trust: seconds("CONSENTRY_MEMORY_TRUST_SECS", 30, 1, 300)?,
             static_dir: get("CONSENTRY_STATIC_DIR").map_or_else(
                 || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
                 PathBuf::from,

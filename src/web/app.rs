@@ -115,6 +115,7 @@ impl Application {
             .protocol
             .start_writer(writer_pool, config.db_timeout)
             .map_err(StartupError::Writer)?;
+        state.protocol.live.set_trust(config.memory_trust);
         let follower_state = state.clone();
         let key = Key::from(config.session_key.expose());
         let secure = config.secure_cookies();

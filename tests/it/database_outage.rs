@@ -185,3 +185,74 @@ async fn requests_answer_503_while_the_database_is_away_and_recover_after() {
     // The session survived and pages work again.
     assert_eq!(app.get("/admin/audit").await.status(), 200);
 }
+
+/// While the database is away, what memory may safely answer is answered: a warm token of
+/// an active client introspects as before and the API's reads work, for as long as
+/// `CONSENTRY_MEMORY_TRUST_SECS` (here 3 s); nothing is issued that could not be recorded;
+/// after the bound, 503.
+#[tokio::test]
+async fn warm_tokens_are_answered_from_memory_for_the_trust_bound_then_503() {
+    use crate::protocol::{Spec, active, introspect, register, token};
+    let proxy = Proxy::start(server_url().address()).await;
+    let (name, via_proxy) = proxy.database_url();
+    let app = spawn_app_with(Options {
+        pool_url: Some(via_proxy),
+        db_timeout_secs: 2,
+        db_name: Some(name),
+        env: vec![("CONSENTRY_MEMORY_TRUST_SECS", "3".into())],
+        ..Options::default()
+    })
+    .await;
+    let client = register(&app, Spec::confidential()).await;
+    let cc = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client.id.as_str()),
+        ("client_secret", client.secret()),
+    ];
+    let (status, body) = token(&app, &cc).await;
+    assert_eq!(status, 200);
+    let access = body["access_token"].as_str().unwrap().to_string();
+    assert!(active(&introspect(&app, &client, &access).await));
+    let version = |app: &crate::common::TestApp, t: String| {
+        let app = app.new_browser();
+        async move {
+            crate::api::api(&app, Some(&t), "API.getConsentryVersion", "")
+                .await
+                .status
+        }
+    };
+    assert_eq!(version(&app, access.clone()).await, 200);
+
+    proxy.cut().await;
+    let cut_at = Instant::now();
+    assert!(
+        active(&introspect(&app, &client, &access).await),
+        "answered from memory"
+    );
+    assert_eq!(version(&app, access.clone()).await, 200);
+    let (status, body) = token(&app, &cc).await;
+    assert_eq!(status, 503, "no token that could not be recorded: {body}");
+    assert!(body.get("access_token").is_none());
+
+    tokio::time::sleep(
+        Duration::from_secs(3).saturating_sub(cut_at.elapsed()) + Duration::from_millis(600),
+    )
+    .await;
+    let res = reqwest::Client::new()
+        .post(app.url("/oauth2/introspect"))
+        .basic_auth(&client.id, Some(client.secret()))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503, "past the bound, memory is not trusted");
+    assert!(res.headers().get("retry-after").is_some());
+    assert_eq!(version(&app, access.clone()).await, 503);
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !active(&introspect(&app, &client, &access).await) {
+        assert!(Instant::now() < deadline, "the server did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -31,7 +31,8 @@ use crate::oauth::settings::Settings;
 
 /// How long an entry is kept without being confirmed by the log.
 pub const ENTRY_TTL: Duration = Duration::from_secs(60);
-/// How long the memory is trusted without a successful read of the log.
+/// How long the memory is trusted without a successful read of the log, unless
+/// `CONSENTRY_MEMORY_TRUST_SECS` says otherwise.
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
 /// Bounds on the caches that outsiders can make grow (one entry per client, user, token).
 /// A token entry costs about 250 bytes with the cache's own bookkeeping: 20,000 of them
@@ -81,6 +82,8 @@ pub struct Live {
     touched: Cache<i64, ()>,
     /// When the change log was last read without error.
     synced_at: Mutex<Instant>,
+    /// How long after that the memory is still used ([`STALE_AFTER`] by default).
+    trust: Mutex<Duration>,
     /// Bumped by every change to the settings or the keys: the documents built from them
     /// (metadata, JWKS) are rebuilt when it moves.
     generation: std::sync::atomic::AtomicU64,
@@ -139,17 +142,25 @@ impl Live {
                 .time_to_live(Duration::from_secs(60))
                 .build(),
             synced_at: Mutex::new(Instant::now()),
+            trust: Mutex::new(STALE_AFTER),
             generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    /// Whether what is in memory may be used: the log was read recently.
+    /// Whether what is in memory may be used: the log was read recently. Past that, every
+    /// read goes to the database, which answers 503 while it is away.
     fn trusted(&self) -> bool {
+        let trust = *self.trust.lock().unwrap_or_else(|p| p.into_inner());
         self.synced_at
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .elapsed()
-            < STALE_AFTER
+            < trust
+    }
+
+    /// Sets how long the memory is used after the change log was last read.
+    pub fn set_trust(&self, trust: Duration) {
+        *self.trust.lock().unwrap_or_else(|p| p.into_inner()) = trust;
     }
 
     /// The change log was just read and applied.

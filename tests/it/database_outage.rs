@@ -200,7 +200,6 @@ async fn warm_tokens_are_answered_from_memory_for_the_trust_bound_then_503() {
         db_timeout_secs: 2,
         db_name: Some(name),
         env: vec![("CONSENTRY_MEMORY_TRUST_SECS", "3".into())],
-        ..Options::default()
     })
     .await;
     let client = register(&app, Spec::confidential()).await;

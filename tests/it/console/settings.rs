@@ -189,3 +189,47 @@ async fn a_post_without_the_csrf_token_is_refused() {
     assert_eq!(app.submit(&form).await.status(), 403);
     assert_eq!(stored(&app).0, 3600);
 }
+
+#[tokio::test]
+async fn the_signing_algorithm_is_chosen_on_the_form_and_signs_the_next_token() {
+    let app = superuser_app().await;
+    let html = app.page(PATH).await;
+    assert!(html.contains("Access token signing algorithm"));
+    let form = app.form(PATH, PATH).await.set("confirm_password", PASSWORD);
+    let res = app.submit(&form.clone().set("signing_alg", "HS256")).await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(
+        text_of(&html, "#signing_alg-error")
+            .unwrap()
+            .contains("RS256, ES256 or EdDSA")
+    );
+    let res = app.submit(&form.set("signing_alg", "ES256")).await;
+    assert_eq!(res.status(), 303);
+    let doc: serde_json::Value = app
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["access_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256"])
+    );
+    let client = crate::protocol::register(&app, crate::protocol::Spec::confidential()).await;
+    let (status, body) = crate::protocol::token(
+        &app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", client.id.as_str()),
+            ("client_secret", client.secret()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let header = jsonwebtoken::decode_header(body["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    let (_, details, _) = last_event(&app, "settings.changed");
+    assert_eq!(details["old"]["signing_alg"], "RS256");
+    assert_eq!(details["new"]["signing_alg"], "ES256");
+}

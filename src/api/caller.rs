@@ -8,7 +8,7 @@ use super::ApiError;
 use crate::db::{Connect, models};
 use crate::domain::{AccessLevel, Role, Scope};
 use crate::oauth::live::Live;
-use crate::oauth::{Protocol, tokens};
+use crate::oauth::{Protocol, access};
 
 /// The user a valid token acts for (for client credentials, the client's owner).
 #[derive(Debug, Clone)]
@@ -53,11 +53,11 @@ pub fn authenticate(
             "The access token is invalid, expired or revoked, or its client is paused.".into(),
         )
     };
-    let active = tokens::active_access_token(db, proto, token)?.ok_or_else(invalid)?;
+    let active = access::active_access_token(db, proto, token)?.ok_or_else(invalid)?;
     let scope: Scope = active.claims.scope.parse().map_err(|_| invalid())?;
     let user_id = active.facts.user_id.ok_or_else(invalid)?;
     let user = proto.live.user(db, user_id)?.ok_or_else(invalid)?;
-    tokens::touch_last_used(db, proto, active.client.id)?;
+    access::touch_last_used(db, proto, active.client.id)?;
     Ok(Caller {
         user_id,
         role: user.role,

@@ -9,7 +9,7 @@ use crate::db::{Connect, models};
 use crate::oauth::client_auth::{self, Caller};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
-use crate::oauth::{Protocol, token_hash, tokens};
+use crate::oauth::{Protocol, access, token_hash};
 
 pub fn introspect(
     db: &mut impl Connect,
@@ -35,7 +35,7 @@ pub fn introspect(
     // RFC 7662 §4: only the client the token was issued to, or a resource server allowed
     // to, learns anything about it; everyone else sees an inactive token.
     let may_see = |owner: &str| owner == client.client_id || client.may_introspect_any;
-    if let Some(active) = tokens::active_access_token(db, proto, token)? {
+    if let Some(active) = access::active_access_token(db, proto, token)? {
         let claims = active.claims;
         if !may_see(&claims.client_id) {
             return Ok(inactive);

@@ -53,7 +53,7 @@ pub fn sign_with(key: &LoadedKey, claims: &AccessClaims) -> Result<String, OAuth
 }
 
 /// Checks the signature, `typ`, issuer, audience and expiry. Revocation is checked by the
-/// caller (`tokens::active_access_token`).
+/// caller (`access::active_access_token`).
 pub fn verify(
     db: &mut impl Connect,
     keys: &KeyRing,

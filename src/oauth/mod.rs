@@ -1,6 +1,7 @@
 //! OAuth 2.0 protocol logic, free of actix: what each endpoint decides, given a database
 //! connection. `routes::oauth` turns requests into calls here and results into HTTP.
 
+pub mod access;
 pub mod authorize;
 pub mod client_auth;
 pub mod clients;

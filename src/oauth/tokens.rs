@@ -6,20 +6,18 @@
 //! revokes the grant, which kills every token in the family however the race was ordered.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
 use chrono::Duration;
 use diesel::MysqlConnection;
 use serde_json::json;
 
 use crate::audit;
+use crate::db::Connect;
 use crate::db::models::{self, grants::NewGrant};
-use crate::db::{Connect, DbError};
 use crate::domain::{Client, GrantType, Scope};
 use crate::oauth::client_auth::{self, Caller, Credentials};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::jwt::{self, AccessClaims};
-use crate::oauth::live::TokenFacts;
 use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::settings::Settings;
@@ -71,21 +69,8 @@ pub fn exchange(
             client_credentials(db, proto, &settings, &client, &credentials, params)
         }
     }?;
-    touch_last_used(db, proto, client.id)?;
+    crate::oauth::access::touch_last_used(db, proto, client.id)?;
     Ok(response)
-}
-
-/// "Last used" is shown to the minute: each server writes it at most once a minute per
-/// client, and the conditional UPDATE keeps several servers to about one write between them.
-pub fn touch_last_used(
-    db: &mut impl Connect,
-    proto: &Protocol,
-    client_pk: i64,
-) -> Result<(), DbError> {
-    if proto.live.due_for_touch(client_pk) {
-        models::clients::touch_last_used(db.connection()?, client_pk, Duration::seconds(60))?;
-    }
-    Ok(())
 }
 
 /// A value from the request, safe to quote back in an error description.
@@ -520,53 +505,4 @@ fn issue(
         refresh_token,
         scope: scope.as_str().to_string(),
     })
-}
-
-/// A live access token: its claims, its state and its client.
-pub struct ActiveToken {
-    pub claims: Arc<AccessClaims>,
-    pub facts: Arc<TokenFacts>,
-    pub client: Arc<Client>,
-}
-
-/// Whether an access token is live: signed by us, unexpired, not revoked by `jti` or grant,
-/// and its client exists and is active. Answered from memory when the state is warm.
-pub fn active_access_token(
-    db: &mut impl Connect,
-    proto: &Protocol,
-    token: &str,
-) -> Result<Option<ActiveToken>, OAuthError> {
-    let claims = match proto.live.verified(token) {
-        Some(claims) => claims,
-        None => {
-            let Some(claims) = jwt::verify(db, &proto.keys, token, &proto.issuer, &proto.audience)?
-            else {
-                return Ok(None);
-            };
-            let claims = Arc::new(claims);
-            proto.live.remember_verified(token, claims.clone());
-            claims
-        }
-    };
-    // Checked on every use: a remembered signature says nothing about the time.
-    if claims.exp <= chrono::Utc::now().timestamp() {
-        return Ok(None);
-    }
-    let Some(facts) = proto.live.token(db, &claims.jti)? else {
-        return Ok(None);
-    };
-    let Some(client) = proto.live.client_by_pk(db, facts.client_pk)? else {
-        return Ok(None);
-    };
-    let live = !facts.revoked
-        && facts.expires_at > models::now()
-        && client.is_active()
-        && client.client_id == claims.client_id
-        // An edit that narrows the client's scopes revokes such grants; this holds anyway.
-        && (client.scopes.iter()).any(|s| s.as_str() == claims.scope);
-    Ok(live.then_some(ActiveToken {
-        claims,
-        facts,
-        client,
-    }))
 }

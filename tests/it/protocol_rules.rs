@@ -136,7 +136,7 @@ impl World {
     }
 
     fn is_active(&mut self, access_token: &str) -> bool {
-        tokens::active_access_token(&mut self.conn, &self.proto, access_token)
+        consentry::oauth::access::active_access_token(&mut self.conn, &self.proto, access_token)
             .unwrap()
             .is_some()
     }

@@ -40,10 +40,6 @@ pub enum DbError {
     /// user or grant was deleted meanwhile. Callers turn it into their own "not found".
     #[error("a referenced row is gone: {0}")]
     Vanished(String),
-    /// Work tried from memory alone needed the database ([`MemoryOnly`]): the caller runs
-    /// it again with a connection. Never reaches a response; if it did, 503.
-    #[error("this work needs the database")]
-    NotInMemory,
     #[error("database query failed ({operation}): {source}")]
     Query {
         /// Where in the code the failing work was started (file:line of its `db::run`).
@@ -80,10 +76,7 @@ impl DbError {
 
     /// Whether the same request may succeed later (503 with `Retry-After`, never 500).
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            DbError::Unavailable(_) | DbError::Conflict(_) | DbError::NotInMemory
-        )
+        matches!(self, DbError::Unavailable(_) | DbError::Conflict(_))
     }
 
     /// For a vanished row: whether it was the client (else a user, grant or code).
@@ -310,16 +303,6 @@ pub trait Connect {
 impl Connect for MysqlConnection {
     fn connection(&mut self) -> Result<&mut MysqlConnection, DbError> {
         Ok(self)
-    }
-}
-
-/// No connection at all: work that finds everything in memory completes on the calling
-/// thread; the first thing that needs the database fails with [`DbError::NotInMemory`].
-pub struct MemoryOnly;
-
-impl Connect for MemoryOnly {
-    fn connection(&mut self) -> Result<&mut MysqlConnection, DbError> {
-        Err(DbError::NotInMemory)
     }
 }
 

@@ -19,13 +19,8 @@ pub fn touch_last_used(
     proto: &Protocol,
     client_pk: i64,
 ) -> Result<(), DbError> {
-    // The connection comes first: work tried from memory alone is run again with one,
-    // and must then still find the write due.
-    if proto.live.touch_due(client_pk) {
-        let conn = db.connection()?;
-        if proto.live.due_for_touch(client_pk) {
-            models::clients::touch_last_used(conn, client_pk, Duration::seconds(60))?;
-        }
+    if proto.live.due_for_touch(client_pk) {
+        models::clients::touch_last_used(db.connection()?, client_pk, Duration::seconds(60))?;
     }
     Ok(())
 }

@@ -68,11 +68,6 @@ pub enum OAuthError {
 }
 
 impl OAuthError {
-    /// Work tried from memory alone that needs the database after all.
-    pub fn needs_database(&self) -> bool {
-        matches!(self, OAuthError::Db(crate::db::DbError::NotInMemory))
-    }
-
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
         OAuthError::Protocol {
             code,

@@ -23,23 +23,7 @@ pub const QUEUE: usize = 4096;
 
 struct Job {
     token: IssuedToken,
-    reply: Reply,
-}
-
-/// Where the writer answers: a thread waiting, or a task awaiting.
-enum Reply {
-    Thread(SyncSender<Result<i64, Failure>>),
-    Task(tokio::sync::oneshot::Sender<Result<i64, Failure>>),
-}
-
-impl Reply {
-    fn send(self, result: Result<i64, Failure>) {
-        // A requester that gave up waiting has dropped its end: nothing to tell.
-        let _ = match self {
-            Reply::Thread(to) => to.send(result).map_err(|_| ()),
-            Reply::Task(to) => to.send(result).map_err(|_| ()),
-        };
-    }
+    reply: SyncSender<Result<i64, Failure>>,
 }
 
 /// Why a token was not stored, as the waiting request needs it.
@@ -49,15 +33,6 @@ enum Failure {
     Vanished(String),
     /// Anything else: 503.
     Other(String),
-}
-
-impl Failure {
-    fn into_error(self) -> DbError {
-        match self {
-            Failure::Vanished(e) => DbError::Vanished(e),
-            Failure::Other(e) => DbError::Unavailable(format!("storing the token failed: {e}")),
-        }
-    }
 }
 
 pub struct Writer {
@@ -75,41 +50,24 @@ impl Writer {
         Ok(Self { queue, wait })
     }
 
-    fn enqueue(&self, token: IssuedToken, reply: Reply) -> Result<(), DbError> {
-        match self.queue.try_send(Job { token, reply }) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => {
-                Err(DbError::Unavailable("the token write queue is full".into()))
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                Err(DbError::Unavailable("the token writer has stopped".into()))
-            }
-        }
-    }
-
-    /// Stores `token` with its grant, from a task: returns the grant id once the row is
-    /// committed, without holding a thread while it waits.
-    pub async fn write_async(&self, token: IssuedToken) -> Result<i64, DbError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.enqueue(token, Reply::Task(reply))?;
-        match tokio::time::timeout(self.wait, answer).await {
-            Ok(Ok(result)) => result.map_err(Failure::into_error),
-            Ok(Err(_)) => Err(DbError::Unavailable("the token writer has stopped".into())),
-            // The row may still be committed later; this response carries no token.
-            Err(_) => Err(DbError::Unavailable(format!(
-                "the token was not stored within {} ms",
-                self.wait.as_millis()
-            ))),
-        }
-    }
-
     /// Stores `token` with its grant; returns the grant id once the row is committed.
     pub fn write(&self, token: IssuedToken) -> Result<i64, DbError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.enqueue(token, Reply::Thread(reply))?;
+        match self.queue.try_send(Job { token, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(DbError::Unavailable("the token write queue is full".into()));
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(DbError::Unavailable("the token writer has stopped".into()));
+            }
+        }
         match answer.recv_timeout(self.wait) {
             Ok(Ok(grant_id)) => Ok(grant_id),
-            Ok(Err(failure)) => Err(failure.into_error()),
+            Ok(Err(Failure::Vanished(e))) => Err(DbError::Vanished(e)),
+            Ok(Err(Failure::Other(e))) => Err(DbError::Unavailable(format!(
+                "storing the token failed: {e}"
+            ))),
             // The row may still be committed later; this response carries no token.
             Err(RecvTimeoutError::Timeout) => Err(DbError::Unavailable(format!(
                 "the token was not stored within {} ms",
@@ -169,7 +127,7 @@ fn answer(live: &Live, batch: Vec<Job>, grant_ids: Vec<i64>) {
                 revoked: false,
             },
         );
-        job.reply.send(Ok(grant_id));
+        let _ = job.reply.send(Ok(grant_id));
     }
 }
 
@@ -182,6 +140,6 @@ fn refuse(batch: Vec<Job>, e: &DbError) {
         }
     };
     for job in batch {
-        job.reply.send(Err(failure.clone()));
+        let _ = job.reply.send(Err(failure.clone()));
     }
 }

@@ -277,13 +277,8 @@ impl Live {
         Ok(loaded)
     }
 
-    /// Whether the client's "last used" is due, without claiming the write.
-    pub fn touch_due(&self, client_pk: i64) -> bool {
-        !self.touched.contains_key(&client_pk)
-    }
-
     /// Whether this server should write the client's "last used" now: at most once a
-    /// minute per client (the console shows it to the minute). Claims the write.
+    /// minute per client (the console shows it to the minute).
     pub fn due_for_touch(&self, client_pk: i64) -> bool {
         let mut due = false;
         self.touched.get_with(client_pk, || due = true);

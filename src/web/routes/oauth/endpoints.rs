@@ -44,15 +44,7 @@ pub async fn token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let issued = async {
-        let params = read_form(&req, payload).await?;
-        let caller = Caller {
-            authorization: authorization(&req),
-            ip: client_ip(&req),
-        };
-        tokens::exchange_async(&state.pool, state.protocol.clone(), caller, params).await
-    };
-    match issued.await {
+    match call_with_form(&req, payload, &state, tokens::exchange).await {
         Ok(response) => no_store_json(StatusCode::OK, &response),
         Err(e) => error_response(e),
     }

@@ -13,20 +13,15 @@ use serde_json::json;
 
 use crate::audit;
 use crate::db::Connect;
-use crate::db::models::grants::IssuedToken;
 use crate::db::models::{self, grants::NewGrant};
 use crate::domain::{Client, GrantType, Scope};
-use crate::oauth::client_auth::{self, Caller};
+use crate::oauth::client_auth::{self, Caller, Credentials};
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::jwt::{self, AccessClaims};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::settings::Settings;
 use crate::oauth::{Protocol, scopes, token_hash};
-
-mod client_credentials;
-
-pub use client_credentials::exchange_async;
-use client_credentials::sign_access;
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, serde::Serialize)]
@@ -39,40 +34,13 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// Handles one token request: authenticates the client, runs its grant and stores what it
-/// issued before answering.
+/// Handles one token request: authenticates the client, then runs its grant.
 pub fn exchange(
     db: &mut impl Connect,
     proto: &Protocol,
     caller: &Caller,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    match prepare(db, proto, caller, params)? {
-        Prepared::Done(response) => Ok(response),
-        Prepared::Store(issued, response) => {
-            client_credentials::store(db, proto, *issued)?;
-            Ok(response)
-        }
-    }
-}
-
-/// A token request up to what must still be stored.
-pub enum Prepared {
-    /// Stored already (codes and refresh tokens are claimed and issued in one transaction).
-    Done(TokenResponse),
-    /// A client-credentials token, signed: the response may leave once this is committed.
-    Store(Box<IssuedToken>, TokenResponse),
-}
-
-/// Authenticates the client and runs its grant, short of storing a client-credentials
-/// token; with [`crate::db::MemoryOnly`] it fails with `needs_database` at the first read
-/// that memory cannot answer.
-pub fn prepare(
-    db: &mut impl Connect,
-    proto: &Protocol,
-    caller: &Caller,
-    params: &Params,
-) -> Result<Prepared, OAuthError> {
     params.reject_repeated()?;
     let grant = match params.get("grant_type") {
         None => return Err(OAuthError::invalid_request("grant_type is required.")),
@@ -92,29 +60,17 @@ pub fn prepare(
     let (client, credentials) = client_auth::authenticate_request(db, proto, caller, params)?;
     proto.check_resource(params)?;
     let settings = proto.live.settings(db)?;
-    let prepared = match grant {
-        GrantType::AuthorizationCode => Prepared::Done(redeem_code(
-            db.connection()?,
-            proto,
-            &settings,
-            &client,
-            params,
-        )?),
-        GrantType::RefreshToken => Prepared::Done(refresh(
-            db.connection()?,
-            proto,
-            &settings,
-            &client,
-            params,
-        )?),
-        GrantType::ClientCredentials => {
-            let (issued, response) =
-                client_credentials::prepare(db, proto, &settings, &client, &credentials, params)?;
-            Prepared::Store(Box::new(issued), response)
+    let response = match grant {
+        GrantType::AuthorizationCode => {
+            redeem_code(db.connection()?, proto, &settings, &client, params)
         }
-    };
+        GrantType::RefreshToken => refresh(db.connection()?, proto, &settings, &client, params),
+        GrantType::ClientCredentials => {
+            client_credentials(db, proto, &settings, &client, &credentials, params)
+        }
+    }?;
     crate::oauth::access::touch_last_used(db, proto, client.id)?;
-    Ok(prepared)
+    Ok(response)
 }
 
 /// A value from the request, safe to quote back in an error description.
@@ -123,11 +79,7 @@ fn printable(value: &str) -> String {
 }
 
 /// `unauthorized_client` unless the grant is allowed (the one rule, in settings).
-pub(super) fn require_grant(
-    settings: &Settings,
-    client: &Client,
-    grant: GrantType,
-) -> Result<(), OAuthError> {
+fn require_grant(settings: &Settings, client: &Client, grant: GrantType) -> Result<(), OAuthError> {
     settings
         .grant_allowed(client, grant)
         .map_err(|refusal| OAuthError::unauthorized_client(refusal.describe(grant)))
@@ -385,8 +337,112 @@ fn revoke_reused_family(
     Ok(())
 }
 
+fn client_credentials(
+    db: &mut impl Connect,
+    proto: &Protocol,
+    settings: &Settings,
+    client: &Client,
+    credentials: &Credentials,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    require_grant(settings, client, GrantType::ClientCredentials)?;
+    if !client.is_confidential() || matches!(credentials, Credentials::IdOnly { .. }) {
+        return Err(OAuthError::unauthorized_client(
+            "Client credentials is for confidential clients only.",
+        ));
+    }
+    let scope = scopes::for_token(params.get("scope"), &scopes::permitted(client, settings))?;
+    let owner = match client.owner_id {
+        Some(id) => proto.live.user(db, id)?,
+        None => None,
+    }
+    .ok_or_else(|| {
+        OAuthError::unauthorized_client(
+            "This client has no owner to act as; it cannot use client credentials.",
+        )
+    })?;
+    if !scopes::role_allows(owner.role, scope) {
+        return Err(OAuthError::invalid_scope(format!(
+            "{scope} needs the client's owner to be a superuser."
+        )));
+    }
+    let now = models::now();
+    let issued = models::grants::IssuedToken {
+        jti: crate::auth::random_token(16),
+        client_id: client.id,
+        user_id: Some(owner.id),
+        grant_type: GrantType::ClientCredentials.as_str(),
+        scope: scope.as_str(),
+        created_at: now,
+        expires_at: family_expiry(settings, now, false),
+    };
+    // Signed first, in parallel with other requests; answered only once its row is
+    // committed, by the group-commit writer when the server runs one.
+    let access_token = sign_access(
+        db,
+        proto,
+        settings,
+        client,
+        &client.client_id,
+        scope,
+        &issued.jti,
+        now,
+    )?;
+    match proto.writer.get() {
+        Some(writer) => {
+            // Waiting for the writer holds no connection: it needs one to commit.
+            db.release();
+            writer.write(issued)?;
+        }
+        None => {
+            let batch = std::slice::from_ref(&issued);
+            crate::db::transaction(db.connection()?, |c| {
+                models::grants::insert_issued(c, batch)
+            })?;
+        }
+    }
+    // RFC 6749 §4.4.3: no refresh token for client credentials.
+    Ok(TokenResponse {
+        token_type: "Bearer",
+        expires_in: settings.access_token_lifetime,
+        access_token,
+        refresh_token: None,
+        scope: scope.as_str().to_string(),
+    })
+}
+
+/// Signs an RFC 9068 access token for `subject` with the current key.
+#[allow(clippy::too_many_arguments)]
+fn sign_access(
+    db: &mut impl Connect,
+    proto: &Protocol,
+    settings: &Settings,
+    client: &Client,
+    subject: &str,
+    scope: Scope,
+    jti: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<String, OAuthError> {
+    let iat = now.and_utc().timestamp();
+    jwt::sign(
+        db,
+        &proto.keys,
+        proto.live.generation(),
+        &AccessClaims {
+            iss: proto.issuer.clone(),
+            sub: subject.to_string(),
+            aud: proto.audience.clone(),
+            client_id: client.client_id.clone(),
+            scope: scope.as_str().to_string(),
+            iat,
+            exp: iat + settings.access_token_lifetime,
+            jti: jti.to_string(),
+        },
+    )
+}
+
 /// When the last token issued now would expire: the grant may be purged after that.
-pub(super) fn family_expiry(
+fn family_expiry(
     settings: &Settings,
     now: chrono::NaiveDateTime,
     with_refresh: bool,

@@ -186,6 +186,9 @@ where
 /// (`oauth::live`); logs the cache sizes every ten minutes and when the log cannot be read.
 async fn follow_changes(state: web::Data<AppState>) {
     let live = state.protocol.live.clone();
+    // A connection of its own: busy request traffic must not delay the log.
+    let pool = db::build_lazy_pool(&state.config.database_url, 1, state.config.db_timeout);
+    let gap_wait = state.config.db_timeout * 3;
     // Shared with the blocking task, so a poll cut off by its time limit loses no place.
     let follower = Arc::new(std::sync::Mutex::new(None));
     let mut tick = actix_web::rt::time::interval(state.config.change_poll);
@@ -195,11 +198,11 @@ async fn follow_changes(state: web::Data<AppState>) {
     loop {
         tick.tick().await;
         let (sink, follower) = (live.clone(), follower.clone());
-        let polled = db::run(&state.pool, move |conn| {
+        let polled = db::run(&pool, move |conn| {
             let mut slot = follower.lock().unwrap_or_else(|p| p.into_inner());
             let follower = match slot.as_mut() {
                 Some(follower) => follower,
-                None => slot.insert(crate::oauth::live::Follower::start(conn)?),
+                None => slot.insert(crate::oauth::live::Follower::start_with(conn, gap_wait)?),
             };
             follower.poll(conn, &*sink)
         })

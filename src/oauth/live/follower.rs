@@ -16,7 +16,8 @@ use diesel::MysqlConnection;
 use crate::db::DbError;
 use crate::db::changes::{self, Change, Sink};
 
-/// How long a lower id may take to commit after a higher one and still be applied.
+/// How long a lower id may take to commit after a higher one and still be applied, at
+/// least; the server waits longer when its transactions may (see [`Follower::start_with`]).
 pub const GAP_WAIT: Duration = Duration::from_secs(10);
 /// Rows read per query.
 const PAGE: i64 = 1000;
@@ -27,17 +28,28 @@ pub struct Follower {
     /// Ids above the floor already applied.
     applied: BTreeSet<i64>,
     /// The highest id applied at each poll, oldest first: the floor moves up to the one
-    /// that is `GAP_WAIT` old.
+    /// that is `gap_wait` old.
     marks: VecDeque<(Instant, i64)>,
+    gap_wait: Duration,
 }
 
 impl Follower {
     /// Starts after the rows written more than `GAP_WAIT` ago; newer ones are read (and
     /// applied, which on a fresh server only evicts what is not there yet).
     pub fn start(conn: &mut MysqlConnection) -> Result<Self, DbError> {
+        Self::start_with(conn, GAP_WAIT)
+    }
+
+    /// As [`start`](Self::start), waiting `gap_wait` (at least [`GAP_WAIT`]) for late rows:
+    /// the server passes three times its database timeout, the longest a transaction that
+    /// recorded a change may take over its remaining statements.
+    pub fn start_with(conn: &mut MysqlConnection, gap_wait: Duration) -> Result<Self, DbError> {
+        let gap_wait = gap_wait.max(GAP_WAIT);
         let settled =
-            crate::db::models::now() - chrono::Duration::from_std(GAP_WAIT).unwrap_or_default();
-        Ok(Self::from_floor(changes::newest_before(conn, settled)?))
+            crate::db::models::now() - chrono::Duration::from_std(gap_wait).unwrap_or_default();
+        let mut follower = Self::from_floor(changes::newest_before(conn, settled)?);
+        follower.gap_wait = gap_wait;
+        Ok(follower)
     }
 
     pub fn from_floor(floor: i64) -> Self {
@@ -45,6 +57,7 @@ impl Follower {
             floor,
             applied: BTreeSet::new(),
             marks: VecDeque::new(),
+            gap_wait: GAP_WAIT,
         }
     }
 
@@ -82,7 +95,7 @@ impl Follower {
         let highest = self.applied.last().copied().unwrap_or(self.floor);
         self.marks.push_back((now, highest));
         while let Some(&(at, id)) = self.marks.front() {
-            if now.saturating_duration_since(at) < GAP_WAIT {
+            if now.saturating_duration_since(at) < self.gap_wait {
                 break;
             }
             self.floor = self.floor.max(id);

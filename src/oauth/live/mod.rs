@@ -68,7 +68,7 @@ pub struct Live {
     clients: Cache<String, Arc<Client>>,
     /// Row id → `client_id`, for tokens and grants, which name clients by row id.
     client_ids: Cache<i64, String>,
-    users: Cache<i64, Option<Arc<UserFacts>>>,
+    users: Cache<i64, Arc<UserFacts>>,
     tokens: Cache<String, Option<Arc<TokenFacts>>>,
     /// Access tokens whose signature verified, by the SHA-256 of the whole token: a
     /// resource server presents the same token again and again, and its signature cannot
@@ -84,6 +84,10 @@ pub struct Live {
     synced_at: Mutex<Instant>,
     /// How long after that the memory is still used ([`STALE_AFTER`] by default).
     trust: Mutex<Duration>,
+    /// Bumped before every change is applied. A loader reads it before its database read
+    /// and stores what it read only if it has not moved: a read made just before another
+    /// server's commit, finishing just after this server evicted, is not kept.
+    evictions: std::sync::atomic::AtomicU64,
     /// Bumped by every change to the settings or the keys: the documents built from them
     /// (metadata, JWKS) are rebuilt when it moves.
     generation: std::sync::atomic::AtomicU64,
@@ -144,6 +148,7 @@ impl Live {
             synced_at: Mutex::new(Instant::now()),
             trust: Mutex::new(STALE_AFTER),
             generation: std::sync::atomic::AtomicU64::new(0),
+            evictions: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -168,6 +173,14 @@ impl Live {
         *self.synced_at.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
     }
 
+    fn epoch(&self) -> u64 {
+        self.evictions.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn unchanged_since(&self, epoch: u64) -> bool {
+        self.epoch() == epoch
+    }
+
     /// The documents' generation: moves whenever the settings or the keys change.
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
@@ -181,9 +194,12 @@ impl Live {
         {
             return Ok(settings.clone());
         }
+        let epoch = self.epoch();
         let settings = Arc::new(Settings::load(db.connection()?)?);
-        *self.settings.write().unwrap_or_else(|p| p.into_inner()) =
-            Some((settings.clone(), Instant::now()));
+        if self.unchanged_since(epoch) {
+            *self.settings.write().unwrap_or_else(|p| p.into_inner()) =
+                Some((settings.clone(), Instant::now()));
+        }
         Ok(settings)
     }
 
@@ -199,9 +215,10 @@ impl Live {
             return Ok(Some(client));
         }
         // Unknown IDs are not remembered: anyone can send them.
+        let epoch = self.epoch();
         let loaded = models::clients::find_by_client_id(db.connection()?, client_id)?.map(Arc::new);
         if let Some(client) = &loaded {
-            self.remember(client);
+            self.remember(client, epoch);
         }
         Ok(loaded)
     }
@@ -218,14 +235,18 @@ impl Live {
         {
             return Ok(Some(client));
         }
+        let epoch = self.epoch();
         let loaded = models::clients::find_by_id(db.connection()?, pk)?.map(Arc::new);
         if let Some(client) = &loaded {
-            self.remember(client);
+            self.remember(client, epoch);
         }
         Ok(loaded)
     }
 
-    fn remember(&self, client: &Arc<Client>) {
+    fn remember(&self, client: &Arc<Client>, epoch: u64) {
+        if !self.unchanged_since(epoch) {
+            return;
+        }
         self.client_ids.insert(client.id, client.client_id.clone());
         self.clients
             .insert(client.client_id.clone(), client.clone());
@@ -236,8 +257,9 @@ impl Live {
         if self.trusted()
             && let Some(user) = self.users.get(&id)
         {
-            return Ok(user);
+            return Ok(Some(user));
         }
+        let epoch = self.epoch();
         let loaded = models::users::find_by_id(db.connection()?, id)?.map(|u| {
             Arc::new(UserFacts {
                 id: u.id,
@@ -245,7 +267,12 @@ impl Live {
                 login: u.login,
             })
         });
-        self.users.insert(id, loaded.clone());
+        // A missing user is not remembered: a new one may be about to get this id.
+        if let Some(user) = &loaded
+            && self.unchanged_since(epoch)
+        {
+            self.users.insert(id, user.clone());
+        }
         Ok(loaded)
     }
 
@@ -260,6 +287,7 @@ impl Live {
         {
             return Ok(facts);
         }
+        let epoch = self.epoch();
         let loaded = models::access_tokens::facts(db.connection()?, jti)?.map(|f| {
             Arc::new(TokenFacts {
                 grant_id: f.grant_id,
@@ -271,7 +299,7 @@ impl Live {
         });
         // A jti with no row is not remembered: it came from a signed token, but it may be
         // one this server is still committing.
-        if loaded.is_some() {
+        if loaded.is_some() && self.unchanged_since(epoch) {
             self.tokens.insert(jti.to_string(), loaded.clone());
         }
         Ok(loaded)
@@ -293,8 +321,9 @@ impl Live {
         {
             return Ok(sites.clone());
         }
+        let epoch = self.epoch();
         let sites = Arc::new(models::sites::list(db.connection()?)?);
-        if sites.len() <= MAX_SITES {
+        if sites.len() <= MAX_SITES && self.unchanged_since(epoch) {
             *self.sites.write().unwrap_or_else(|p| p.into_inner()) =
                 Some((sites.clone(), Instant::now()));
         }
@@ -312,8 +341,11 @@ impl Live {
         {
             return Ok(levels);
         }
+        let epoch = self.epoch();
         let levels = Arc::new(models::site_access::for_user(db.connection()?, user_id)?);
-        self.access.insert(user_id, levels.clone());
+        if self.unchanged_since(epoch) {
+            self.access.insert(user_id, levels.clone());
+        }
         Ok(levels)
     }
 
@@ -361,6 +393,9 @@ impl Live {
 
 impl Sink for Live {
     fn apply(&self, change: &Change) {
+        // First: a load running now must not store what it read before this change.
+        self.evictions
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         match change {
             Change::Settings => self.forget_settings(),
             Change::Keys => {

@@ -370,6 +370,7 @@ fn client_credentials(
     let issued = models::grants::IssuedToken {
         jti: crate::auth::random_token(16),
         client_id: client.id,
+        secret_hash: client.secret_hash.clone().unwrap_or_default(),
         user_id: Some(owner.id),
         grant_type: GrantType::ClientCredentials.as_str(),
         scope: scope.as_str(),

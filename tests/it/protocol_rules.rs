@@ -266,3 +266,70 @@ fn a_client_row_no_writer_could_have_stored_is_an_error_naming_the_row() {
         other => panic!("expected a query error, got {other:?}"),
     }
 }
+
+#[test]
+fn a_token_checked_against_stale_memory_is_not_stored_for_a_changed_client() {
+    use consentry::audit::Actor;
+    use consentry::domain::{ClientName, ClientType, GrantType, Scope};
+    use consentry::oauth::clients::{self, ClientSpec};
+    let mut world = World::new();
+    let owner = user(&mut world.conn, "cc-owner", Role::Superuser);
+    let created = clients::create(
+        &mut world.conn,
+        &ClientSpec {
+            name: ClientName::parse("Machine").unwrap(),
+            description: String::new(),
+            client_type: ClientType::Confidential,
+            grants: vec![GrantType::ClientCredentials],
+            scopes: vec![Scope::Read],
+            redirect_uris: vec![],
+            trusted: false,
+            may_introspect_any: false,
+            homepage_url: None,
+            icon_url: None,
+        },
+        owner,
+        &Actor::new("test"),
+    )
+    .unwrap();
+    world.client_id = created.client_id.as_str().to_string();
+    world.secret = created.secret.unwrap().expose().to_string();
+    let request = |world: &mut World| {
+        let params = world.params(&[("grant_type", "client_credentials")]);
+        tokens::exchange(&mut world.conn, &world.proto, &World::caller(), &params)
+    };
+    assert!(
+        request(&mut world).is_ok(),
+        "the client is now in this server's memory"
+    );
+
+    // Another server gives the client a new secret; this one has not heard yet (the row
+    // is changed behind its back, as seen from a server whose follower is a moment late).
+    diesel::sql_query(format!(
+        "UPDATE oauth_clients SET secret_hash = UNHEX(SHA2('rotated', 256)) WHERE client_id = '{}'",
+        world.client_id
+    ))
+    .execute(&mut world.conn)
+    .unwrap();
+    let refused = request(&mut world);
+    assert!(
+        matches!(
+            refused,
+            Err(OAuthError::Protocol {
+                code: ErrorCode::InvalidClient,
+                ..
+            })
+        ),
+        "the old secret gets no stored token: {:?}",
+        refused.as_ref().err()
+    );
+    let stored: i64 = {
+        use consentry::db::schema::oauth_access_tokens::dsl as t;
+        use diesel::prelude::*;
+        t::oauth_access_tokens
+            .count()
+            .get_result(&mut world.conn)
+            .unwrap()
+    };
+    assert_eq!(stored, 1, "only the token issued before the change");
+}

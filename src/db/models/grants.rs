@@ -187,6 +187,8 @@ pub fn revoke_outside(
 pub struct IssuedToken {
     pub jti: String,
     pub client_id: i64,
+    /// The secret hash the request authenticated against (from this server's memory).
+    pub secret_hash: Vec<u8>,
     pub user_id: Option<i64>,
     pub grant_type: &'static str,
     pub scope: &'static str,
@@ -194,14 +196,42 @@ pub struct IssuedToken {
     pub expires_at: NaiveDateTime,
 }
 
-/// Stores a batch of issued tokens with their grants in three statements, whatever its
+/// Stores a batch of issued tokens with their grants in four statements, whatever its
 /// size; returns each token's grant id, in the batch's order. Runs in the caller's
 /// transaction.
+///
+/// The clients are locked first and must still be active with the secret each request
+/// authenticated against: a request may have been checked against memory a moment behind
+/// another server's pause or new secret. A change committed before this batch fails it
+/// (as a vanished client: `invalid_client`); one arriving during it waits for the commit
+/// and then revokes what the batch stored.
 pub fn insert_issued(
     conn: &mut MysqlConnection,
     batch: &[IssuedToken],
 ) -> Result<Vec<i64>, DbError> {
     use crate::db::schema::oauth_access_tokens as tokens;
+    use crate::db::schema::oauth_clients as clients;
+    let mut client_ids: Vec<i64> = batch.iter().map(|t| t.client_id).collect();
+    client_ids.sort_unstable();
+    client_ids.dedup();
+    let current: Vec<(i64, String, Option<Vec<u8>>)> = clients::table
+        .filter(clients::id.eq_any(&client_ids))
+        .order(clients::id.asc())
+        .select((clients::id, clients::status, clients::secret_hash))
+        .for_update()
+        .load(conn)?;
+    let active = crate::domain::ClientStatus::Active.as_str();
+    for t in batch {
+        let unchanged = current.iter().any(|(id, status, hash)| {
+            *id == t.client_id && status == active && hash.as_deref() == Some(&t.secret_hash)
+        });
+        if !unchanged {
+            return Err(DbError::Vanished(format!(
+                "the client of token {} was paused, given a new secret or deleted meanwhile (`client_id`)",
+                t.jti
+            )));
+        }
+    }
     let grant_rows: Vec<_> = batch
         .iter()
         .map(|t| {

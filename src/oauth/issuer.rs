@@ -46,7 +46,7 @@ impl Writer {
         let (queue, jobs) = mpsc::sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("consentry-writer".into())
-            .spawn(move || write_batches(&pool, &live, &jobs))?;
+            .spawn(move || supervise(&pool, &live, &jobs))?;
         Ok(Self { queue, wait })
     }
 
@@ -76,6 +76,21 @@ impl Writer {
             Err(RecvTimeoutError::Disconnected) => {
                 Err(DbError::Unavailable("the token writer has stopped".into()))
             }
+        }
+    }
+}
+
+/// Runs the writer until the server is gone; a panic in a batch (a bug) is logged and the
+/// writer goes on with the next one, so issuance does not stop for good. The requests of
+/// the lost batch hear that the writer stopped (503).
+fn supervise(pool: &DbPool, live: &Live, jobs: &Receiver<Job>) {
+    loop {
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            write_batches(pool, live, jobs)
+        }));
+        match run {
+            Ok(()) => return,
+            Err(_) => tracing::error!("the token writer panicked; restarting it"),
         }
     }
 }

@@ -44,6 +44,33 @@ const MAX_TOKENS: u64 = 20_000;
 /// Up to this many websites are kept in memory; beyond, each call reads them.
 const MAX_SITES: usize = 5_000;
 
+/// One value read whole (the settings, the websites), kept for [`ENTRY_TTL`].
+struct Slot<T>(RwLock<Option<(Arc<T>, Instant)>>);
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self(RwLock::new(None))
+    }
+}
+
+impl<T> Slot<T> {
+    /// The value, unless it is missing or older than [`ENTRY_TTL`].
+    fn fresh(&self) -> Option<Arc<T>> {
+        match &*self.0.read().unwrap_or_else(|p| p.into_inner()) {
+            Some((value, at)) if at.elapsed() < ENTRY_TTL => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    fn store(&self, value: Arc<T>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some((value, Instant::now()));
+    }
+
+    fn clear(&self) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
 /// The user a token acts for, as the hot paths need them.
 #[derive(Debug, Clone)]
 pub struct UserFacts {
@@ -64,7 +91,7 @@ pub struct TokenFacts {
 }
 
 pub struct Live {
-    settings: RwLock<Option<(Arc<Settings>, Instant)>>,
+    settings: Slot<Settings>,
     clients: Cache<String, Arc<Client>>,
     /// Row id → `client_id`, for tokens and grants, which name clients by row id.
     client_ids: Cache<i64, String>,
@@ -75,7 +102,7 @@ pub struct Live {
     /// change. Expiry and revocation are still checked on every use.
     verified: Cache<[u8; 32], Arc<AccessClaims>>,
     /// Every website, when there are at most [`MAX_SITES`].
-    sites: RwLock<Option<(Arc<Vec<SiteRow>>, Instant)>>,
+    sites: Slot<Vec<SiteRow>>,
     /// Each user's level on the sites where they have one.
     access: Cache<i64, Arc<Vec<(i64, AccessLevel)>>>,
     /// Clients whose "last used" this server wrote within the last minute.
@@ -113,7 +140,7 @@ impl Default for Live {
 impl Live {
     pub fn new() -> Self {
         Self {
-            settings: RwLock::new(None),
+            settings: Slot::default(),
             clients: Cache::builder()
                 .max_capacity(MAX_CLIENTS)
                 .time_to_live(ENTRY_TTL)
@@ -132,7 +159,7 @@ impl Live {
                 .time_to_live(ENTRY_TTL)
                 .support_invalidation_closures()
                 .build(),
-            sites: RwLock::new(None),
+            sites: Slot::default(),
             access: Cache::builder()
                 .max_capacity(MAX_USERS)
                 .time_to_live(ENTRY_TTL)
@@ -189,16 +216,14 @@ impl Live {
     /// The General settings.
     pub fn settings(&self, db: &mut impl Connect) -> Result<Arc<Settings>, DbError> {
         if self.trusted()
-            && let Some((settings, at)) = &*self.settings.read().unwrap_or_else(|p| p.into_inner())
-            && at.elapsed() < ENTRY_TTL
+            && let Some(settings) = self.settings.fresh()
         {
-            return Ok(settings.clone());
+            return Ok(settings);
         }
         let epoch = self.epoch();
         let settings = Arc::new(Settings::load(db.connection()?)?);
         if self.unchanged_since(epoch) {
-            *self.settings.write().unwrap_or_else(|p| p.into_inner()) =
-                Some((settings.clone(), Instant::now()));
+            self.settings.store(settings.clone());
         }
         Ok(settings)
     }
@@ -316,16 +341,14 @@ impl Live {
     /// Every website, by id.
     pub fn sites(&self, db: &mut impl Connect) -> Result<Arc<Vec<SiteRow>>, DbError> {
         if self.trusted()
-            && let Some((sites, at)) = &*self.sites.read().unwrap_or_else(|p| p.into_inner())
-            && at.elapsed() < ENTRY_TTL
+            && let Some(sites) = self.sites.fresh()
         {
-            return Ok(sites.clone());
+            return Ok(sites);
         }
         let epoch = self.epoch();
         let sites = Arc::new(models::sites::list(db.connection()?)?);
         if sites.len() <= MAX_SITES && self.unchanged_since(epoch) {
-            *self.sites.write().unwrap_or_else(|p| p.into_inner()) =
-                Some((sites.clone(), Instant::now()));
+            self.sites.store(sites.clone());
         }
         Ok(sites)
     }
@@ -378,7 +401,7 @@ impl Live {
     }
 
     fn forget_settings(&self) {
-        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.settings.clear();
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
@@ -426,9 +449,7 @@ impl Sink for Live {
                 let id = *id;
                 self.forget_tokens_where(move |t| t.user_id == Some(id));
             }
-            Change::Sites => {
-                *self.sites.write().unwrap_or_else(|p| p.into_inner()) = None;
-            }
+            Change::Sites => self.sites.clear(),
             Change::All => {
                 self.forget_settings();
                 self.clients.invalidate_all();
@@ -437,7 +458,7 @@ impl Sink for Live {
                 self.tokens.invalidate_all();
                 self.verified.invalidate_all();
                 self.access.invalidate_all();
-                *self.sites.write().unwrap_or_else(|p| p.into_inner()) = None;
+                self.sites.clear();
                 self.touched.invalidate_all();
             }
         }

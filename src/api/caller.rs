@@ -57,7 +57,7 @@ pub fn authenticate(
     let scope: Scope = active.claims.scope.parse().map_err(|_| invalid())?;
     let user_id = active.facts.user_id.ok_or_else(invalid)?;
     let user = proto.live.user(db, user_id)?.ok_or_else(invalid)?;
-    access::touch_last_used(db, proto, active.client.id)?;
+    access::touch_last_used(proto, active.client.id);
     Ok(Caller {
         user_id,
         role: user.role,

@@ -79,6 +79,12 @@ impl DbError {
         matches!(self, DbError::Unavailable(_) | DbError::Conflict(_))
     }
 
+    /// A write for a client that was deleted, paused or given a new secret since the
+    /// request was checked: answered as `invalid_client`.
+    pub fn client_changed(detail: &str) -> Self {
+        DbError::Vanished(format!("{detail} (`client_id`)"))
+    }
+
     /// For a vanished row: whether it was the client (else a user, grant or code).
     pub fn vanished_client(&self) -> bool {
         matches!(self, DbError::Vanished(m) if m.contains("(`client_id`)"))
@@ -101,7 +107,12 @@ impl From<DieselError> for DbError {
                     | DatabaseErrorKind::UnableToSendCommand => {
                         DbError::Unavailable(described("2013", &message))
                     }
+                    // Diesel classifies a deadlock only for prepared statements; a text
+                    // sent whole (`batch_execute`) reports it by its message alone.
                     DatabaseErrorKind::SerializationFailure => {
+                        DbError::Conflict(described("1213", &message))
+                    }
+                    _ if message.starts_with("Deadlock found") => {
                         DbError::Conflict(described("1213", &message))
                     }
                     // The server rolled the whole transaction back (a deadlock or a killed
@@ -171,14 +182,27 @@ where
         .transaction_depth()
         .map(|d| d.is_none())
         .unwrap_or(false);
-    let mut attempt = 0;
-    loop {
+    let mut attempt = |conn: &mut MysqlConnection| {
         let attempt_changes = changes::Attempt::begin(outermost);
         let result = conn.transaction(&mut f);
         // The changes this transaction recorded reach this server's memory only now.
         attempt_changes.end(result.is_ok());
-        match result {
-            Err(e) if outermost && e.retryable() && attempt < RETRIES => {
+        result
+    };
+    if outermost {
+        retry(|| attempt(conn))
+    } else {
+        attempt(conn)
+    }
+}
+
+/// Runs `f`, and again (after a short random pause, at most [`RETRIES`] times) while it
+/// fails with a lost race. `f` must be safe to repeat: a lost race rolled its work back.
+pub fn retry<T, E: Retryable>(mut f: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+    let mut attempt = 0;
+    loop {
+        match f() {
+            Err(e) if e.retryable() && attempt < RETRIES => {
                 attempt += 1;
                 let jitter = rand::random::<u64>() % (5 << attempt);
                 std::thread::sleep(Duration::from_millis(2 + jitter));
@@ -244,26 +268,36 @@ struct SessionLimits {
 
 impl diesel::r2d2::CustomizeConnection<MysqlConnection, diesel::r2d2::Error> for SessionLimits {
     fn on_acquire(&self, conn: &mut MysqlConnection) -> Result<(), diesel::r2d2::Error> {
-        use diesel::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct Version {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            v: String,
-        }
-        let secs = self.limit.as_secs().max(1);
-        let version: Version = diesel::sql_query("SELECT VERSION() AS v")
-            .get_result(conn)
-            .map_err(diesel::r2d2::Error::QueryError)?;
-        let statement_limit = if version.v.contains("MariaDB") {
-            format!("max_statement_time = {secs}")
-        } else {
-            format!("max_execution_time = {}", secs * 1000)
-        };
-        conn.batch_execute(&format!(
-            "SET SESSION {statement_limit}, innodb_lock_wait_timeout = {secs}, lock_wait_timeout = {secs}"
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
+        limit_session(conn, self.limit).map_err(diesel::r2d2::Error::QueryError)
     }
+}
+
+fn limit_session(conn: &mut MysqlConnection, limit: Duration) -> Result<(), DieselError> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        v: String,
+    }
+    let secs = limit.as_secs().max(1);
+    let version: Version = diesel::sql_query("SELECT VERSION() AS v").get_result(conn)?;
+    let statement_limit = if version.v.contains("MariaDB") {
+        format!("max_statement_time = {secs}")
+    } else {
+        format!("max_execution_time = {}", secs * 1000)
+    };
+    conn.batch_execute(&format!(
+        "SET SESSION {statement_limit}, innodb_lock_wait_timeout = {secs}, lock_wait_timeout = {secs}"
+    ))
+}
+
+/// A connection of its own, outside every pool, with the same limits as pooled ones (for
+/// a thread that keeps one, such as a token writer).
+pub fn connect(url: &DatabaseUrl, limit: Duration) -> Result<MysqlConnection, DbError> {
+    let mut conn =
+        MysqlConnection::establish(url.full()).map_err(|e| DbError::Unavailable(e.to_string()))?;
+    limit_session(&mut conn, limit)?;
+    Ok(conn)
 }
 
 /// Runs `f` with a pooled connection on the blocking thread pool.
@@ -298,6 +332,13 @@ pub trait Connect {
 
     /// Gives a checked-out connection back to the pool before a wait that needs none.
     fn release(&mut self) {}
+
+    /// Called before work that holds the CPU long (an RSA signature): work tried first on
+    /// an async worker ([`run_memory_first`]) stops here and runs again off it, so the
+    /// worker's other requests are not held up.
+    fn slow_work(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
 }
 
 impl Connect for MysqlConnection {
@@ -310,10 +351,14 @@ impl Connect for MysqlConnection {
 pub struct Lazy {
     pool: DbPool,
     conn: Option<DbConn>,
+    /// Refuses every checkout, remembering that one was asked for ([`run_memory_first`]).
+    memory_only: bool,
+    wanted: bool,
 }
 
 impl Connect for Lazy {
     fn connection(&mut self) -> Result<&mut MysqlConnection, DbError> {
+        self.off_worker()?;
         let conn = match self.conn.take() {
             Some(conn) => conn,
             None => self
@@ -326,6 +371,23 @@ impl Connect for Lazy {
 
     fn release(&mut self) {
         self.conn = None;
+    }
+
+    fn slow_work(&mut self) -> Result<(), DbError> {
+        self.off_worker()
+    }
+}
+
+impl Lazy {
+    /// Refuses on the memory-only run, which then runs again off the worker.
+    fn off_worker(&mut self) -> Result<(), DbError> {
+        if self.memory_only {
+            self.wanted = true;
+            return Err(DbError::Unavailable(
+                "this work runs again off the async worker".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -344,7 +406,12 @@ where
         let deadline = pool.connection_timeout() + Duration::from_millis(900);
         let work = tokio::task::spawn_blocking(move || {
             OPERATION.with(|o| o.set(Some(caller)));
-            let result = f(&mut Lazy { pool, conn: None });
+            let result = f(&mut Lazy {
+                pool,
+                conn: None,
+                memory_only: false,
+                wanted: false,
+            });
             OPERATION.with(|o| o.set(None));
             result
         });
@@ -358,6 +425,41 @@ where
                     deadline.as_millis()
                 ))))
             }
+        }
+    }
+}
+
+/// Runs `f` at once on the calling (async) thread with memory only; if it asked for a
+/// connection (or announced [`Connect::slow_work`]) and failed, runs it again like
+/// [`run_lazy`]. For short work that the
+/// in-memory state answers when warm (a client-credentials token): it then costs no
+/// thread hop. `f` must do nothing that matters before its first connection, since the
+/// first run may be thrown away at that point.
+#[track_caller]
+pub fn run_memory_first<T, E, F>(
+    pool: &DbPool,
+    f: F,
+) -> impl Future<Output = Result<T, E>> + use<T, E, F>
+where
+    F: Fn(&mut Lazy) -> Result<T, E> + Clone + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let mut memory = Lazy {
+        pool: pool.clone(),
+        conn: None,
+        memory_only: true,
+        wanted: false,
+    };
+    let first = f(&mut memory);
+    let again = match first {
+        Err(_) if memory.wanted => Some(run_lazy(pool, f)),
+        _ => None,
+    };
+    async move {
+        match again {
+            Some(work) => work.await,
+            None => first,
         }
     }
 }

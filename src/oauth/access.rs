@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use diesel::MysqlConnection;
 
 use crate::db::{Connect, DbError, models};
 use crate::domain::Client;
@@ -12,17 +13,25 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::jwt::{self, AccessClaims};
 use crate::oauth::live::TokenFacts;
 
-/// "Last used" is shown to the minute: each server writes it at most once a minute per
-/// client, and the conditional UPDATE keeps several servers to about one write between them.
-pub fn touch_last_used(
-    db: &mut impl Connect,
-    proto: &Protocol,
-    client_pk: i64,
-) -> Result<(), DbError> {
-    if proto.live.due_for_touch(client_pk) {
-        models::clients::touch_last_used(db.connection()?, client_pk, Duration::seconds(60))?;
+/// Notes that the client used the protocol; the write happens off the request
+/// ([`flush_last_used`]).
+pub fn touch_last_used(proto: &Protocol, client_pk: i64) {
+    proto.live.mark_used(client_pk);
+}
+
+/// Writes the "last used" of the clients used since the last flush (the server calls it
+/// every few seconds); the conditional UPDATE keeps several servers to about one write a
+/// minute per client between them. Returns how many clients were written.
+pub fn flush_last_used(conn: &mut MysqlConnection, proto: &Protocol) -> Result<usize, DbError> {
+    let used = proto.live.take_used();
+    for (n, client_pk) in used.iter().enumerate() {
+        if let Err(e) = models::clients::touch_last_used(conn, *client_pk, Duration::seconds(60)) {
+            // Tried again at the next flush.
+            proto.live.keep_used(&used[n..]);
+            return Err(e);
+        }
     }
-    Ok(())
+    Ok(used.len())
 }
 
 /// A live access token: its claims, its state and its client.

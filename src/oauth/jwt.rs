@@ -33,6 +33,9 @@ pub fn sign(
     claims: &AccessClaims,
 ) -> Result<String, OAuthError> {
     let key = keys.signing_key(db, generation)?;
+    if key.alg.is_slow() {
+        db.slow_work()?;
+    }
     sign_with(&key, claims)
 }
 

@@ -90,14 +90,15 @@ impl Protocol {
         }
     }
 
-    /// Starts the group-commit writer (once); a request waits at most `wait` for its commit.
+    /// Starts the group-commit writers (once), on connections of their own to `url`; a
+    /// request waits at most `wait` for its commit.
     pub fn start_writer(
         &self,
-        pool: crate::db::DbPool,
+        url: crate::config::DatabaseUrl,
         wait: std::time::Duration,
     ) -> std::io::Result<()> {
         if self.writer.get().is_none() {
-            let writer = issuer::Writer::start(pool, self.live.clone(), wait)?;
+            let writer = issuer::Writer::start(url, self.live.clone(), wait)?;
             let _ = self.writer.set(writer);
         }
         Ok(())

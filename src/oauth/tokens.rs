@@ -17,6 +17,7 @@ use crate::db::models::{self, grants::NewGrant};
 use crate::domain::{Client, GrantType, Scope};
 use crate::oauth::client_auth::{self, Caller, Credentials};
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::issuer::Ticket;
 use crate::oauth::jwt::{self, AccessClaims};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
@@ -34,13 +35,49 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// Handles one token request: authenticates the client, then runs its grant.
+/// A token response, and the commit it still waits for when the group-commit writer
+/// stores its token.
+pub struct Exchanged {
+    response: TokenResponse,
+    commit: Option<Ticket>,
+}
+
+impl Exchanged {
+    fn stored_already(response: TokenResponse) -> Self {
+        Self {
+            response,
+            commit: None,
+        }
+    }
+
+    /// The response, once its token's row is committed.
+    pub async fn committed(self) -> Result<TokenResponse, OAuthError> {
+        if let Some(ticket) = self.commit {
+            ticket.committed().await?;
+        }
+        Ok(self.response)
+    }
+
+    /// The response of a server without a writer (the command line, direct tests), whose
+    /// rows were committed in the request's own transaction.
+    pub fn stored(self) -> Result<TokenResponse, OAuthError> {
+        match self.commit {
+            None => Ok(self.response),
+            Some(_) => Err(OAuthError::Db(crate::db::DbError::Unavailable(
+                "the token is still being stored: await Exchanged::committed".into(),
+            ))),
+        }
+    }
+}
+
+/// Handles one token request: authenticates the client, then runs its grant. The
+/// response may still wait for its commit ([`Exchanged::committed`]).
 pub fn exchange(
     db: &mut impl Connect,
     proto: &Protocol,
     caller: &Caller,
     params: &Params,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Exchanged, OAuthError> {
     params.reject_repeated()?;
     let grant = match params.get("grant_type") {
         None => return Err(OAuthError::invalid_request("grant_type is required.")),
@@ -63,13 +100,15 @@ pub fn exchange(
     let response = match grant {
         GrantType::AuthorizationCode => {
             redeem_code(db.connection()?, proto, &settings, &client, params)
+                .map(Exchanged::stored_already)
         }
-        GrantType::RefreshToken => refresh(db.connection()?, proto, &settings, &client, params),
+        GrantType::RefreshToken => refresh(db.connection()?, proto, &settings, &client, params)
+            .map(Exchanged::stored_already),
         GrantType::ClientCredentials => {
             client_credentials(db, proto, &settings, &client, &credentials, params)
         }
     }?;
-    crate::oauth::access::touch_last_used(db, proto, client.id)?;
+    crate::oauth::access::touch_last_used(proto, client.id);
     Ok(response)
 }
 
@@ -344,7 +383,7 @@ fn client_credentials(
     client: &Client,
     credentials: &Credentials,
     params: &Params,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Exchanged, OAuthError> {
     require_grant(settings, client, GrantType::ClientCredentials)?;
     if !client.is_confidential() || matches!(credentials, Credentials::IdOnly { .. }) {
         return Err(OAuthError::unauthorized_client(
@@ -378,7 +417,8 @@ fn client_credentials(
         expires_at: family_expiry(settings, now, false),
     };
     // Signed first, in parallel with other requests; answered only once its row is
-    // committed, by the group-commit writer when the server runs one.
+    // committed, by the group-commit writers when the server runs them (the caller
+    // awaits the ticket, holding no thread and no connection).
     let access_token = sign_access(
         db,
         proto,
@@ -389,26 +429,32 @@ fn client_credentials(
         &issued.jti,
         now,
     )?;
-    match proto.writer.get() {
-        Some(writer) => {
-            // Waiting for the writer holds no connection: it needs one to commit.
-            db.release();
-            writer.write(issued)?;
-        }
+    let commit = match proto.writer.get() {
+        Some(writer) => Some(writer.submit(issued)?),
         None => {
             let batch = std::slice::from_ref(&issued);
-            crate::db::transaction(db.connection()?, |c| {
+            let stored = crate::db::transaction(db.connection()?, |c| {
                 models::grants::insert_issued(c, batch)
             })?;
+            if stored.first().copied().flatten().is_none() {
+                return Err(crate::db::DbError::client_changed(
+                    "the token's client was paused, given a new secret or deleted meanwhile",
+                )
+                .into());
+            }
+            None
         }
-    }
+    };
     // RFC 6749 §4.4.3: no refresh token for client credentials.
-    Ok(TokenResponse {
-        token_type: "Bearer",
-        expires_in: settings.access_token_lifetime,
-        access_token,
-        refresh_token: None,
-        scope: scope.as_str().to_string(),
+    Ok(Exchanged {
+        response: TokenResponse {
+            token_type: "Bearer",
+            expires_in: settings.access_token_lifetime,
+            access_token,
+            refresh_token: None,
+            scope: scope.as_str().to_string(),
+        },
+        commit,
     })
 }
 

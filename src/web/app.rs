@@ -108,12 +108,11 @@ impl Application {
                 Duration::from_millis(HASH_SLOT_WAIT_MS),
             )),
         });
-        // The writer has a connection of its own, so requests holding the others while
-        // they wait for it can never starve it.
-        let writer_pool = db::build_lazy_pool(&config.database_url, 1, config.db_timeout);
+        // The writers have connections of their own, so requests holding the pool's while
+        // they wait for them can never starve them.
         state
             .protocol
-            .start_writer(writer_pool, config.db_timeout)
+            .start_writer(config.database_url.clone(), config.db_timeout)
             .map_err(StartupError::Writer)?;
         state.protocol.live.set_trust(config.memory_trust);
         let follower_state = state.clone();
@@ -182,8 +181,13 @@ where
         .default_service(web::to(oauth_routes::post_only))
 }
 
+/// How often the clients' "last used" times gathered in memory are written.
+const LAST_USED_FLUSH: Duration = Duration::from_secs(2);
+
 /// Applies the change log to this server's memory every `CONSENTRY_CHANGE_POLL_MS`
-/// (`oauth::live`); logs the cache sizes every ten minutes and when the log cannot be read.
+/// (`oauth::live`), and writes the "last used" times gathered there every
+/// [`LAST_USED_FLUSH`]; logs the cache sizes every ten minutes and when the log cannot be
+/// read.
 async fn follow_changes(state: web::Data<AppState>) {
     let live = state.protocol.live.clone();
     // A connection of its own: busy request traffic must not delay the log.
@@ -194,6 +198,7 @@ async fn follow_changes(state: web::Data<AppState>) {
     let mut tick = actix_web::rt::time::interval(state.config.change_poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_report = std::time::Instant::now();
+    let mut last_flush = std::time::Instant::now();
     let mut failing = false;
     loop {
         tick.tick().await;
@@ -220,6 +225,17 @@ async fn follow_changes(state: web::Data<AppState>) {
                 failing = true;
             }
             Err(_) => {}
+        }
+        if last_flush.elapsed() >= LAST_USED_FLUSH {
+            last_flush = std::time::Instant::now();
+            let proto = state.protocol.clone();
+            let flushed = db::run(&pool, move |conn| {
+                crate::oauth::access::flush_last_used(conn, &proto)
+            })
+            .await;
+            if let Err(e) = flushed {
+                tracing::debug!(error = %e, "\"last used\" not written yet; tried again soon");
+            }
         }
         if last_report.elapsed() >= Duration::from_secs(600) {
             let (clients, users, tokens) = live.counts();

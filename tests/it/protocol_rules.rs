@@ -125,6 +125,7 @@ impl World {
             ("code_verifier", VERIFIER),
         ]);
         tokens::exchange(&mut self.conn, &self.proto, &Self::caller(), &params)
+            .and_then(tokens::Exchanged::stored)
     }
 
     fn refresh(&mut self, refresh_token: &str) -> Result<TokenResponse, OAuthError> {
@@ -133,6 +134,7 @@ impl World {
             ("refresh_token", refresh_token),
         ]);
         tokens::exchange(&mut self.conn, &self.proto, &Self::caller(), &params)
+            .and_then(tokens::Exchanged::stored)
     }
 
     fn is_active(&mut self, access_token: &str) -> bool {
@@ -190,7 +192,8 @@ fn a_wrong_verifier_or_redirect_uri_does_not_spend_the_code() {
             "another-verifier-of-forty-three-characters-x",
         ),
     ]);
-    let wrong = tokens::exchange(&mut world.conn, &world.proto, &World::caller(), &params);
+    let wrong = tokens::exchange(&mut world.conn, &world.proto, &World::caller(), &params)
+        .and_then(tokens::Exchanged::stored);
     assert!(invalid_grant(wrong));
     let params = world.params(&[
         ("grant_type", "authorization_code"),
@@ -198,7 +201,8 @@ fn a_wrong_verifier_or_redirect_uri_does_not_spend_the_code() {
         ("redirect_uri", "https://app.example/other"),
         ("code_verifier", VERIFIER),
     ]);
-    let wrong = tokens::exchange(&mut world.conn, &world.proto, &World::caller(), &params);
+    let wrong = tokens::exchange(&mut world.conn, &world.proto, &World::caller(), &params)
+        .and_then(tokens::Exchanged::stored);
     assert!(invalid_grant(wrong));
     assert!(world.redeem(&code).is_ok(), "the code is still good");
 }
@@ -297,6 +301,7 @@ fn a_token_checked_against_stale_memory_is_not_stored_for_a_changed_client() {
     let request = |world: &mut World| {
         let params = world.params(&[("grant_type", "client_credentials")]);
         tokens::exchange(&mut world.conn, &world.proto, &World::caller(), &params)
+            .and_then(tokens::Exchanged::stored)
     };
     assert!(
         request(&mut world).is_ok(),

@@ -2,6 +2,7 @@
 //! refresh token issued under it.
 
 use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use crate::db::DbError;
@@ -196,59 +197,82 @@ pub struct IssuedToken {
     pub expires_at: NaiveDateTime,
 }
 
-/// Stores a batch of issued tokens with their grants in four statements, whatever its
-/// size; returns each token's grant id, in the batch's order. Runs in the caller's
-/// transaction.
+/// Stores a batch of issued tokens with their grants, in the caller's transaction; returns
+/// each token's grant id in the batch's order, or `None` for a token whose client is no
+/// longer active with the secret its request authenticated against.
 ///
-/// The clients are locked first and must still be active with the secret each request
-/// authenticated against: a request may have been checked against memory a moment behind
-/// another server's pause or new secret. A change committed before this batch fails it
-/// (as a vanished client: `invalid_client`); one arriving during it waits for the commit
-/// and then revokes what the batch stored.
+/// A request may have been checked against memory a moment behind another server's
+/// pause, new secret or deletion: each grant is inserted only by joining its client's
+/// current row, read with a shared lock. A change committed before this batch leaves its
+/// tokens out; one arriving during it waits for the commit and then revokes what the
+/// batch stored. Batches on several writers lock the same client side by side.
 pub fn insert_issued(
     conn: &mut MysqlConnection,
     batch: &[IssuedToken],
-) -> Result<Vec<i64>, DbError> {
-    use crate::db::schema::oauth_access_tokens as tokens;
-    use crate::db::schema::oauth_clients as clients;
-    let mut client_ids: Vec<i64> = batch.iter().map(|t| t.client_id).collect();
-    client_ids.sort_unstable();
-    client_ids.dedup();
-    let current: Vec<(i64, String, Option<Vec<u8>>)> = clients::table
-        .filter(clients::id.eq_any(&client_ids))
-        .order(clients::id.asc())
-        .select((clients::id, clients::status, clients::secret_hash))
-        .for_update()
-        .load(conn)?;
-    let active = crate::domain::ClientStatus::Active.as_str();
+) -> Result<Vec<Option<i64>>, DbError> {
+    conn.batch_execute(&issued_statements(batch)?)?;
+    issued_grant_ids(conn, batch)
+}
+
+/// Like [`insert_issued`], in a transaction of its own sent as one text: the whole batch
+/// costs the database one round trip to store and one query to read the grant ids back,
+/// whatever its size (diesel's transactions cost three round trips each to begin and to
+/// commit, and statements whose shape changes with the batch are never reused).
+/// Outside any transaction only. When it fails, the transaction may still be open on
+/// `conn`: the caller must close the connection.
+pub fn commit_issued(
+    conn: &mut MysqlConnection,
+    batch: &[IssuedToken],
+) -> Result<Vec<Option<i64>>, DbError> {
+    conn.batch_execute(&format!(
+        "START TRANSACTION; {}; COMMIT",
+        issued_statements(batch)?
+    ))?;
+    issued_grant_ids(conn, batch)
+}
+
+/// The two statements that store a batch: its grants, each joined to its client's current
+/// row, then one token per grant stored.
+fn issued_statements(batch: &[IssuedToken]) -> Result<String, DbError> {
+    let mut rows = Vec::with_capacity(batch.len());
+    let mut jtis = Vec::with_capacity(batch.len());
     for t in batch {
-        let unchanged = current.iter().any(|(id, status, hash)| {
-            *id == t.client_id && status == active && hash.as_deref() == Some(&t.secret_hash)
-        });
-        if !unchanged {
-            return Err(DbError::Vanished(format!(
-                "the client of token {} was paused, given a new secret or deleted meanwhile (`client_id`)",
-                t.jti
-            )));
-        }
+        rows.push(format!(
+            "SELECT {} AS client_id, {} AS user_id, {} AS grant_type, {} AS scope, {} AS created_at, {} AS expires_at, {} AS jti, X'{}' AS secret_hash",
+            t.client_id,
+            t.user_id.map_or("NULL".to_string(), |id| id.to_string()),
+            literal(t.grant_type)?,
+            literal(t.scope)?,
+            literal(&t.created_at.format("%Y-%m-%d %H:%M:%S%.6f").to_string())?,
+            literal(&t.expires_at.format("%Y-%m-%d %H:%M:%S%.6f").to_string())?,
+            literal(&t.jti)?,
+            hex::encode(&t.secret_hash),
+        ));
+        jtis.push(literal(&t.jti)?);
     }
-    let grant_rows: Vec<_> = batch
-        .iter()
-        .map(|t| {
-            (
-                grants::client_id.eq(t.client_id),
-                grants::user_id.eq(t.user_id),
-                grants::grant_type.eq(t.grant_type),
-                grants::scope.eq(t.scope),
-                grants::created_at.eq(t.created_at),
-                grants::expires_at.eq(t.expires_at),
-                grants::first_jti.eq(Some(t.jti.as_str())),
-            )
-        })
-        .collect();
-    diesel::insert_into(grants::table)
-        .values(&grant_rows)
-        .execute(conn)?;
+    if rows.is_empty() {
+        return Ok("DO 0".into());
+    }
+    let active = literal(crate::domain::ClientStatus::Active.as_str())?;
+    Ok(format!(
+        "INSERT INTO oauth_grants (client_id, user_id, grant_type, scope, created_at, expires_at, first_jti) \
+         SELECT c.id, b.user_id, b.grant_type, b.scope, b.created_at, b.expires_at, b.jti \
+         FROM ({rows}) b JOIN oauth_clients c \
+         ON c.id = b.client_id AND c.status = {active} AND c.secret_hash = b.secret_hash \
+         LOCK IN SHARE MODE; \
+         INSERT INTO oauth_access_tokens (jti, grant_id, scope, created_at, expires_at) \
+         SELECT g.first_jti, g.id, g.scope, g.created_at, g.expires_at FROM oauth_grants g \
+         WHERE g.first_jti IN ({jtis})",
+        rows = rows.join(" UNION ALL "),
+        jtis = jtis.join(", "),
+    ))
+}
+
+/// Each token's grant id, `None` for one that was not stored.
+fn issued_grant_ids(
+    conn: &mut MysqlConnection,
+    batch: &[IssuedToken],
+) -> Result<Vec<Option<i64>>, DbError> {
     let jtis: Vec<&str> = batch.iter().map(|t| t.jti.as_str()).collect();
     let ids: std::collections::HashMap<String, i64> = grants::table
         .filter(grants::first_jti.eq_any(&jtis))
@@ -256,26 +280,40 @@ pub fn insert_issued(
         .load::<(String, i64)>(conn)?
         .into_iter()
         .collect();
-    let mut grant_ids = Vec::with_capacity(batch.len());
-    let mut token_rows = Vec::with_capacity(batch.len());
-    for t in batch {
-        let id = *ids.get(&t.jti).ok_or_else(|| {
-            DbError::Vanished(format!(
-                "the grant of token {} was not found after its insert",
-                t.jti
-            ))
-        })?;
-        grant_ids.push(id);
-        token_rows.push((
-            tokens::jti.eq(t.jti.as_str()),
-            tokens::grant_id.eq(id),
-            tokens::scope.eq(t.scope),
-            tokens::created_at.eq(t.created_at),
-            tokens::expires_at.eq(t.expires_at),
-        ));
+    Ok(batch.iter().map(|t| ids.get(&t.jti).copied()).collect())
+}
+
+/// `value` as an SQL string literal. Only the machine-made values of an issued token come
+/// here (token ids, dates, scope and grant names), so anything but their characters is a
+/// bug, refused rather than escaped.
+fn literal(value: &str) -> Result<String, DbError> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-' | '.' | ' ');
+    if value.chars().all(plain) {
+        Ok(format!("'{value}'"))
+    } else {
+        Err(DbError::Query {
+            operation: "storing issued tokens".into(),
+            source: diesel::result::Error::QueryBuilderError(
+                format!("unexpected characters in a token value: {value:?}").into(),
+            ),
+        })
     }
-    diesel::insert_into(tokens::table)
-        .values(&token_rows)
-        .execute(conn)?;
-    Ok(grant_ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::literal;
+
+    #[test]
+    fn only_machine_made_values_become_literals() {
+        assert_eq!(literal("matomo:read").unwrap(), "'matomo:read'");
+        assert_eq!(
+            literal("2026-12-02 01:02:03.000004").unwrap(),
+            "'2026-12-02 01:02:03.000004'"
+        );
+        assert_eq!(literal("aZ09-_").unwrap(), "'aZ09-_'");
+        for odd in ["a'b", "a\\b", "a;b", "a\"b", "a\nb", "é"] {
+            assert!(literal(odd).is_err(), "{odd:?} must be refused");
+        }
+    }
 }

@@ -107,6 +107,8 @@ pub struct Live {
     access: Cache<i64, Arc<Vec<(i64, AccessLevel)>>>,
     /// Clients whose "last used" this server wrote within the last minute.
     touched: Cache<i64, ()>,
+    /// Clients used since the last flush whose "last used" is due ([`Live::take_used`]).
+    used: Mutex<std::collections::HashSet<i64>>,
     /// When the change log was last read without error.
     synced_at: Mutex<Instant>,
     /// How long after that the memory is still used ([`STALE_AFTER`] by default).
@@ -172,6 +174,7 @@ impl Live {
                 .max_capacity(MAX_CLIENTS)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
+            used: Mutex::default(),
             synced_at: Mutex::new(Instant::now()),
             trust: Mutex::new(STALE_AFTER),
             generation: std::sync::atomic::AtomicU64::new(0),
@@ -330,12 +333,35 @@ impl Live {
         Ok(loaded)
     }
 
-    /// Whether this server should write the client's "last used" now: at most once a
-    /// minute per client (the console shows it to the minute).
-    pub fn due_for_touch(&self, client_pk: i64) -> bool {
+    /// Notes that the client just used the protocol. "Last used" is shown to the minute:
+    /// each server writes it at most once a minute per client, off the request, when the
+    /// next flush takes it ([`Live::take_used`]).
+    pub fn mark_used(&self, client_pk: i64) {
         let mut due = false;
         self.touched.get_with(client_pk, || due = true);
-        due
+        if due {
+            let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+            // Bounded like the clients: past that, a use waits for the next minute.
+            if used.len() < MAX_CLIENTS as usize {
+                used.insert(client_pk);
+            }
+        }
+    }
+
+    /// Puts back clients whose "last used" could not be written.
+    pub fn keep_used(&self, client_pks: &[i64]) {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        for pk in client_pks {
+            if used.len() < MAX_CLIENTS as usize {
+                used.insert(*pk);
+            }
+        }
+    }
+
+    /// The clients whose "last used" is due, emptying the list.
+    pub fn take_used(&self) -> Vec<i64> {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        used.drain().collect()
     }
 
     /// Every website, by id.

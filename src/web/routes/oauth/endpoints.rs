@@ -25,11 +25,7 @@ where
     F: FnOnce(&mut db::Lazy, &Protocol, &Caller, &Params) -> Result<T, OAuthError> + Send + 'static,
     T: Send + 'static,
 {
-    let params = read_form(req, payload).await?;
-    let caller = Caller {
-        authorization: authorization(req),
-        ip: client_ip(req),
-    };
+    let (caller, params) = read_call(req, payload).await?;
     let proto = state.protocol.clone();
     // A connection is checked out only when the call needs one: introspection and the
     // checks before issuing answer from memory when the state is warm.
@@ -39,12 +35,39 @@ where
     .await
 }
 
+/// Who calls, and the form they sent.
+async fn read_call(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(Caller, Params), OAuthError> {
+    let params = read_form(req, payload).await?;
+    let caller = Caller {
+        authorization: authorization(req),
+        ip: client_ip(req),
+    };
+    Ok((caller, params))
+}
+
 pub async fn token(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    match call_with_form(&req, payload, &state, tokens::exchange).await {
+    let answer = async {
+        let (caller, params) = read_call(&req, payload).await?;
+        let proto = state.protocol.clone();
+        // A client-credentials request with warm memory runs right here on the worker
+        // (checks and signing, then its row handed to the group-commit writers) and waits
+        // for its batch's commit holding no thread; anything needing the database runs
+        // again off the worker.
+        db::run_memory_first(&state.pool, move |db: &mut db::Lazy| {
+            tokens::exchange(db, &proto, &caller, &params)
+        })
+        .await?
+        .committed()
+        .await
+    };
+    match answer.await {
         Ok(response) => no_store_json(StatusCode::OK, &response),
         Err(e) => error_response(e),
     }

@@ -217,3 +217,62 @@ fn the_follower_applies_a_change_that_commits_after_one_with_a_higher_id() {
     assert!(sink.take().is_empty());
     assert!(follower.floor() > 0);
 }
+
+/// Work tried on the async worker first runs again off it exactly when it asked for a
+/// connection or announced slow work, and its second run gets a real connection.
+#[tokio::test]
+async fn memory_first_work_runs_again_only_when_it_needs_the_database() {
+    use consentry::db::{self, Connect, DbError};
+    use diesel::RunQueryDsl;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let base = Db::new();
+    let pool = base.pool();
+
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    let answer: Result<i32, DbError> = db::run_memory_first(&pool, move |_db: &mut db::Lazy| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(7)
+    })
+    .await;
+    assert_eq!(answer.unwrap(), 7);
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "memory was enough: one run");
+
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    let answer: Result<usize, DbError> = db::run_memory_first(&pool, move |db: &mut db::Lazy| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(diesel::sql_query("DO 0").execute(db.connection()?)?)
+    })
+    .await;
+    assert!(
+        answer.is_ok(),
+        "the second run had a connection: {answer:?}"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    let answer: Result<(), DbError> = db::run_memory_first(&pool, move |db: &mut db::Lazy| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        db.slow_work()
+    })
+    .await;
+    assert!(answer.is_ok());
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "slow work runs off the worker"
+    );
+
+    // An error of the work's own, with no connection asked for, is its answer.
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    let answer: Result<(), DbError> = db::run_memory_first(&pool, move |_db: &mut db::Lazy| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Err(DbError::Unavailable("its own".into()))
+    })
+    .await;
+    assert!(answer.is_err());
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}

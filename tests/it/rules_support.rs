@@ -27,6 +27,10 @@ impl Db {
     pub fn conn(&self) -> MysqlConnection {
         MysqlConnection::establish(self.url.full()).unwrap()
     }
+
+    pub fn pool(&self) -> db::DbPool {
+        db::build_pool(&self.url, 2, std::time::Duration::from_secs(2)).unwrap()
+    }
 }
 
 impl Drop for Db {

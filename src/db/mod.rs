@@ -79,6 +79,13 @@ impl DbError {
         matches!(self, DbError::Unavailable(_) | DbError::Conflict(_))
     }
 
+    /// Whether the connection itself broke (the server went away or closed it): the same
+    /// work on a new connection may succeed at once.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, DbError::Unavailable(m)
+            if ["gone away", "Lost connection", "error 2013", "error 2006"].iter().any(|s| m.contains(s)))
+    }
+
     /// A write for a client that was deleted, paused or given a new secret since the
     /// request was checked: answered as `invalid_client`.
     pub fn client_changed(detail: &str) -> Self {
@@ -112,7 +119,9 @@ impl From<DieselError> for DbError {
                     DatabaseErrorKind::SerializationFailure => {
                         DbError::Conflict(described("1213", &message))
                     }
-                    _ if message.starts_with("Deadlock found") => {
+                    _ if message.starts_with("Deadlock found")
+                        || message.contains("WSREP detected deadlock") =>
+                    {
                         DbError::Conflict(described("1213", &message))
                     }
                     // The server rolled the whole transaction back (a deadlock or a killed
@@ -122,10 +131,9 @@ impl From<DieselError> for DbError {
                     }
                     // A row written refers to one deleted meanwhile (1452; not 1451, a delete
                     // blocked by children, which is a bug). The raw message is kept: it names
-                    // the constraint and its column.
-                    DatabaseErrorKind::ForeignKeyViolation
-                        if message.contains("Cannot add or update a child row") =>
-                    {
+                    // the constraint and its column. Known by its message, as a text sent
+                    // whole reports no kind.
+                    _ if message.contains("Cannot add or update a child row") => {
                         DbError::Vanished(described("1452", &message))
                     }
                     _ if is_unavailable_message(&message) => {

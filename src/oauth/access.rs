@@ -20,18 +20,21 @@ pub fn touch_last_used(proto: &Protocol, client_pk: i64) {
 }
 
 /// Writes the "last used" of the clients used since the last flush (the server calls it
-/// every few seconds); the conditional UPDATE keeps several servers to about one write a
-/// minute per client between them. Returns how many clients were written.
+/// every few seconds), in one statement; the condition keeps several servers to about one
+/// write a minute per client between them. What could not be written is kept for the
+/// next flush. Returns how many clients were written.
 pub fn flush_last_used(conn: &mut MysqlConnection, proto: &Protocol) -> Result<usize, DbError> {
     let used = proto.live.take_used();
-    for (n, client_pk) in used.iter().enumerate() {
-        if let Err(e) = models::clients::touch_last_used(conn, *client_pk, Duration::seconds(60)) {
-            // Tried again at the next flush.
-            proto.live.keep_used(&used[n..]);
-            return Err(e);
+    if used.is_empty() {
+        return Ok(0);
+    }
+    match models::clients::touch_last_used(conn, &used, Duration::seconds(60)) {
+        Ok(()) => Ok(used.len()),
+        Err(e) => {
+            proto.live.keep_used(&used);
+            Err(e)
         }
     }
-    Ok(used.len())
 }
 
 /// A live access token: its claims, its state and its client.

@@ -46,6 +46,8 @@ struct Job {
 enum Failure {
     /// Its client was paused, given a new secret or deleted meanwhile: `invalid_client`.
     ClientChanged,
+    /// A row it refers to is gone (its user): as [`DbError::Vanished`].
+    Vanished(String),
     /// Anything else: 503.
     Other(String),
 }
@@ -105,6 +107,7 @@ impl Ticket {
             Ok(Ok(Err(Failure::ClientChanged))) => Err(DbError::client_changed(
                 "the token's client was paused, given a new secret or deleted meanwhile",
             )),
+            Ok(Ok(Err(Failure::Vanished(e)))) => Err(DbError::Vanished(e)),
             Ok(Ok(Err(Failure::Other(e)))) => Err(DbError::Unavailable(format!(
                 "storing the token failed: {e}"
             ))),
@@ -150,9 +153,21 @@ impl Link {
         }
     }
 
-    /// Stores a batch, again while it loses a race. After a failure the connection is
-    /// closed, which ends whatever the failed text left open.
+    /// Stores a batch, again while it loses a race, and once more on a new connection
+    /// when a connection kept from before has broken (a database restart, a proxy that
+    /// closed it): that costs no request an answer. Storing twice cannot happen: a try
+    /// that did commit makes the next one fail on the unique token ids. After a failure
+    /// the connection is closed, which ends whatever the failed text left open.
     fn store(&mut self, tokens: &[IssuedToken]) -> Result<Vec<Option<i64>>, DbError> {
+        let kept = self.conn.is_some();
+        let stored = self.store_once(tokens);
+        match stored {
+            Err(e) if kept && e.is_connection_lost() => self.store_once(tokens),
+            other => other,
+        }
+    }
+
+    fn store_once(&mut self, tokens: &[IssuedToken]) -> Result<Vec<Option<i64>>, DbError> {
         db::retry(|| {
             let stored = grants::commit_issued(self.connection()?, tokens);
             if stored.is_err() {
@@ -186,6 +201,16 @@ fn write_batches(link: &mut Link, live: &Live, jobs: &Mutex<Receiver<Job>>) {
         let tokens: Vec<IssuedToken> = batch.iter().map(|job| job.token.clone()).collect();
         match link.store(&tokens) {
             Ok(grant_ids) => answer(live, batch, grant_ids),
+            // A row one token refers to is gone (its client's owner was deleted meanwhile):
+            // the batch is stored token by token, and only that one's request hears it.
+            Err(DbError::Vanished(_)) if batch.len() > 1 => {
+                for (job, token) in batch.into_iter().zip(tokens) {
+                    match link.store(std::slice::from_ref(&token)) {
+                        Ok(grant_ids) => answer(live, vec![job], grant_ids),
+                        Err(e) => refuse(vec![job], &e),
+                    }
+                }
+            }
             Err(e) => refuse(batch, &e),
         }
     }
@@ -233,8 +258,13 @@ fn answer(live: &Live, batch: Vec<Job>, grant_ids: Vec<Option<i64>>) {
 }
 
 fn refuse(batch: Vec<Job>, e: &DbError) {
-    tracing::warn!(error = %e, tokens = batch.len(), "a batch of tokens could not be stored");
-    let failure = Failure::Other(e.to_string());
+    let failure = match e {
+        DbError::Vanished(m) => Failure::Vanished(m.clone()),
+        other => {
+            tracing::warn!(error = %other, tokens = batch.len(), "a batch of tokens could not be stored");
+            Failure::Other(other.to_string())
+        }
+    };
     for job in batch {
         let _ = job.reply.send(Err(failure.clone()));
     }

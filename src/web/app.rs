@@ -161,10 +161,12 @@ impl Application {
         self.port
     }
 
-    /// Serves until the process is stopped, purging expired throttling and session rows hourly.
+    /// Serves until the process is stopped, purging expired throttling and session rows
+    /// hourly, following the change log and writing "last used" times.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tokio::spawn(purge_loop(self.database_url.clone()));
         tokio::spawn(follow_changes(self.state.clone()));
+        tokio::spawn(flush_last_used(self.state.clone()));
         self.server.await
     }
 }
@@ -184,10 +186,27 @@ where
 /// How often the clients' "last used" times gathered in memory are written.
 const LAST_USED_FLUSH: Duration = Duration::from_secs(2);
 
+/// Writes the clients' "last used" times gathered in memory every [`LAST_USED_FLUSH`], on
+/// a connection of its own (a slow write must not hold up the change log).
+async fn flush_last_used(state: web::Data<AppState>) {
+    let pool = db::build_lazy_pool(&state.config.database_url, 1, state.config.db_timeout);
+    let mut tick = actix_web::rt::time::interval(LAST_USED_FLUSH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let proto = state.protocol.clone();
+        let flushed = db::run(&pool, move |conn| {
+            crate::oauth::access::flush_last_used(conn, &proto)
+        })
+        .await;
+        if let Err(e) = flushed {
+            tracing::debug!(error = %e, "\"last used\" not written yet; tried again soon");
+        }
+    }
+}
+
 /// Applies the change log to this server's memory every `CONSENTRY_CHANGE_POLL_MS`
-/// (`oauth::live`), and writes the "last used" times gathered there every
-/// [`LAST_USED_FLUSH`]; logs the cache sizes every ten minutes and when the log cannot be
-/// read.
+/// (`oauth::live`); logs the cache sizes every ten minutes and when the log cannot be read.
 async fn follow_changes(state: web::Data<AppState>) {
     let live = state.protocol.live.clone();
     // A connection of its own: busy request traffic must not delay the log.
@@ -198,7 +217,6 @@ async fn follow_changes(state: web::Data<AppState>) {
     let mut tick = actix_web::rt::time::interval(state.config.change_poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_report = std::time::Instant::now();
-    let mut last_flush = std::time::Instant::now();
     let mut failing = false;
     loop {
         tick.tick().await;
@@ -225,17 +243,6 @@ async fn follow_changes(state: web::Data<AppState>) {
                 failing = true;
             }
             Err(_) => {}
-        }
-        if last_flush.elapsed() >= LAST_USED_FLUSH {
-            last_flush = std::time::Instant::now();
-            let proto = state.protocol.clone();
-            let flushed = db::run(&pool, move |conn| {
-                crate::oauth::access::flush_last_used(conn, &proto)
-            })
-            .await;
-            if let Err(e) = flushed {
-                tracing::debug!(error = %e, "\"last used\" not written yet; tried again soon");
-            }
         }
         if last_report.elapsed() >= Duration::from_secs(600) {
             let (clients, users, tokens) = live.counts();

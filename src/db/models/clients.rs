@@ -265,20 +265,23 @@ pub fn make_public(conn: &mut MysqlConnection, id: i64, grant_types: &str) -> Re
     record(conn, Change::Client(id))
 }
 
-/// Records that the client just used the protocol, unless a write within the last
-/// `granularity` seconds already did (concurrent callers then write once between them).
+/// Records that the clients just used the protocol, in one statement, except those a
+/// write within the last `granularity` already did (several servers then write about
+/// once between them).
 pub fn touch_last_used(
     conn: &mut MysqlConnection,
-    id: i64,
+    ids: &[i64],
     granularity: chrono::Duration,
 ) -> Result<(), DbError> {
     let now = super::now();
     diesel::update(
-        oauth_clients::table.find(id).filter(
-            oauth_clients::last_used_at
-                .is_null()
-                .or(oauth_clients::last_used_at.lt(now - granularity)),
-        ),
+        oauth_clients::table
+            .filter(oauth_clients::id.eq_any(ids))
+            .filter(
+                oauth_clients::last_used_at
+                    .is_null()
+                    .or(oauth_clients::last_used_at.lt(now - granularity)),
+            ),
     )
     .set(oauth_clients::last_used_at.eq(now))
     .execute(conn)?;

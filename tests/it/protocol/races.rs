@@ -94,3 +94,46 @@ async fn token_requests_while_the_client_is_deleted_never_answer_500() {
     }
     println!("token requests vs delete, 100 rounds x 4: {outcomes:?}");
 }
+
+/// A database restart (or a proxy) closes the connections the server keeps, the token
+/// writers' included: the next token requests are still answered, on new connections,
+/// not refused with 503.
+#[tokio::test]
+async fn token_requests_after_the_servers_connections_were_killed_are_answered() {
+    use diesel::RunQueryDsl;
+    let app = spawn_app().await;
+    let client = register(&app, Spec::confidential()).await;
+    let request = || {
+        post(
+            &app,
+            "/oauth2/token",
+            Some((&client.id, client.secret())),
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "matomo:read"),
+            ],
+        )
+    };
+    for _ in 0..4 {
+        assert_eq!(request().await.0, 200);
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    let mut conn = app.conn();
+    let ids: Vec<Id> = diesel::sql_query(
+        "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()",
+    )
+    .load(&mut conn)
+    .unwrap();
+    assert!(!ids.is_empty());
+    for Id { id } in ids {
+        let _ = diesel::sql_query(format!("KILL CONNECTION {id}")).execute(&mut conn);
+    }
+    for n in 0..6 {
+        let (status, _, body) = request().await;
+        assert_eq!(status, 200, "request {n} after the kill: {body}");
+    }
+}

@@ -347,6 +347,14 @@ pub trait Connect {
     fn slow_work(&mut self) -> Result<(), DbError> {
         Ok(())
     }
+
+    /// True the first time `charge` is asked about in this request, even when the work
+    /// runs twice ([`run_memory_first`]): a rate charge made on the first run is not made
+    /// again on the second.
+    fn first_time(&mut self, charge: &'static str) -> bool {
+        let _ = charge;
+        true
+    }
 }
 
 impl Connect for MysqlConnection {
@@ -362,6 +370,8 @@ pub struct Lazy {
     /// Refuses every checkout, remembering that one was asked for ([`run_memory_first`]).
     memory_only: bool,
     wanted: bool,
+    /// What [`Connect::first_time`] has answered, carried from the first run to the second.
+    charged: Vec<&'static str>,
 }
 
 impl Connect for Lazy {
@@ -383,6 +393,14 @@ impl Connect for Lazy {
 
     fn slow_work(&mut self) -> Result<(), DbError> {
         self.off_worker()
+    }
+
+    fn first_time(&mut self, charge: &'static str) -> bool {
+        if self.charged.contains(&charge) {
+            return false;
+        }
+        self.charged.push(charge);
+        true
     }
 }
 
@@ -408,6 +426,21 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
+    run_lazy_charged(pool, Vec::new(), f)
+}
+
+/// [`run_lazy`], for a second run that keeps what the first one charged.
+#[track_caller]
+fn run_lazy_charged<T, E, F>(
+    pool: &DbPool,
+    charged: Vec<&'static str>,
+    f: F,
+) -> impl Future<Output = Result<T, E>> + use<T, E, F>
+where
+    F: FnOnce(&mut Lazy) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
     let pool = pool.clone();
     let caller = std::panic::Location::caller();
     async move {
@@ -419,6 +452,7 @@ where
                 conn: None,
                 memory_only: false,
                 wanted: false,
+                charged,
             });
             OPERATION.with(|o| o.set(None));
             result
@@ -439,10 +473,10 @@ where
 
 /// Runs `f` at once on the calling (async) thread with memory only; if it asked for a
 /// connection (or announced [`Connect::slow_work`]) and failed, runs it again like
-/// [`run_lazy`]. For short work that the
+/// [`run_lazy`], keeping what it charged ([`Connect::first_time`]). For short work that the
 /// in-memory state answers when warm (a client-credentials token): it then costs no
 /// thread hop. `f` must do nothing that matters before its first connection, since the
-/// first run may be thrown away at that point.
+/// first run may be thrown away at that point, except through [`Connect::first_time`].
 #[track_caller]
 pub fn run_memory_first<T, E, F>(
     pool: &DbPool,
@@ -458,10 +492,11 @@ where
         conn: None,
         memory_only: true,
         wanted: false,
+        charged: Vec::new(),
     };
     let first = f(&mut memory);
     let again = match first {
-        Err(_) if memory.wanted => Some(run_lazy(pool, f)),
+        Err(_) if memory.wanted => Some(run_lazy_charged(pool, memory.charged, f)),
         _ => None,
     };
     async move {

@@ -25,7 +25,10 @@ pub fn introspect(
             "Introspection is for confidential clients.",
         ));
     }
-    if let Err(retry_after) = proto.introspection_allowed(&client.client_id) {
+    // Charged once per request, even when the work runs a second time off the worker.
+    if db.first_time("introspection rate")
+        && let Err(retry_after) = proto.introspection_allowed(&client.client_id)
+    {
         return Err(OAuthError::Throttled { retry_after });
     }
     let token = params

@@ -265,6 +265,23 @@ async fn memory_first_work_runs_again_only_when_it_needs_the_database() {
         "slow work runs off the worker"
     );
 
+    // A charge made on the first run is not made again on the second.
+    let charges = Arc::new(AtomicUsize::new(0));
+    let counted = charges.clone();
+    let answer: Result<usize, DbError> = db::run_memory_first(&pool, move |db: &mut db::Lazy| {
+        if db.first_time("a rate") {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(diesel::sql_query("DO 0").execute(db.connection()?)?)
+    })
+    .await;
+    assert!(answer.is_ok());
+    assert_eq!(
+        charges.load(Ordering::SeqCst),
+        1,
+        "charged once in two runs"
+    );
+
     // An error of the work's own, with no connection asked for, is its answer.
     let runs = Arc::new(AtomicUsize::new(0));
     let counted = runs.clone();

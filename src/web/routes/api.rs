@@ -83,10 +83,11 @@ async fn answer(
         })?;
     let proto = state.protocol.clone();
     let ip = client_ip(req);
-    // The token is checked from memory; a connection is taken only for the method itself.
-    db::run_lazy(&state.pool, move |db: &mut db::Lazy| {
+    // The token is checked from memory, and the reads answered from it, right here on the
+    // worker when it is warm; a method that needs the database runs off the worker.
+    db::run_memory_first(&state.pool, move |db: &mut db::Lazy| {
         let caller = api::caller::authenticate(db, &proto, &token)?;
-        let actor = Actor::new(&caller.login).from_ip(ip);
+        let actor = Actor::new(&caller.login).from_ip(ip.as_str());
         api::methods::call(db, &caller, &actor, &method, &params)
     })
     .await

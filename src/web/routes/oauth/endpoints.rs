@@ -13,8 +13,10 @@ use crate::oauth::{Protocol, introspection, revocation, tokens};
 use crate::web::routes::client_ip::client_ip;
 use crate::web::state::AppState;
 
-/// Reads the form, then runs `call` with a lazy connection, the protocol state, the
-/// Authorization header and the parameters, off the actix worker.
+/// Reads the form, then runs `call` with the protocol state, the Authorization header and
+/// the parameters: first right here on the worker with memory only (a warm token request,
+/// introspection or check costs no thread hop), and again off the worker with a lazy
+/// connection if it needs the database or slow work (`db::run_memory_first`).
 async fn call_with_form<T, F>(
     req: &HttpRequest,
     payload: web::Payload,
@@ -22,30 +24,22 @@ async fn call_with_form<T, F>(
     call: F,
 ) -> Result<T, OAuthError>
 where
-    F: FnOnce(&mut db::Lazy, &Protocol, &Caller, &Params) -> Result<T, OAuthError> + Send + 'static,
+    F: Fn(&mut db::Lazy, &Protocol, &Caller, &Params) -> Result<T, OAuthError>
+        + Clone
+        + Send
+        + 'static,
     T: Send + 'static,
 {
-    let (caller, params) = read_call(req, payload).await?;
-    let proto = state.protocol.clone();
-    // A connection is checked out only when the call needs one: introspection and the
-    // checks before issuing answer from memory when the state is warm.
-    db::run_lazy(&state.pool, move |db: &mut db::Lazy| {
-        call(db, &proto, &caller, &params)
-    })
-    .await
-}
-
-/// Who calls, and the form they sent.
-async fn read_call(
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<(Caller, Params), OAuthError> {
     let params = read_form(req, payload).await?;
     let caller = Caller {
         authorization: authorization(req),
         ip: client_ip(req),
     };
-    Ok((caller, params))
+    let proto = state.protocol.clone();
+    db::run_memory_first(&state.pool, move |db: &mut db::Lazy| {
+        call(db, &proto, &caller, &params)
+    })
+    .await
 }
 
 pub async fn token(
@@ -53,21 +47,9 @@ pub async fn token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let answer = async {
-        let (caller, params) = read_call(&req, payload).await?;
-        let proto = state.protocol.clone();
-        // A client-credentials request with warm memory runs right here on the worker
-        // (checks and signing, then its row handed to the group-commit writers) and waits
-        // for its batch's commit holding no thread; anything needing the database runs
-        // again off the worker.
-        db::run_memory_first(&state.pool, move |db: &mut db::Lazy| {
-            tokens::exchange(db, &proto, &caller, &params)
-        })
-        .await?
-        .committed()
-        .await
-    };
-    match answer.await {
+    let exchanged = call_with_form(&req, payload, &state, tokens::exchange).await;
+    // A client-credentials token waits here for its batch's commit, holding no thread.
+    match async { exchanged?.committed().await }.await {
         Ok(response) => no_store_json(StatusCode::OK, &response),
         Err(e) => error_response(e),
     }

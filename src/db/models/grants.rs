@@ -202,10 +202,11 @@ pub struct IssuedToken {
 /// longer active with the secret its request authenticated against.
 ///
 /// A request may have been checked against memory a moment behind another server's
-/// pause, new secret or deletion: each grant is inserted only by joining its client's
-/// current row, read with a shared lock. A change committed before this batch leaves its
-/// tokens out; one arriving during it waits for the commit and then revokes what the
-/// batch stored. Batches on several writers lock the same client side by side.
+/// pause, new secret or deletion: each grant is checked against its client's current row,
+/// share-locked by the insert's foreign-key check. A change committed before this batch
+/// leaves its tokens out (a deleted client fails the insert: [`DbError::Vanished`]); one
+/// arriving during it waits for the commit and then revokes what the batch stored.
+/// Batches on several writers lock the same client side by side.
 pub fn insert_issued(
     conn: &mut MysqlConnection,
     batch: &[IssuedToken],
@@ -231,41 +232,57 @@ pub fn commit_issued(
     issued_grant_ids(conn, batch)
 }
 
-/// The two statements that store a batch: its grants, each joined to its client's current
-/// row, then one token per grant stored.
+/// The statements that store a batch: its grants in one multi-row insert (whose
+/// foreign-key check share-locks each client's row until the commit), then away again
+/// each grant whose client is no longer active with the secret its request was checked
+/// against (one statement per client and secret, usually one), then one token per grant
+/// that stayed. A plain multi-row insert takes no table-wide auto-increment lock, where
+/// an `INSERT ... SELECT` would hold one for the whole statement (MariaDB's default
+/// `innodb_autoinc_lock_mode = 1`).
 fn issued_statements(batch: &[IssuedToken]) -> Result<String, DbError> {
+    if batch.is_empty() {
+        return Ok("DO 0".into());
+    }
     let mut rows = Vec::with_capacity(batch.len());
-    let mut jtis = Vec::with_capacity(batch.len());
+    let mut all = Vec::with_capacity(batch.len());
+    let mut groups: std::collections::BTreeMap<(i64, &[u8]), Vec<String>> = Default::default();
     for t in batch {
+        let jti = literal(&t.jti)?;
         rows.push(format!(
-            "SELECT {} AS client_id, {} AS user_id, {} AS grant_type, {} AS scope, {} AS created_at, {} AS expires_at, {} AS jti, X'{}' AS secret_hash",
+            "({}, {}, {}, {}, {}, {}, {jti})",
             t.client_id,
             t.user_id.map_or("NULL".to_string(), |id| id.to_string()),
             literal(t.grant_type)?,
             literal(t.scope)?,
             literal(&t.created_at.format("%Y-%m-%d %H:%M:%S%.6f").to_string())?,
             literal(&t.expires_at.format("%Y-%m-%d %H:%M:%S%.6f").to_string())?,
-            literal(&t.jti)?,
-            hex::encode(&t.secret_hash),
         ));
-        jtis.push(literal(&t.jti)?);
-    }
-    if rows.is_empty() {
-        return Ok("DO 0".into());
+        groups
+            .entry((t.client_id, t.secret_hash.as_slice()))
+            .or_default()
+            .push(jti.clone());
+        all.push(jti);
     }
     let active = literal(crate::domain::ClientStatus::Active.as_str())?;
-    Ok(format!(
-        "INSERT INTO oauth_grants (client_id, user_id, grant_type, scope, created_at, expires_at, first_jti) \
-         SELECT c.id, b.user_id, b.grant_type, b.scope, b.created_at, b.expires_at, b.jti \
-         FROM ({rows}) b JOIN oauth_clients c \
-         ON c.id = b.client_id AND c.status = {active} AND c.secret_hash = b.secret_hash \
-         LOCK IN SHARE MODE; \
-         INSERT INTO oauth_access_tokens (jti, grant_id, scope, created_at, expires_at) \
+    let mut sql = format!(
+        "INSERT INTO oauth_grants (client_id, user_id, grant_type, scope, created_at, expires_at, first_jti) VALUES {}",
+        rows.join(", ")
+    );
+    for ((_, secret_hash), jtis) in &groups {
+        sql.push_str(&format!(
+            "; DELETE g FROM oauth_grants g JOIN oauth_clients c ON c.id = g.client_id \
+             WHERE g.first_jti IN ({}) AND NOT (c.status = {active} AND c.secret_hash <=> X'{}')",
+            jtis.join(", "),
+            hex::encode(secret_hash),
+        ));
+    }
+    sql.push_str(&format!(
+        "; INSERT INTO oauth_access_tokens (jti, grant_id, scope, created_at, expires_at) \
          SELECT g.first_jti, g.id, g.scope, g.created_at, g.expires_at FROM oauth_grants g \
-         WHERE g.first_jti IN ({jtis})",
-        rows = rows.join(" UNION ALL "),
-        jtis = jtis.join(", "),
-    ))
+         WHERE g.first_jti IN ({})",
+        all.join(", ")
+    ));
+    Ok(sql)
 }
 
 /// Each token's grant id, `None` for one that was not stored.

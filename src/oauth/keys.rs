@@ -197,6 +197,9 @@ impl Snapshot {
 pub struct KeyRing {
     snapshot: RwLock<Arc<Snapshot>>,
     loaded_at: Mutex<Option<Instant>>,
+    /// Held by the one request that reloads for the others (parsing every key costs
+    /// milliseconds; a crowd doing it at once stalled issuance).
+    reloading: Mutex<()>,
 }
 
 impl Default for KeyRing {
@@ -210,6 +213,7 @@ impl KeyRing {
         Self {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             loaded_at: Mutex::new(None),
+            reloading: Mutex::new(()),
         }
     }
 
@@ -263,12 +267,40 @@ impl KeyRing {
         db: &mut impl Connect,
         generation: u64,
     ) -> Result<Arc<LoadedKey>, OAuthError> {
-        if self.current().generation != generation || !self.loaded_within(RELOAD_EVERY) {
-            self.reload_at(db.connection()?, generation)?;
-        }
+        self.refresh(db, generation)?;
         self.current()
             .signing_at(models::now())
             .ok_or_else(|| OAuthError::Internal("no signing key".into()))
+    }
+
+    /// Reloads when the keys changed on any server (`generation`, from the change log) or
+    /// the copy is a minute old, one request at a time for everyone. A copy that is only
+    /// old is still used while another request reloads it; a copy behind a change waits
+    /// for that reload, off the async worker, and reloads only if still behind after it.
+    fn refresh(&self, db: &mut impl Connect, generation: u64) -> Result<(), OAuthError> {
+        let never_loaded = self
+            .loaded_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none();
+        let behind = never_loaded || self.current().generation != generation;
+        if !behind && self.loaded_within(RELOAD_EVERY) {
+            return Ok(());
+        }
+        let _reloading = match self.reloading.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) if !behind => return Ok(()),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                db.slow_work()?;
+                self.reloading.lock().unwrap_or_else(|p| p.into_inner())
+            }
+        };
+        let current = self.current().generation == generation && self.loaded_within(RELOAD_EVERY);
+        if !current {
+            self.reload_at(db.connection()?, generation)?;
+        }
+        Ok(())
     }
 
     /// The key with `kid`, reloading (at most once a second) when it is unknown.
@@ -289,12 +321,8 @@ impl KeyRing {
     /// The JWKS document, serialised: every published key. Reloaded when the keys changed
     /// on any server (`generation`, from the change log) or the copy is a minute old.
     pub fn jwks(&self, db: &mut impl Connect, generation: u64) -> Result<bytes::Bytes, OAuthError> {
-        let current = self.current();
-        if current.generation != generation || !self.loaded_within(RELOAD_EVERY) {
-            self.reload_at(db.connection()?, generation)?;
-            return Ok(self.current().jwks_body.clone());
-        }
-        Ok(current.jwks_body.clone())
+        self.refresh(db, generation)?;
+        Ok(self.current().jwks_body.clone())
     }
 }
 

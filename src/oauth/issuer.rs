@@ -35,6 +35,8 @@ pub const WRITERS: usize = 2;
 /// A writer's connection idle this long is checked before use: the server may have
 /// closed it meanwhile (`wait_timeout`), and a batch must not fail for that.
 const IDLE_CHECK: Duration = Duration::from_secs(10);
+/// A batch slower than this to store is logged: its requests waited that long.
+const SLOW_BATCH: Duration = Duration::from_millis(50);
 
 struct Job {
     token: IssuedToken,
@@ -199,7 +201,16 @@ fn supervise(link: &mut Link, live: &Live, jobs: &Mutex<Receiver<Job>>) {
 fn write_batches(link: &mut Link, live: &Live, jobs: &Mutex<Receiver<Job>>) {
     while let Some(batch) = next_batch(jobs) {
         let tokens: Vec<IssuedToken> = batch.iter().map(|job| job.token.clone()).collect();
-        match link.store(&tokens) {
+        let started = Instant::now();
+        let stored = link.store(&tokens);
+        if started.elapsed() >= SLOW_BATCH {
+            tracing::warn!(
+                tokens = tokens.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "a batch of tokens took long to commit"
+            );
+        }
+        match stored {
             Ok(grant_ids) => answer(live, batch, grant_ids),
             // A row one token refers to is gone (its client's owner was deleted meanwhile):
             // the batch is stored token by token, and only that one's request hears it.

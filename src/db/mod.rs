@@ -405,6 +405,16 @@ impl Connect for Lazy {
 }
 
 impl Lazy {
+    fn new(pool: DbPool, memory_only: bool, charged: Vec<&'static str>) -> Self {
+        Self {
+            pool,
+            conn: None,
+            memory_only,
+            wanted: false,
+            charged,
+        }
+    }
+
     /// Refuses on the memory-only run, which then runs again off the worker.
     fn off_worker(&mut self) -> Result<(), DbError> {
         if self.memory_only {
@@ -447,13 +457,7 @@ where
         let deadline = pool.connection_timeout() + Duration::from_millis(900);
         let work = tokio::task::spawn_blocking(move || {
             OPERATION.with(|o| o.set(Some(caller)));
-            let result = f(&mut Lazy {
-                pool,
-                conn: None,
-                memory_only: false,
-                wanted: false,
-                charged,
-            });
+            let result = f(&mut Lazy::new(pool, false, charged));
             OPERATION.with(|o| o.set(None));
             result
         });
@@ -487,13 +491,7 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
-    let mut memory = Lazy {
-        pool: pool.clone(),
-        conn: None,
-        memory_only: true,
-        wanted: false,
-        charged: Vec::new(),
-    };
+    let mut memory = Lazy::new(pool.clone(), true, Vec::new());
     let first = f(&mut memory);
     let again = match first {
         Err(_) if memory.wanted => Some(run_lazy_charged(pool, memory.charged, f)),

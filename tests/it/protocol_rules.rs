@@ -273,29 +273,17 @@ fn a_client_row_no_writer_could_have_stored_is_an_error_naming_the_row() {
 
 #[test]
 fn a_token_checked_against_stale_memory_is_not_stored_for_a_changed_client() {
-    use consentry::audit::Actor;
-    use consentry::domain::{ClientName, ClientType, GrantType, Scope};
-    use consentry::oauth::clients::{self, ClientSpec};
+    use consentry::domain::{GrantType, Scope};
     let mut world = World::new();
     let owner = user(&mut world.conn, "cc-owner", Role::Superuser);
-    let created = clients::create(
+    let created = crate::rules_support::create_confidential(
         &mut world.conn,
-        &ClientSpec {
-            name: ClientName::parse("Machine").unwrap(),
-            description: String::new(),
-            client_type: ClientType::Confidential,
-            grants: vec![GrantType::ClientCredentials],
-            scopes: vec![Scope::Read],
-            redirect_uris: vec![],
-            trusted: false,
-            may_introspect_any: false,
-            homepage_url: None,
-            icon_url: None,
-        },
         owner,
-        &Actor::new("test"),
-    )
-    .unwrap();
+        "Machine",
+        vec![GrantType::ClientCredentials],
+        vec![Scope::Read],
+        vec![],
+    );
     world.client_id = created.client_id.as_str().to_string();
     world.secret = created.secret.unwrap().expose().to_string();
     let request = |world: &mut World| {

@@ -218,30 +218,37 @@ fn the_follower_applies_a_change_that_commits_after_one_with_a_higher_id() {
     assert!(follower.floor() > 0);
 }
 
+/// Runs `f` memory-first; returns its answer and how many times it ran.
+async fn run_counted<T: Send + 'static>(
+    pool: &consentry::db::DbPool,
+    f: impl Fn(&mut consentry::db::Lazy) -> Result<T, consentry::db::DbError> + Clone + Send + 'static,
+) -> (Result<T, consentry::db::DbError>, usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    let answer = consentry::db::run_memory_first(pool, move |db: &mut consentry::db::Lazy| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        f(db)
+    })
+    .await;
+    (answer, runs.load(Ordering::SeqCst))
+}
+
 /// Work tried on the async worker first runs again off it exactly when it asked for a
 /// connection or announced slow work, and its second run gets a real connection.
 #[tokio::test]
 async fn memory_first_work_runs_again_only_when_it_needs_the_database() {
-    use consentry::db::{self, Connect, DbError};
+    use consentry::db::{Connect, DbError};
     use diesel::RunQueryDsl;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let base = Db::new();
     let pool = base.pool();
 
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counted = runs.clone();
-    let answer: Result<i32, DbError> = db::run_memory_first(&pool, move |_db: &mut db::Lazy| {
-        counted.fetch_add(1, Ordering::SeqCst);
-        Ok(7)
-    })
-    .await;
+    let (answer, runs) = run_counted(&pool, |_db| Ok(7)).await;
     assert_eq!(answer.unwrap(), 7);
-    assert_eq!(runs.load(Ordering::SeqCst), 1, "memory was enough: one run");
+    assert_eq!(runs, 1, "memory was enough: one run");
 
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counted = runs.clone();
-    let answer: Result<usize, DbError> = db::run_memory_first(&pool, move |db: &mut db::Lazy| {
-        counted.fetch_add(1, Ordering::SeqCst);
+    let (answer, runs) = run_counted(&pool, |db| {
         Ok(diesel::sql_query("DO 0").execute(db.connection()?)?)
     })
     .await;
@@ -249,26 +256,16 @@ async fn memory_first_work_runs_again_only_when_it_needs_the_database() {
         answer.is_ok(),
         "the second run had a connection: {answer:?}"
     );
-    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    assert_eq!(runs, 2);
 
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counted = runs.clone();
-    let answer: Result<(), DbError> = db::run_memory_first(&pool, move |db: &mut db::Lazy| {
-        counted.fetch_add(1, Ordering::SeqCst);
-        db.slow_work()
-    })
-    .await;
+    let (answer, runs) = run_counted(&pool, |db| db.slow_work()).await;
     assert!(answer.is_ok());
-    assert_eq!(
-        runs.load(Ordering::SeqCst),
-        2,
-        "slow work runs off the worker"
-    );
+    assert_eq!(runs, 2, "slow work runs off the worker");
 
     // A charge made on the first run is not made again on the second.
     let charges = Arc::new(AtomicUsize::new(0));
     let counted = charges.clone();
-    let answer: Result<usize, DbError> = db::run_memory_first(&pool, move |db: &mut db::Lazy| {
+    let (answer, _) = run_counted(&pool, move |db| {
         if db.first_time("a rate") {
             counted.fetch_add(1, Ordering::SeqCst);
         }
@@ -283,13 +280,10 @@ async fn memory_first_work_runs_again_only_when_it_needs_the_database() {
     );
 
     // An error of the work's own, with no connection asked for, is its answer.
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counted = runs.clone();
-    let answer: Result<(), DbError> = db::run_memory_first(&pool, move |_db: &mut db::Lazy| {
-        counted.fetch_add(1, Ordering::SeqCst);
-        Err(DbError::Unavailable("its own".into()))
+    let (answer, runs) = run_counted(&pool, |_db| {
+        Err::<(), _>(DbError::Unavailable("its own".into()))
     })
     .await;
     assert!(answer.is_err());
-    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(runs, 1);
 }

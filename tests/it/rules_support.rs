@@ -66,15 +66,34 @@ pub fn client(conn: &mut MysqlConnection, owner: i64) -> i64 {
 
 /// The same client, returned as created: its client ID and its secret.
 pub fn confidential_client(conn: &mut MysqlConnection, owner: i64) -> Created {
+    create_confidential(
+        conn,
+        owner,
+        "Rules app",
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        vec![Scope::Read, Scope::Write],
+        vec![RedirectUri::parse("https://app.example/cb").unwrap()],
+    )
+}
+
+/// A confidential client of `owner` with these grants, scopes and redirect URIs.
+pub fn create_confidential(
+    conn: &mut MysqlConnection,
+    owner: i64,
+    name: &str,
+    grants: Vec<GrantType>,
+    scopes: Vec<Scope>,
+    redirect_uris: Vec<RedirectUri>,
+) -> Created {
     clients::create(
         conn,
         &ClientSpec {
-            name: ClientName::parse("Rules app").unwrap(),
+            name: ClientName::parse(name).unwrap(),
             description: String::new(),
             client_type: ClientType::Confidential,
-            grants: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-            scopes: vec![Scope::Read, Scope::Write],
-            redirect_uris: vec![RedirectUri::parse("https://app.example/cb").unwrap()],
+            grants,
+            scopes,
+            redirect_uris,
             trusted: false,
             may_introspect_any: false,
             homepage_url: None,

@@ -340,15 +340,12 @@ impl Live {
         let mut due = false;
         self.touched.get_with(client_pk, || due = true);
         if due {
-            let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
-            // Bounded like the clients: past that, a use waits for the next minute.
-            if used.len() < MAX_CLIENTS as usize {
-                used.insert(client_pk);
-            }
+            self.keep_used(&[client_pk]);
         }
     }
 
-    /// Puts back clients whose "last used" could not be written.
+    /// Adds clients whose "last used" is due (again, when it could not be written).
+    /// Bounded like the clients: past that, a use waits for the next minute.
     pub fn keep_used(&self, client_pks: &[i64]) {
         let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
         for pk in client_pks {

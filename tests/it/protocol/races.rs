@@ -7,6 +7,23 @@ use consentry::domain::Role;
 use super::*;
 use crate::common::spawn_app;
 
+/// A client-credentials token request (scope `matomo:read`) from `client`.
+async fn client_credentials(
+    app: &crate::common::TestApp,
+    client: &Client,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    post(
+        app,
+        "/oauth2/token",
+        Some((&client.id, client.secret())),
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "matomo:read"),
+        ],
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redeeming_while_the_user_revokes_never_answers_500() {
     let app = spawn_app().await;
@@ -50,17 +67,7 @@ async fn token_requests_while_the_client_is_deleted_never_answer_500() {
         // This test is about the race, not the throttle on failed authentication.
         sql(&app, "DELETE FROM throttle_buckets");
         let client = register(&app, Spec::confidential()).await;
-        let requests = (0..4).map(|_| {
-            post(
-                &app,
-                "/oauth2/token",
-                Some((&client.id, client.secret())),
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("scope", "matomo:read"),
-                ],
-            )
-        });
+        let requests = (0..4).map(|_| client_credentials(&app, &client));
         let url = app.db_url.clone();
         let id = client.id.clone();
         let delete = tokio::task::spawn_blocking(move || {
@@ -103,17 +110,7 @@ async fn token_requests_after_the_servers_connections_were_killed_are_answered()
     use diesel::RunQueryDsl;
     let app = spawn_app().await;
     let client = register(&app, Spec::confidential()).await;
-    let request = || {
-        post(
-            &app,
-            "/oauth2/token",
-            Some((&client.id, client.secret())),
-            &[
-                ("grant_type", "client_credentials"),
-                ("scope", "matomo:read"),
-            ],
-        )
-    };
+    let request = || client_credentials(&app, &client);
     for _ in 0..4 {
         assert_eq!(request().await.0, 200);
     }

@@ -218,6 +218,8 @@ diesel::table! {
         created_at -> Datetime,
         expires_at -> Datetime,
         used_at -> Nullable<Datetime>,
+        #[max_length = 22]
+        used_by -> Nullable<Char>,
     }
 }
 
@@ -263,6 +265,8 @@ diesel::table! {
         created_at -> Datetime,
         expires_at -> Datetime,
         rotated_at -> Nullable<Datetime>,
+        #[max_length = 22]
+        rotated_by -> Nullable<Char>,
     }
 }
 

@@ -1,7 +1,8 @@
-//! Group commit for client-credentials tokens. Requests that arrive together share one
-//! transaction: a writer thread takes whatever is queued (at most [`MAX_BATCH`]), stores
-//! the grants and tokens in one round trip and one commit, and only then answers each
-//! request, so no response carries a token whose row is not committed. Nothing waits to
+//! Group commit for issued tokens (client credentials, code and refresh). Requests that
+//! arrive together share one transaction: a writer thread takes whatever is queued (at
+//! most [`MAX_BATCH`]), claims their codes and refresh tokens and stores the grants and
+//! tokens in one round trip and one commit, and only then answers each request, so no
+//! response carries a token whose row is not committed. Nothing waits to
 //! fill a batch: under light load a batch holds one token; under heavy load the queue
 //! fills while a commit runs.
 //!
@@ -9,6 +10,10 @@
 //! batch is sent while another waits for its commit to reach the disk. A request does not
 //! hold a thread while it waits: it gets a [`Ticket`], answered when its batch is
 //! committed.
+//!
+//! A token whose code or refresh token another request claimed first is not stored; the
+//! writer then runs the request's [`Replay`] (revoking what the first claim issued) in a
+//! transaction of its own before it answers, as a lone request would have.
 //!
 //! Bounded: at most [`QUEUE`] tokens wait; past that, or when no commit comes within the
 //! database wait, the request answers 503 with `Retry-After`.
@@ -22,7 +27,7 @@ use diesel::connection::SimpleConnection;
 use tokio::sync::oneshot;
 
 use crate::config::DatabaseUrl;
-use crate::db::models::grants::{self, IssuedToken};
+use crate::db::models::issued::{self, IssuedToken};
 use crate::db::{self, DbError};
 use crate::oauth::live::{Live, TokenFacts};
 
@@ -38,8 +43,18 @@ const IDLE_CHECK: Duration = Duration::from_secs(10);
 /// A batch slower than this to store is logged: its requests waited that long.
 const SLOW_BATCH: Duration = Duration::from_millis(50);
 
+/// What to do, in a transaction of its own, when a token's claim was lost: the code or
+/// refresh token was used twice, so what the other use issued is revoked.
+pub type Replay = Box<dyn Fn(&mut MysqlConnection) -> Result<(), DbError> + Send>;
+
+/// A token to store, with what to do when its claim is lost (none for client credentials).
+pub struct Issue {
+    pub token: IssuedToken,
+    pub replay: Option<Replay>,
+}
+
 struct Job {
-    token: IssuedToken,
+    issue: Issue,
     reply: oneshot::Sender<Result<i64, Failure>>,
 }
 
@@ -48,6 +63,8 @@ struct Job {
 enum Failure {
     /// Its client was paused, given a new secret or deleted meanwhile: `invalid_client`.
     ClientChanged,
+    /// Its code or refresh token was claimed by another request, and the replay handled.
+    Replayed,
     /// A row it refers to is gone (its user): as [`DbError::Vanished`].
     Vanished(String),
     /// Anything else: 503.
@@ -81,10 +98,10 @@ impl Writer {
         Ok(Self { queue, wait })
     }
 
-    /// Queues `token` with its grant; the ticket resolves once the row is committed.
-    pub fn submit(&self, token: IssuedToken) -> Result<Ticket, DbError> {
+    /// Queues a token; the ticket resolves once its rows are committed.
+    pub fn submit(&self, issue: Issue) -> Result<Ticket, DbError> {
         let (reply, answer) = oneshot::channel();
-        match self.queue.try_send(Job { token, reply }) {
+        match self.queue.try_send(Job { issue, reply }) {
             Ok(()) => Ok(Ticket {
                 answer,
                 wait: self.wait,
@@ -100,19 +117,15 @@ impl Writer {
 }
 
 impl Ticket {
-    /// The token's grant id once its row is committed; an error when it was not stored,
-    /// or not within the database wait (the row may still be committed later, but the
-    /// response then carries no token).
-    pub async fn committed(self) -> Result<i64, DbError> {
+    /// True once the token's rows are committed; false when its claim was lost to another
+    /// request (and the replay is handled); an error when it was not stored, or not within
+    /// the database wait (the rows may still be committed later, but the response then
+    /// carries no token).
+    pub async fn committed(self) -> Result<bool, DbError> {
         match tokio::time::timeout(self.wait, self.answer).await {
-            Ok(Ok(Ok(grant_id))) => Ok(grant_id),
-            Ok(Ok(Err(Failure::ClientChanged))) => Err(DbError::client_changed(
-                "the token's client was paused, given a new secret or deleted meanwhile",
-            )),
-            Ok(Ok(Err(Failure::Vanished(e)))) => Err(DbError::Vanished(e)),
-            Ok(Ok(Err(Failure::Other(e)))) => Err(DbError::Unavailable(format!(
-                "storing the token failed: {e}"
-            ))),
+            Ok(Ok(Ok(_))) => Ok(true),
+            Ok(Ok(Err(Failure::Replayed))) => Ok(false),
+            Ok(Ok(Err(failure))) => Err(failure.into_error()),
             Ok(Err(_)) => Err(DbError::Unavailable("the token writer has stopped".into())),
             Err(_) => Err(DbError::Unavailable(format!(
                 "the token was not stored within {} ms",
@@ -171,12 +184,21 @@ impl Link {
 
     fn store_once(&mut self, tokens: &[IssuedToken]) -> Result<Vec<Option<i64>>, DbError> {
         db::retry(|| {
-            let stored = grants::commit_issued(self.connection()?, tokens);
+            let stored = issued::commit_issued(self.connection()?, tokens);
             if stored.is_err() {
                 self.conn = None;
             }
             stored
         })
+    }
+
+    /// Runs a lost claim's replay in a transaction of its own.
+    fn replay(&mut self, replay: &Replay) -> Result<(), DbError> {
+        let done = db::transaction(self.connection()?, |conn| replay(conn));
+        if done.is_err() {
+            self.conn = None;
+        }
+        done
     }
 }
 
@@ -200,8 +222,9 @@ fn supervise(link: &mut Link, live: &Live, jobs: &Mutex<Receiver<Job>>) {
 
 fn write_batches(link: &mut Link, live: &Live, jobs: &Mutex<Receiver<Job>>) {
     while let Some(batch) = next_batch(jobs) {
-        let tokens: Vec<IssuedToken> = batch.iter().map(|job| job.token.clone()).collect();
+        let tokens: Vec<IssuedToken> = batch.iter().map(|job| job.issue.token.clone()).collect();
         let started = Instant::now();
+        let epoch = live.epoch();
         let stored = link.store(&tokens);
         if started.elapsed() >= SLOW_BATCH {
             tracing::warn!(
@@ -211,13 +234,14 @@ fn write_batches(link: &mut Link, live: &Live, jobs: &Mutex<Receiver<Job>>) {
             );
         }
         match stored {
-            Ok(grant_ids) => answer(live, batch, grant_ids),
+            Ok(grant_ids) => answer(link, live, epoch, batch, grant_ids),
             // A row one token refers to is gone (its client's owner was deleted meanwhile):
             // the batch is stored token by token, and only that one's request hears it.
             Err(DbError::Vanished(_)) if batch.len() > 1 => {
                 for (job, token) in batch.into_iter().zip(tokens) {
+                    let epoch = live.epoch();
                     match link.store(std::slice::from_ref(&token)) {
-                        Ok(grant_ids) => answer(live, vec![job], grant_ids),
+                        Ok(grant_ids) => answer(link, live, epoch, vec![job], grant_ids),
                         Err(e) => refuse(vec![job], &e),
                     }
                 }
@@ -245,38 +269,102 @@ fn next_batch(jobs: &Mutex<Receiver<Job>>) -> Option<Vec<Job>> {
     Some(batch)
 }
 
-/// Answers each request of a committed batch: its grant id, or `invalid_client` when its
-/// client was paused, given a new secret or deleted meanwhile (nothing was stored for it).
-fn answer(live: &Live, batch: Vec<Job>, grant_ids: Vec<Option<i64>>) {
+/// Answers each request of a committed batch.
+fn answer(link: &mut Link, live: &Live, epoch: u64, batch: Vec<Job>, grant_ids: Vec<Option<i64>>) {
     for (job, grant_id) in batch.into_iter().zip(grant_ids) {
-        let Some(grant_id) = grant_id else {
-            let _ = job.reply.send(Err(Failure::ClientChanged));
-            continue;
-        };
-        // Known at once to this server's introspection and API, without a read.
-        live.issued(
-            &job.token.jti,
-            TokenFacts {
-                grant_id,
-                client_pk: job.token.client_id,
-                user_id: job.token.user_id,
-                expires_at: job.token.expires_at,
-                revoked: false,
+        let outcome = settle(live, epoch, &job.issue, grant_id, |replay| {
+            link.replay(replay)
+        });
+        let _ = job.reply.send(outcome);
+    }
+}
+
+/// What became of one token of a committed batch: its grant id once stored (known at once
+/// to this server's introspection and API, without a read, unless a change was applied
+/// since `epoch`, taken before the commit); `Replayed` once the replay of a lost claim is
+/// committed; `ClientChanged` when its client was paused, given a new secret or deleted
+/// meanwhile. Nothing was stored for a token without a grant id.
+fn settle(
+    live: &Live,
+    epoch: u64,
+    issue: &Issue,
+    grant_id: Option<i64>,
+    run_replay: impl FnOnce(&Replay) -> Result<(), DbError>,
+) -> Result<i64, Failure> {
+    let token = &issue.token;
+    let Some(grant_id) = grant_id else {
+        return match &issue.replay {
+            Some(replay) if token.claims() => match run_replay(replay) {
+                Ok(()) => Err(Failure::Replayed),
+                Err(e) => Err(Failure::of(&e)),
             },
-        );
-        let _ = job.reply.send(Ok(grant_id));
+            _ if token.claims() => Err(Failure::Replayed),
+            _ => Err(Failure::ClientChanged),
+        };
+    };
+    live.issued(
+        &token.jti,
+        TokenFacts {
+            grant_id,
+            client_pk: token.client_id,
+            user_id: token.user_id,
+            expires_at: token.expires_at,
+            revoked: false,
+        },
+        epoch,
+    );
+    Ok(grant_id)
+}
+
+/// Stores one token in a transaction of its own on `conn`, for a server that runs no
+/// writers (the command line, direct tests): the same statements and outcomes as a
+/// batch of one. True when stored, false when its claim was lost (and the replay is
+/// committed).
+pub fn store_alone(
+    conn: &mut MysqlConnection,
+    live: &Live,
+    issue: &Issue,
+) -> Result<bool, DbError> {
+    let batch = std::slice::from_ref(&issue.token);
+    let epoch = live.epoch();
+    let grant_ids = db::transaction(conn, |c| issued::insert_issued(c, batch))?;
+    let grant_id = grant_ids.first().copied().flatten();
+    match settle(live, epoch, issue, grant_id, |replay| {
+        db::transaction(conn, |c| replay(c))
+    }) {
+        Ok(_) => Ok(true),
+        Err(Failure::Replayed) => Ok(false),
+        Err(failure) => Err(failure.into_error()),
     }
 }
 
 fn refuse(batch: Vec<Job>, e: &DbError) {
-    let failure = match e {
-        DbError::Vanished(m) => Failure::Vanished(m.clone()),
-        other => {
-            tracing::warn!(error = %other, tokens = batch.len(), "a batch of tokens could not be stored");
-            Failure::Other(other.to_string())
-        }
-    };
+    if !matches!(e, DbError::Vanished(_)) {
+        tracing::warn!(error = %e, tokens = batch.len(), "a batch of tokens could not be stored");
+    }
+    let failure = Failure::of(e);
     for job in batch {
         let _ = job.reply.send(Err(failure.clone()));
+    }
+}
+
+impl Failure {
+    fn of(e: &DbError) -> Self {
+        match e {
+            DbError::Vanished(m) => Failure::Vanished(m.clone()),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+
+    /// The error a waiting request answers with.
+    fn into_error(self) -> DbError {
+        match self {
+            Failure::ClientChanged => DbError::client_changed(
+                "the token's client was paused, given a new secret or deleted meanwhile",
+            ),
+            Failure::Vanished(e) => DbError::Vanished(e),
+            Failure::Other(e) => DbError::Unavailable(format!("storing the token failed: {e}")),
+            Failure::Replayed => DbError::Unavailable("the token's claim was lost".into()),
+        }
     }
 }

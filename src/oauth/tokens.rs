@@ -2,8 +2,9 @@
 //! and refresh token grants, and the issuing of access and refresh tokens under a grant.
 //!
 //! Codes and refresh tokens are claimed with one conditional UPDATE inside the transaction
-//! that issues the new tokens. A concurrent or later second use finds the row claimed and
-//! revokes the grant, which kills every token in the family however the race was ordered.
+//! that stores the new tokens (the group-commit writer's batch, `issuer`). A concurrent or
+//! later second use finds the row claimed and revokes the grant, which kills every token
+//! in the family however the race was ordered.
 
 use std::str::FromStr;
 
@@ -12,12 +13,12 @@ use diesel::MysqlConnection;
 use serde_json::json;
 
 use crate::audit;
-use crate::db::Connect;
-use crate::db::models::{self, grants::NewGrant};
+use crate::db::models::issued::{IssuedToken, NewRefresh, Under};
+use crate::db::{Connect, DbError, models};
 use crate::domain::{Client, GrantType, Scope};
 use crate::oauth::client_auth::{self, Caller, Credentials};
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::issuer::Ticket;
+use crate::oauth::issuer::{self, Issue, Replay, Ticket};
 use crate::oauth::jwt::{self, AccessClaims};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
@@ -40,20 +41,17 @@ pub struct TokenResponse {
 pub struct Exchanged {
     response: TokenResponse,
     commit: Option<Ticket>,
+    /// The `invalid_grant` description when the token's claim is lost meanwhile.
+    lost: &'static str,
 }
 
 impl Exchanged {
-    fn stored_already(response: TokenResponse) -> Self {
-        Self {
-            response,
-            commit: None,
-        }
-    }
-
-    /// The response, once its token's row is committed.
+    /// The response, once its token's rows are committed.
     pub async fn committed(self) -> Result<TokenResponse, OAuthError> {
-        if let Some(ticket) = self.commit {
-            ticket.committed().await?;
+        if let Some(ticket) = self.commit
+            && !ticket.committed().await?
+        {
+            return Err(OAuthError::invalid_grant(self.lost));
         }
         Ok(self.response)
     }
@@ -98,12 +96,8 @@ pub fn exchange(
     proto.check_resource(params)?;
     let settings = proto.live.settings(db)?;
     let response = match grant {
-        GrantType::AuthorizationCode => {
-            redeem_code(db.connection()?, proto, &settings, &client, params)
-                .map(Exchanged::stored_already)
-        }
-        GrantType::RefreshToken => refresh(db.connection()?, proto, &settings, &client, params)
-            .map(Exchanged::stored_already),
+        GrantType::AuthorizationCode => redeem_code(db, proto, &settings, &client, params),
+        GrantType::RefreshToken => refresh(db, proto, &settings, &client, params),
         GrantType::ClientCredentials => {
             client_credentials(db, proto, &settings, &client, &credentials, params)
         }
@@ -134,16 +128,17 @@ fn refresh_enabled(settings: &Settings, client: &Client) -> bool {
 const BAD_CODE: &str = "The authorization code is invalid, expired or already used.";
 
 fn redeem_code(
-    conn: &mut MysqlConnection,
+    db: &mut impl Connect,
     proto: &Protocol,
     settings: &Settings,
     client: &Client,
     params: &Params,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Exchanged, OAuthError> {
     require_grant(settings, client, GrantType::AuthorizationCode)?;
     let code = params
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required."))?;
+    let conn = db.connection()?;
     let row = models::codes::find_by_hash(conn, &token_hash(code))?
         .ok_or_else(|| OAuthError::invalid_grant(BAD_CODE))?;
     if row.client_id != client.id {
@@ -167,43 +162,41 @@ fn redeem_code(
         )));
     }
     let with_refresh = refresh_enabled(settings, client);
-    let outcome = crate::db::transaction(conn, |conn| {
-        if !models::codes::claim(conn, row.id, now)? {
-            return Ok(None);
+    let (refresh, refresh_token) = match with_refresh {
+        true => {
+            let (refresh, token) = new_refresh(family_expiry(settings, now, true));
+            (Some(refresh), Some(token))
         }
-        let grant_id = models::grants::insert(
-            conn,
-            &NewGrant {
-                client_id: client.id,
-                user_id: Some(user.id),
-                code_id: Some(row.id),
-                grant_type: GrantType::AuthorizationCode.as_str(),
-                scope: scope.as_str(),
-                created_at: now,
-                expires_at: family_expiry(settings, now, with_refresh),
-            },
-        )?;
-        let refresh_until = with_refresh.then(|| family_expiry(settings, now, true));
-        issue(
-            conn,
-            proto,
-            settings,
-            client,
-            grant_id,
-            &user.login,
-            scope,
-            refresh_until,
-        )
-        .map(Some)
-    })?;
-    match outcome {
-        Some(response) => Ok(response),
-        // Another request claimed the code between our read and our UPDATE.
-        None => {
-            revoke_code_grants(conn, client, row.id)?;
-            Err(OAuthError::invalid_grant(BAD_CODE))
-        }
-    }
+        false => (None, None),
+    };
+    let token = IssuedToken {
+        jti: crate::auth::random_token(16),
+        client_id: client.id,
+        user_id: Some(user.id),
+        scope: scope.as_str(),
+        created_at: now,
+        expires_at: access_expiry(settings, now),
+        under: Under::Code {
+            code_id: row.id,
+            grant_expires: family_expiry(settings, now, with_refresh),
+            refresh,
+        },
+    };
+    // The claim is made where the token is stored: when another use of the code wins
+    // it, this request revokes what that one issued and is refused.
+    let (replayed, code_id) = (client.clone(), row.id);
+    let replay: Replay = Box::new(move |conn| revoke_code_grants(conn, &replayed, code_id));
+    let access_token = sign_access(db, proto, client, &user.login, scope, &token)?;
+    deliver(
+        db,
+        proto,
+        Issue {
+            token,
+            replay: Some(replay),
+        },
+        BAD_CODE,
+        response(settings, access_token, refresh_token, scope),
+    )
 }
 
 /// The code is bound to its authorization request: the same `redirect_uri` when one was
@@ -246,7 +239,7 @@ fn revoke_code_grants(
     conn: &mut MysqlConnection,
     client: &Client,
     code_id: i64,
-) -> Result<(), OAuthError> {
+) -> Result<(), DbError> {
     let revoked = models::grants::revoke_by_code(conn, client.id, code_id, models::now())?;
     audit::record(
         conn,
@@ -274,16 +267,17 @@ fn current_scope(stored: &str, client: &Client, settings: &Settings) -> Result<S
 const BAD_REFRESH: &str = "The refresh token is invalid, expired or revoked.";
 
 fn refresh(
-    conn: &mut MysqlConnection,
+    db: &mut impl Connect,
     proto: &Protocol,
     settings: &Settings,
     client: &Client,
     params: &Params,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Exchanged, OAuthError> {
     require_grant(settings, client, GrantType::RefreshToken)?;
     let token = params
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required."))?;
+    let conn = db.connection()?;
     let row = models::refresh_tokens::find_by_hash(conn, &token_hash(token))?
         .ok_or_else(|| OAuthError::invalid_grant(BAD_REFRESH))?;
     let grant = models::grants::find(conn, row.grant_id)?
@@ -331,30 +325,33 @@ fn refresh(
     if family_ends <= now {
         return Err(OAuthError::invalid_grant(BAD_REFRESH));
     }
-    let outcome = crate::db::transaction(conn, |conn| {
-        if !models::refresh_tokens::claim(conn, row.id, now)? {
-            return Ok(None);
-        }
-        models::grants::extend_expiry(conn, grant.id, family_ends)?;
-        issue(
-            conn,
-            proto,
-            settings,
-            client,
-            grant.id,
-            &subject,
-            scope,
-            Some(family_ends),
-        )
-        .map(Some)
-    })?;
-    match outcome {
-        Some(response) => Ok(response),
-        None => {
-            revoke_reused_family(conn, client, grant.id)?;
-            Err(OAuthError::invalid_grant(BAD_REFRESH))
-        }
-    }
+    let (refresh, refresh_token) = new_refresh(family_ends);
+    let token = IssuedToken {
+        jti: crate::auth::random_token(16),
+        client_id: client.id,
+        user_id: grant.user_id,
+        scope: scope.as_str(),
+        created_at: now,
+        expires_at: access_expiry(settings, now),
+        under: Under::Refresh {
+            refresh_id: row.id,
+            grant_id: grant.id,
+            refresh,
+        },
+    };
+    let (replayed, grant_id) = (client.clone(), grant.id);
+    let replay: Replay = Box::new(move |conn| revoke_reused_family(conn, &replayed, grant_id));
+    let access_token = sign_access(db, proto, client, &subject, scope, &token)?;
+    deliver(
+        db,
+        proto,
+        Issue {
+            token,
+            replay: Some(replay),
+        },
+        BAD_REFRESH,
+        response(settings, access_token, Some(refresh_token), scope),
+    )
 }
 
 /// A rotated refresh token came back: someone holds a copy, so the family dies (RFC 9700 §4.14.2).
@@ -362,7 +359,7 @@ fn revoke_reused_family(
     conn: &mut MysqlConnection,
     client: &Client,
     grant_id: i64,
-) -> Result<(), OAuthError> {
+) -> Result<(), DbError> {
     models::grants::revoke(conn, grant_id, models::now())?;
     audit::record(
         conn,
@@ -406,71 +403,93 @@ fn client_credentials(
         )));
     }
     let now = models::now();
-    let issued = models::grants::IssuedToken {
+    let token = IssuedToken {
         jti: crate::auth::random_token(16),
         client_id: client.id,
-        secret_hash: client.secret_hash.clone().unwrap_or_default(),
         user_id: Some(owner.id),
-        grant_type: GrantType::ClientCredentials.as_str(),
         scope: scope.as_str(),
         created_at: now,
-        expires_at: family_expiry(settings, now, false),
+        expires_at: access_expiry(settings, now),
+        under: Under::OwnGrant {
+            secret_hash: client.secret_hash.clone().unwrap_or_default(),
+        },
     };
-    // Signed first, in parallel with other requests; answered only once its row is
-    // committed, by the group-commit writers when the server runs them (the caller
-    // awaits the ticket, holding no thread and no connection).
-    let access_token = sign_access(
+    let access_token = sign_access(db, proto, client, &client.client_id, scope, &token)?;
+    // RFC 6749 §4.4.3: no refresh token for client credentials.
+    deliver(
         db,
         proto,
-        settings,
-        client,
-        &client.client_id,
-        scope,
-        &issued.jti,
-        now,
-    )?;
+        Issue {
+            token,
+            replay: None,
+        },
+        "",
+        response(settings, access_token, None, scope),
+    )
+}
+
+/// Hands a signed token to be stored. The response is answered only once its rows are
+/// committed: by the group-commit writers when the server runs them (the caller awaits
+/// the ticket, holding no thread and no connection), otherwise here and now.
+fn deliver(
+    db: &mut impl Connect,
+    proto: &Protocol,
+    issue: Issue,
+    lost: &'static str,
+    response: TokenResponse,
+) -> Result<Exchanged, OAuthError> {
     let commit = match proto.writer.get() {
-        Some(writer) => Some(writer.submit(issued)?),
+        Some(writer) => Some(writer.submit(issue)?),
         None => {
-            let batch = std::slice::from_ref(&issued);
-            let stored = crate::db::transaction(db.connection()?, |c| {
-                models::grants::insert_issued(c, batch)
-            })?;
-            if stored.first().copied().flatten().is_none() {
-                return Err(crate::db::DbError::client_changed(
-                    "the token's client was paused, given a new secret or deleted meanwhile",
-                )
-                .into());
+            if !issuer::store_alone(db.connection()?, &proto.live, &issue)? {
+                return Err(OAuthError::invalid_grant(lost));
             }
             None
         }
     };
-    // RFC 6749 §4.4.3: no refresh token for client credentials.
     Ok(Exchanged {
-        response: TokenResponse {
-            token_type: "Bearer",
-            expires_in: settings.access_token_lifetime,
-            access_token,
-            refresh_token: None,
-            scope: scope.as_str().to_string(),
-        },
+        response,
         commit,
+        lost,
     })
 }
 
+fn response(
+    settings: &Settings,
+    access_token: String,
+    refresh_token: Option<String>,
+    scope: Scope,
+) -> TokenResponse {
+    TokenResponse {
+        token_type: "Bearer",
+        expires_in: settings.access_token_lifetime,
+        access_token,
+        refresh_token,
+        scope: scope.as_str().to_string(),
+    }
+}
+
+/// A new refresh token valid until `expires_at`: what is stored (its hash), and what the
+/// client gets.
+fn new_refresh(expires_at: chrono::NaiveDateTime) -> (NewRefresh, String) {
+    let token = crate::auth::random_token(32);
+    let refresh = NewRefresh {
+        token_hash: token_hash(&token),
+        expires_at,
+    };
+    (refresh, token)
+}
+
 /// Signs an RFC 9068 access token for `subject` with the current key.
-#[allow(clippy::too_many_arguments)]
 fn sign_access(
     db: &mut impl Connect,
     proto: &Protocol,
-    settings: &Settings,
     client: &Client,
     subject: &str,
     scope: Scope,
-    jti: &str,
-    now: chrono::NaiveDateTime,
+    token: &IssuedToken,
 ) -> Result<String, OAuthError> {
-    let iat = now.and_utc().timestamp();
+    let iat = token.created_at.and_utc().timestamp();
     jwt::sign(
         db,
         &proto.keys,
@@ -482,10 +501,15 @@ fn sign_access(
             client_id: client.client_id.clone(),
             scope: scope.as_str().to_string(),
             iat,
-            exp: iat + settings.access_token_lifetime,
-            jti: jti.to_string(),
+            exp: token.expires_at.and_utc().timestamp(),
+            jti: token.jti.clone(),
         },
     )
+}
+
+/// When an access token issued now expires.
+fn access_expiry(settings: &Settings, now: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+    now + Duration::seconds(settings.access_token_lifetime)
 }
 
 /// When the last token issued now would expire: the grant may be purged after that.
@@ -494,62 +518,10 @@ fn family_expiry(
     now: chrono::NaiveDateTime,
     with_refresh: bool,
 ) -> chrono::NaiveDateTime {
-    let access = now + Duration::seconds(settings.access_token_lifetime);
+    let access = access_expiry(settings, now);
     if with_refresh {
         access.max(now + Duration::seconds(settings.refresh_token_lifetime))
     } else {
         access
     }
-}
-
-/// Issues an access token (and a refresh token valid until `refresh_until`) under
-/// `grant_id`, whose expiry must already cover them.
-#[allow(clippy::too_many_arguments)]
-fn issue(
-    conn: &mut MysqlConnection,
-    proto: &Protocol,
-    settings: &Settings,
-    client: &Client,
-    grant_id: i64,
-    subject: &str,
-    scope: Scope,
-    refresh_until: Option<chrono::NaiveDateTime>,
-) -> Result<TokenResponse, OAuthError> {
-    let now = models::now();
-    let access_expires = now + Duration::seconds(settings.access_token_lifetime);
-    let jti = crate::auth::random_token(16);
-    models::access_tokens::insert(
-        conn,
-        &models::access_tokens::NewAccessToken {
-            jti: &jti,
-            grant_id,
-            scope: scope.as_str(),
-            created_at: now,
-            expires_at: access_expires,
-        },
-    )?;
-    let access_token = sign_access(conn, proto, settings, client, subject, scope, &jti, now)?;
-    let refresh_token = if let Some(expires) = refresh_until {
-        let token = crate::auth::random_token(32);
-        models::refresh_tokens::insert(
-            conn,
-            &models::refresh_tokens::NewRefreshToken {
-                token_hash: &token_hash(&token),
-                grant_id,
-                scope: scope.as_str(),
-                created_at: now,
-                expires_at: expires,
-            },
-        )?;
-        Some(token)
-    } else {
-        None
-    };
-    Ok(TokenResponse {
-        token_type: "Bearer",
-        expires_in: settings.access_token_lifetime,
-        access_token,
-        refresh_token,
-        scope: scope.as_str().to_string(),
-    })
 }

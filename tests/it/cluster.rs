@@ -4,14 +4,14 @@
 //! at once.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use consentry::audit::Actor;
 use consentry::domain::{AccessLevel, ClientStatus, Role, Scope};
 use serde_json::Value;
 
 use crate::api::{World, api, world};
-use crate::common::TestApp;
+use crate::common::{TestApp, until};
 use crate::protocol::{Client, active, error, introspect, post, token};
 
 /// Server B: the binary, on the same database and issuer as A.
@@ -65,22 +65,6 @@ impl Drop for SecondServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// How long until `check` holds, polling every 20 ms; panics after 5 s.
-async fn until<F, Fut>(what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < Duration::from_secs(5), "{what}: never");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let took = start.elapsed();
-    println!("{what}: in force after {} ms", took.as_millis());
-    took
 }
 
 async fn client_credentials(app: &TestApp, client: &Client) -> (u16, Value) {

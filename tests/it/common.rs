@@ -422,3 +422,22 @@ pub fn text_of(html: &str, selector: &str) -> Option<String> {
         .next()
         .map(|e| e.text().collect::<String>().trim().to_string())
 }
+
+/// How long until `check` holds, polling every 20 ms; panics after 5 s.
+pub async fn until<F, Fut>(what: &str, mut check: F) -> std::time::Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{what}: never"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let took = start.elapsed();
+    println!("{what}: in force after {} ms", took.as_millis());
+    took
+}

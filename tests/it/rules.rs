@@ -287,3 +287,119 @@ async fn memory_first_work_runs_again_only_when_it_needs_the_database() {
     assert!(answer.is_err());
     assert_eq!(runs, 1);
 }
+
+/// The group-commit batch (the writer's one text): a code or refresh token claimed twice
+/// in one batch gives one token; a client-credentials token whose client changed gives
+/// none; the others are stored with their grants and refresh tokens.
+#[test]
+fn a_token_batch_stores_a_token_only_where_its_own_claim_won() {
+    use consentry::db::models::issued::{self, IssuedToken, NewRefresh, Under};
+    let db = Db::new();
+    let mut conn = db.conn();
+    let owner = user(&mut conn, "batcher", Role::Superuser);
+    let created = crate::rules_support::confidential_client(&mut conn, owner);
+    let client = models::clients::find_by_client_id(&mut conn, created.client_id.as_str())
+        .unwrap()
+        .unwrap();
+    // As stored: to the microsecond.
+    let now = chrono::SubsecRound::trunc_subsecs(models::now(), 6);
+    let hour = now + chrono::Duration::hours(1);
+    let day = now + chrono::Duration::days(1);
+    let code = |conn: &mut MysqlConnection, n: u8| {
+        models::codes::insert(
+            conn,
+            &models::codes::NewCode {
+                code_hash: &[n; 32],
+                client_id: client.id,
+                user_id: owner,
+                redirect_uri: "https://app.example/cb",
+                redirect_uri_given: true,
+                scope: Scope::Read.as_str(),
+                code_challenge: None,
+                created_at: now,
+                expires_at: hour,
+            },
+        )
+        .unwrap();
+        models::codes::find_by_hash(conn, &[n; 32])
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    let token = |n: u32, under: Under| IssuedToken {
+        jti: format!("batchtest{n:013}"),
+        client_id: client.id,
+        user_id: Some(owner),
+        scope: Scope::Read.as_str(),
+        created_at: now,
+        expires_at: hour,
+        under,
+    };
+    let refresh = |n: u8| {
+        Some(NewRefresh {
+            token_hash: [n; 32],
+            expires_at: day,
+        })
+    };
+    let (first, second) = (code(&mut conn, 1), code(&mut conn, 2));
+    let own = |secret_hash: Vec<u8>| Under::OwnGrant { secret_hash };
+    let for_code = |code_id, refresh| Under::Code {
+        code_id,
+        grant_expires: day,
+        refresh,
+    };
+    let batch = [
+        token(1, for_code(first, refresh(11))),
+        token(2, for_code(first, refresh(12))),
+        token(3, for_code(second, None)),
+        token(4, own(client.secret_hash.clone().unwrap())),
+        token(5, own(vec![0; 32])),
+    ];
+    let stored = issued::commit_issued(&mut conn, &batch).unwrap();
+    let won: Vec<bool> = stored.iter().map(Option::is_some).collect();
+    assert_eq!(won, [true, false, true, true, false]);
+    let refresh_row = |conn: &mut MysqlConnection, n: u8| {
+        models::refresh_tokens::find_by_hash(conn, &[n; 32]).unwrap()
+    };
+    let kept = refresh_row(&mut conn, 11).expect("the winner's refresh token");
+    assert!(
+        refresh_row(&mut conn, 12).is_none(),
+        "the loser stored nothing"
+    );
+    let code_grant = stored[0].unwrap();
+    assert_eq!(kept.grant_id, code_grant);
+    let grant = models::grants::find(&mut conn, code_grant)
+        .unwrap()
+        .unwrap();
+    assert_eq!((grant.code_id, grant.expires_at), (Some(first), day));
+
+    // The refresh token, rotated twice in one batch (in the caller's transaction).
+    let later = day + chrono::Duration::hours(1);
+    let rotate = |n: u8| Under::Refresh {
+        refresh_id: kept.id,
+        grant_id: code_grant,
+        refresh: NewRefresh {
+            token_hash: [n; 32],
+            expires_at: later,
+        },
+    };
+    let batch = [token(6, rotate(13)), token(7, rotate(14))];
+    let stored =
+        consentry::db::transaction(&mut conn, |c| issued::insert_issued(c, &batch)).unwrap();
+    assert_eq!(stored, [Some(code_grant), None]);
+    assert!(refresh_row(&mut conn, 13).is_some());
+    assert!(refresh_row(&mut conn, 14).is_none());
+    let rotated = refresh_row(&mut conn, 11).unwrap();
+    assert!(rotated.rotated_at.is_some());
+    let grant = models::grants::find(&mut conn, code_grant)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        grant.expires_at, later,
+        "the family lives as long as its refresh token"
+    );
+
+    // Sent again (a writer's retry after a commit whose answer was lost), the batch fails
+    // on its own token ids rather than storing anything twice.
+    assert!(issued::commit_issued(&mut conn, &batch).is_err());
+}

@@ -7,23 +7,6 @@ use diesel::prelude::*;
 use crate::db::DbError;
 use crate::db::schema::{oauth_access_tokens as tokens, oauth_grants};
 
-#[derive(Insertable)]
-#[diesel(table_name = tokens)]
-pub struct NewAccessToken<'a> {
-    pub jti: &'a str,
-    pub grant_id: i64,
-    pub scope: &'a str,
-    pub created_at: NaiveDateTime,
-    pub expires_at: NaiveDateTime,
-}
-
-pub fn insert(conn: &mut MysqlConnection, token: &NewAccessToken) -> Result<(), DbError> {
-    diesel::insert_into(tokens::table)
-        .values(token)
-        .execute(conn)?;
-    Ok(())
-}
-
 /// What decides whether a signed, unexpired token is still good.
 #[derive(Debug, Clone, Queryable)]
 pub struct TokenFacts {

@@ -1,5 +1,6 @@
 //! The `oauth_authorization_codes` table. A code is claimed with one conditional UPDATE, so
-//! of any number of concurrent redemptions exactly one succeeds.
+//! of any number of concurrent redemptions exactly one succeeds (the claim is in `issued`,
+//! with the batch that stores the tokens it gives).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -48,18 +49,6 @@ pub fn find_by_hash(conn: &mut MysqlConnection, hash: &[u8]) -> Result<Option<Co
         .select(CodeRow::as_select())
         .first(conn)
         .optional()?)
-}
-
-/// Marks the code used; true only for the one caller that found it unused.
-pub fn claim(conn: &mut MysqlConnection, id: i64, now: NaiveDateTime) -> Result<bool, DbError> {
-    Ok(diesel::update(
-        codes::table
-            .filter(codes::id.eq(id))
-            .filter(codes::used_at.is_null()),
-    )
-    .set(codes::used_at.eq(now))
-    .execute(conn)?
-        == 1)
 }
 
 /// Codes expired before `before` can no longer be redeemed or replayed meaningfully.

@@ -1,5 +1,6 @@
 //! One module per table: a `Row`/`New` pair where needed and `find_by_*`, `insert`,
 //! `update_*`, `delete_*` functions that take a connection.
+//! One more, `issued`, stores a batch of issued tokens across the token tables.
 
 pub mod access_tokens;
 pub mod annotations;
@@ -10,6 +11,7 @@ pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod grants;
+pub mod issued;
 pub mod leases;
 pub mod oauth_settings;
 pub mod refresh_tokens;

@@ -203,12 +203,26 @@ impl Live {
         *self.synced_at.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
     }
 
-    fn epoch(&self) -> u64 {
+    /// Where the changes applied so far end: what is read or written after this may be
+    /// kept ([`Live::keep`]) unless a change is applied meanwhile.
+    pub fn epoch(&self) -> u64 {
         self.evictions.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn unchanged_since(&self, epoch: u64) -> bool {
         self.epoch() == epoch
+    }
+
+    /// Keeps what was read since `epoch` unless a change was applied meanwhile. Checked
+    /// before and again after storing: a change applied between the check and the store
+    /// ran its eviction before the entry existed.
+    fn keep(&self, epoch: u64, store: impl FnOnce(), forget: impl FnOnce()) {
+        if self.unchanged_since(epoch) {
+            store();
+            if !self.unchanged_since(epoch) {
+                forget();
+            }
+        }
     }
 
     /// The documents' generation: moves whenever the settings or the keys change.
@@ -225,9 +239,11 @@ impl Live {
         }
         let epoch = self.epoch();
         let settings = Arc::new(Settings::load(db.connection()?)?);
-        if self.unchanged_since(epoch) {
-            self.settings.store(settings.clone());
-        }
+        self.keep(
+            epoch,
+            || self.settings.store(settings.clone()),
+            || self.settings.clear(),
+        );
         Ok(settings)
     }
 
@@ -272,12 +288,15 @@ impl Live {
     }
 
     fn remember(&self, client: &Arc<Client>, epoch: u64) {
-        if !self.unchanged_since(epoch) {
-            return;
-        }
-        self.client_ids.insert(client.id, client.client_id.clone());
-        self.clients
-            .insert(client.client_id.clone(), client.clone());
+        self.keep(
+            epoch,
+            || {
+                self.client_ids.insert(client.id, client.client_id.clone());
+                self.clients
+                    .insert(client.client_id.clone(), client.clone());
+            },
+            || self.clients.invalidate(&client.client_id),
+        );
     }
 
     /// A user by id; `None` when there is no such user (any more).
@@ -296,10 +315,12 @@ impl Live {
             })
         });
         // A missing user is not remembered: a new one may be about to get this id.
-        if let Some(user) = &loaded
-            && self.unchanged_since(epoch)
-        {
-            self.users.insert(id, user.clone());
+        if let Some(user) = &loaded {
+            self.keep(
+                epoch,
+                || self.users.insert(id, user.clone()),
+                || self.users.invalidate(&id),
+            );
         }
         Ok(loaded)
     }
@@ -327,8 +348,12 @@ impl Live {
         });
         // A jti with no row is not remembered: it came from a signed token, but it may be
         // one this server is still committing.
-        if loaded.is_some() && self.unchanged_since(epoch) {
-            self.tokens.insert(jti.to_string(), loaded.clone());
+        if loaded.is_some() {
+            self.keep(
+                epoch,
+                || self.tokens.insert(jti.to_string(), loaded.clone()),
+                || self.tokens.invalidate(jti),
+            );
         }
         Ok(loaded)
     }
@@ -370,8 +395,12 @@ impl Live {
         }
         let epoch = self.epoch();
         let sites = Arc::new(models::sites::list(db.connection()?)?);
-        if sites.len() <= MAX_SITES && self.unchanged_since(epoch) {
-            self.sites.store(sites.clone());
+        if sites.len() <= MAX_SITES {
+            self.keep(
+                epoch,
+                || self.sites.store(sites.clone()),
+                || self.sites.clear(),
+            );
         }
         Ok(sites)
     }
@@ -389,9 +418,11 @@ impl Live {
         }
         let epoch = self.epoch();
         let levels = Arc::new(models::site_access::for_user(db.connection()?, user_id)?);
-        if self.unchanged_since(epoch) {
-            self.access.insert(user_id, levels.clone());
-        }
+        self.keep(
+            epoch,
+            || self.access.insert(user_id, levels.clone()),
+            || self.access.invalidate(&user_id),
+        );
         Ok(levels)
     }
 
@@ -409,9 +440,15 @@ impl Live {
         crate::oauth::token_hash(token)
     }
 
-    /// A token this server just issued and committed: known at once, without a read.
-    pub fn issued(&self, jti: &str, facts: TokenFacts) {
-        self.tokens.insert(jti.to_string(), Some(Arc::new(facts)));
+    /// A token this server just issued and committed: known at once, without a read,
+    /// unless a change was applied since `epoch` (taken before its commit): the change may
+    /// have revoked it, and a read will tell.
+    pub fn issued(&self, jti: &str, facts: TokenFacts, epoch: u64) {
+        self.keep(
+            epoch,
+            || self.tokens.insert(jti.to_string(), Some(Arc::new(facts))),
+            || self.tokens.invalidate(jti),
+        );
     }
 
     /// How many entries each cache holds (logged by the follower).

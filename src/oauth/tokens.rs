@@ -154,9 +154,11 @@ fn redeem_code(
     }
     check_code_binding(&row, params)?;
     let scope = current_scope(&row.scope, client, settings)?;
-    let user = models::users::find_by_id(conn, row.user_id)?
+    let user = proto
+        .live
+        .user(db, row.user_id)?
         .ok_or_else(|| OAuthError::invalid_grant(BAD_CODE))?;
-    if !scopes::role_allows(user.role(), scope) {
+    if !scopes::role_allows(user.role, scope) {
         return Err(OAuthError::invalid_scope(format!(
             "{scope} needs a superuser; the user who approved is no longer one."
         )));
@@ -278,9 +280,7 @@ fn refresh(
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required."))?;
     let conn = db.connection()?;
-    let row = models::refresh_tokens::find_by_hash(conn, &token_hash(token))?
-        .ok_or_else(|| OAuthError::invalid_grant(BAD_REFRESH))?;
-    let grant = models::grants::find(conn, row.grant_id)?
+    let (row, grant) = models::refresh_tokens::find_with_grant(conn, &token_hash(token))?
         .ok_or_else(|| OAuthError::invalid_grant(BAD_REFRESH))?;
     if grant.client_id != client.id || grant.revoked_at.is_some() {
         return Err(OAuthError::invalid_grant(BAD_REFRESH));
@@ -308,14 +308,16 @@ fn refresh(
     };
     let subject = match grant.user_id {
         Some(user_id) => {
-            let user = models::users::find_by_id(conn, user_id)?
+            let user = proto
+                .live
+                .user(db, user_id)?
                 .ok_or_else(|| OAuthError::invalid_grant(BAD_REFRESH))?;
-            if !scopes::role_allows(user.role(), scope) {
+            if !scopes::role_allows(user.role, scope) {
                 return Err(OAuthError::invalid_scope(format!(
                     "{scope} needs a superuser."
                 )));
             }
-            user.login
+            user.login.clone()
         }
         None => client.client_id.clone(),
     };

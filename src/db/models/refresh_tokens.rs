@@ -6,7 +6,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbError;
-use crate::db::schema::oauth_refresh_tokens as tokens;
+use crate::db::models::grants::GrantRow;
+use crate::db::schema::{oauth_grants, oauth_refresh_tokens as tokens};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = tokens)]
@@ -26,6 +27,19 @@ pub fn find_by_hash(
     Ok(tokens::table
         .filter(tokens::token_hash.eq(hash))
         .select(RefreshTokenRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The token with its grant, in one query (the token endpoint's one read).
+pub fn find_with_grant(
+    conn: &mut MysqlConnection,
+    hash: &[u8],
+) -> Result<Option<(RefreshTokenRow, GrantRow)>, DbError> {
+    Ok(tokens::table
+        .inner_join(oauth_grants::table)
+        .filter(tokens::token_hash.eq(hash))
+        .select((RefreshTokenRow::as_select(), GrantRow::as_select()))
         .first(conn)
         .optional()?)
 }

@@ -96,6 +96,9 @@ pub struct Config {
     /// Where the CSS and JavaScript are served from (`CONSENTRY_STATIC_DIR`; by default
     /// the `static/` directory of the source tree the binary was built from).
     pub static_dir: PathBuf,
+    /// `wsrep_sync_wait` on a Galera node (`CONSENTRY_GALERA_SYNC_WAIT`, default 1: every
+    /// read sees every write committed anywhere in the cluster before it).
+    pub galera_sync_wait: u8,
 }
 
 /// The first superuser, from `CONSENTRY_ADMIN_LOGIN`, `CONSENTRY_ADMIN_EMAIL` and
@@ -199,6 +202,13 @@ impl Config {
                 900,
             )?),
             memory_trust: seconds("CONSENTRY_MEMORY_TRUST_SECS", 30, 1, 300)?,
+            galera_sync_wait: parse_bounded(
+                "CONSENTRY_GALERA_SYNC_WAIT",
+                get("CONSENTRY_GALERA_SYNC_WAIT"),
+                1,
+                0,
+                15,
+            )? as u8,
             static_dir: get("CONSENTRY_STATIC_DIR").map_or_else(
                 || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
                 PathBuf::from,

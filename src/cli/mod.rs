@@ -164,7 +164,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Access { command } => access(command),
         Command::Purge => {
             let mut conn = prepared_connection()?;
-            let purged = crate::oauth::purge::run(&mut conn)?;
+            let Some(purged) = crate::oauth::purge::run(&mut conn)? else {
+                println!("skipped: another server is purging this database right now");
+                return Ok(());
+            };
             println!(
                 "purged {} row(s): {} authorization request(s), {} code(s), {} access token(s), {} refresh token(s), {} grant(s), {} key(s), {} audit event(s)",
                 purged.total(),
@@ -190,6 +193,7 @@ fn oauth_error(e: crate::oauth::error::OAuthError) -> CliError {
 
 fn serve() -> Result<(), CliError> {
     let config = Config::from_env()?;
+    db::galera::configure(config.galera_sync_wait);
     let applied = db::prepare(&config.database_url).map_err(|e| unreachable_db(&config, e))?;
     if applied > 0 {
         tracing::info!(applied, "applied database migrations");
@@ -201,6 +205,7 @@ fn serve() -> Result<(), CliError> {
     drop(conn);
     let pool = db::build_pool(&config.database_url, config.db_pool_size, config.db_timeout)
         .map_err(|e| unreachable_db(&config, e))?;
+    log_galera(&pool);
     if !db::net_timeouts::active() {
         tracing::warn!(
             "the MySQL client library was linked statically: connection read/write timeouts are not set, so a frozen network can hold connections until TCP gives up"
@@ -214,6 +219,29 @@ fn serve() -> Result<(), CliError> {
     }
     crate::web::app::serve(config, pool)?;
     Ok(())
+}
+
+/// Says once at start whether the database is a Galera node, and how reads are kept
+/// consistent across its nodes.
+fn log_galera(pool: &db::DbPool) {
+    let node = pool
+        .get()
+        .map_err(|e| DbError::Unavailable(e.to_string()))
+        .and_then(|mut conn| db::galera::node(&mut conn));
+    match node {
+        Ok(Some(node)) if node.sync_wait == 0 => tracing::warn!(
+            "the database is a Galera node with wsrep_sync_wait = 0: a read on this node may miss a write just committed on another (a fresh code, a revocation); unset CONSENTRY_GALERA_SYNC_WAIT"
+        ),
+        Ok(Some(node)) => tracing::info!(
+            wsrep_sync_wait = node.sync_wait,
+            synced = node.synced,
+            "the database is a Galera node: every read waits for the writes committed before it on any node"
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "could not tell whether the database is a Galera node")
+        }
+    }
 }
 
 /// Creates the first superuser when there is none (scripts/run relies on this).
@@ -240,10 +268,13 @@ fn ensure_first_superuser(conn: &mut MysqlConnection, config: &Config) -> Result
 /// A connection for a command: an operator's purge or import may run long statements, so
 /// reads may take ten minutes (connecting still gives up after a few seconds).
 fn connect(config: &Config) -> Result<MysqlConnection, CliError> {
-    db::net_timeouts::with_io_timeout(600, || {
+    db::galera::configure(config.galera_sync_wait);
+    let mut conn = db::net_timeouts::with_io_timeout(600, || {
         MysqlConnection::establish(config.database_url.full())
     })
-    .map_err(|e| unreachable_db(config, DbError::Unavailable(e.to_string())))
+    .map_err(|e| unreachable_db(config, DbError::Unavailable(e.to_string())))?;
+    db::galera::read_your_writes(&mut conn).map_err(|e| unreachable_db(config, e))?;
+    Ok(conn)
 }
 
 /// Connects for a `user` command, creating and migrating the database first if needed.

@@ -5,6 +5,7 @@
 //! pool checkout that times out becomes [`DbError::Unavailable`] (HTTP 503) instead of a hang.
 
 pub mod changes;
+pub mod galera;
 pub mod models;
 pub mod net_timeouts;
 pub mod schema;
@@ -281,16 +282,13 @@ impl diesel::r2d2::CustomizeConnection<MysqlConnection, diesel::r2d2::Error> for
 }
 
 fn limit_session(conn: &mut MysqlConnection, limit: Duration) -> Result<(), DieselError> {
-    use diesel::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct Version {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        v: String,
-    }
     let secs = limit.as_secs().max(1);
-    let version: Version = diesel::sql_query("SELECT VERSION() AS v").get_result(conn)?;
-    let statement_limit = if version.v.contains("MariaDB") {
-        format!("max_statement_time = {secs}")
+    // On MariaDB, also read-your-writes on a Galera node (see `galera`).
+    let statement_limit = if galera::is_mariadb(conn)? {
+        format!(
+            "max_statement_time = {secs}, {}",
+            galera::session_assignment()
+        )
     } else {
         format!("max_execution_time = {}", secs * 1000)
     };

@@ -47,16 +47,16 @@ const LEASE: Duration = Duration::minutes(15);
 
 /// Purges, unless another server is purging the same database right now (a lease row keeps
 /// two purges, on any nodes of a cluster, from counting the same expired tokens into the
-/// daily totals).
-pub fn run(conn: &mut MysqlConnection) -> Result<Purged, DbError> {
+/// daily totals): then `None`, as that one does the work.
+pub fn run(conn: &mut MysqlConnection) -> Result<Option<Purged>, DbError> {
     let holder = crate::auth::random_token(24);
     let now = crate::db::models::now();
     if !leases::take(conn, "purge", &holder, now, now + LEASE)? {
-        return Ok(Purged::default());
+        return Ok(None);
     }
     let purged = purge(conn);
     leases::release(conn, "purge", &holder, crate::db::models::now())?;
-    purged
+    purged.map(Some)
 }
 
 fn purge(conn: &mut MysqlConnection) -> Result<Purged, DbError> {

@@ -269,9 +269,11 @@ async fn purge_loop(url: crate::config::DatabaseUrl) {
                 conn.batch_execute(
                     "SET SESSION innodb_lock_wait_timeout = 60, lock_wait_timeout = 60",
                 )?;
+                db::galera::read_your_writes(&mut conn)?;
                 let now = db::models::now();
                 let sessions = db::models::revoked_sessions::delete_expired(&mut conn, now)?;
-                Ok(sessions + crate::oauth::purge::run(&mut conn)?.total())
+                let purged = crate::oauth::purge::run(&mut conn)?;
+                Ok(sessions + purged.map_or(0, |p| p.total()))
             })
         })
         .await;

@@ -69,6 +69,9 @@ pub enum KeySource {
 pub struct Config {
     /// Full URL of the application database (`mysql://user:pass@host:port/name`).
     pub database_url: DatabaseUrl,
+    /// The database nodes to use, in order of preference (`CONSENTRY_DATABASE_URLS`,
+    /// comma-separated; by default `DATABASE_URL` alone).
+    pub database_urls: Vec<DatabaseUrl>,
     pub bind: SocketAddr,
     /// Public origin of the console and issuer, without a trailing slash.
     pub public_url: Url,
@@ -143,6 +146,25 @@ impl Config {
             &get("DATABASE_URL").unwrap_or_else(|| "mysql://root@127.0.0.1:3306/consentry".into()),
         )
         .map_err(|e| ConfigError::new("DATABASE_URL", e.problem, e.fix))?;
+        let database_urls = match get("CONSENTRY_DATABASE_URLS") {
+            None => vec![database_url.clone()],
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(|u| {
+                    DatabaseUrl::parse(u)
+                        .map_err(|e| ConfigError::new("CONSENTRY_DATABASE_URLS", e.problem, e.fix))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        if database_urls.is_empty() || database_urls.len() > 16 {
+            return Err(ConfigError::new(
+                "CONSENTRY_DATABASE_URLS",
+                "it must list 1 to 16 URLs",
+                "separate the database nodes' URLs with commas, this server's own node first",
+            ));
+        }
         let bind_raw = get("CONSENTRY_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
         let bind: SocketAddr = bind_raw.parse().map_err(|_| {
             ConfigError::new(
@@ -164,6 +186,7 @@ impl Config {
         };
         Ok(Self {
             database_url,
+            database_urls,
             bind,
             public_url,
             session_key,

@@ -203,8 +203,12 @@ fn serve() -> Result<(), CliError> {
     // The first start generates the token signing key.
     crate::oauth::keys::ensure_signing_key(&mut conn).map_err(oauth_error)?;
     drop(conn);
-    let pool = db::build_pool(&config.database_url, config.db_pool_size, config.db_timeout)
-        .map_err(|e| unreachable_db(&config, e))?;
+    let pool = db::build_pool(
+        &config.database_urls,
+        config.db_pool_size,
+        config.db_timeout,
+    )
+    .map_err(|e| unreachable_db(&config, e))?;
     log_galera(&pool);
     if !db::net_timeouts::active() {
         tracing::warn!(

@@ -8,6 +8,7 @@ pub mod changes;
 pub mod galera;
 pub mod models;
 pub mod net_timeouts;
+pub mod nodes;
 pub mod schema;
 mod url;
 
@@ -18,14 +19,14 @@ use std::time::Duration;
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::mysql::MysqlConnection;
-use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::r2d2::{Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
-pub type DbPool = Pool<ConnectionManager<MysqlConnection>>;
-pub type DbConn = PooledConnection<ConnectionManager<MysqlConnection>>;
+pub type DbPool = Pool<nodes::Manager>;
+pub type DbConn = PooledConnection<nodes::Manager>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -232,29 +233,27 @@ impl Retryable for DbError {
     }
 }
 
-/// Builds the application pool. Connections are opened lazily beyond the first, are
-/// checked on checkout, and a checkout waits at most `timeout` so requests fail fast
-/// (503) while the database is away and recover on their own once it is back. Every
-/// connection gets statement and lock-wait limits of `timeout` too ([`SessionLimits`]).
-pub fn build_pool(url: &DatabaseUrl, size: u32, timeout: Duration) -> Result<DbPool, DbError> {
+/// Builds the application pool on the database nodes `urls` (one, or a cluster's, in order
+/// of preference: [`nodes`]). Connections are opened lazily beyond the first, are checked
+/// on checkout, and a checkout waits at most `timeout` so requests fail fast (503) while
+/// the database is away and recover on their own once it is back. Every connection gets
+/// statement and lock-wait limits of `timeout` too ([`limit_session`]).
+pub fn build_pool(urls: &[DatabaseUrl], size: u32, timeout: Duration) -> Result<DbPool, DbError> {
     pool_builder(size, timeout)
         .min_idle(Some(1))
-        .build(ConnectionManager::<MysqlConnection>::new(url.full()))
+        .build(nodes::Manager::new(urls, timeout))
         .map_err(|e| DbError::Unavailable(e.to_string()))
 }
 
 /// A pool like [`build_pool`]'s that connects only when first used, so building it never
 /// waits for the database.
-pub fn build_lazy_pool(url: &DatabaseUrl, size: u32, timeout: Duration) -> DbPool {
+pub fn build_lazy_pool(urls: &[DatabaseUrl], size: u32, timeout: Duration) -> DbPool {
     pool_builder(size, timeout)
         .min_idle(Some(0))
-        .build_unchecked(ConnectionManager::<MysqlConnection>::new(url.full()))
+        .build_unchecked(nodes::Manager::new(urls, timeout))
 }
 
-fn pool_builder(
-    size: u32,
-    timeout: Duration,
-) -> diesel::r2d2::Builder<ConnectionManager<MysqlConnection>> {
+fn pool_builder(size: u32, timeout: Duration) -> diesel::r2d2::Builder<nodes::Manager> {
     let secs = timeout.as_secs().max(1) as u32;
     // Reads and writes get a little longer than the server's own statement limit, so a
     // slow statement is reported by the server; only a silent network trips these.
@@ -263,24 +262,12 @@ fn pool_builder(
         .max_size(size)
         .connection_timeout(timeout)
         .test_on_check_out(true)
-        .connection_customizer(Box::new(SessionLimits { limit: timeout }))
 }
 
 /// Server-side limits set on each new connection, so that a statement stuck behind a
 /// lock or a slow plan ends with an error instead of waiting for MariaDB's defaults (a
 /// day for `lock_wait_timeout`). MySQL 8 names its statement limit differently and
 /// applies it to reads only (`max_execution_time`, in milliseconds).
-#[derive(Debug)]
-struct SessionLimits {
-    limit: Duration,
-}
-
-impl diesel::r2d2::CustomizeConnection<MysqlConnection, diesel::r2d2::Error> for SessionLimits {
-    fn on_acquire(&self, conn: &mut MysqlConnection) -> Result<(), diesel::r2d2::Error> {
-        limit_session(conn, self.limit).map_err(diesel::r2d2::Error::QueryError)
-    }
-}
-
 fn limit_session(conn: &mut MysqlConnection, limit: Duration) -> Result<(), DieselError> {
     let secs = limit.as_secs().max(1);
     // On MariaDB, also read-your-writes on a Galera node (see `galera`).
@@ -295,15 +282,6 @@ fn limit_session(conn: &mut MysqlConnection, limit: Duration) -> Result<(), Dies
     conn.batch_execute(&format!(
         "SET SESSION {statement_limit}, innodb_lock_wait_timeout = {secs}, lock_wait_timeout = {secs}"
     ))
-}
-
-/// A connection of its own, outside every pool, with the same limits as pooled ones (for
-/// a thread that keeps one, such as a token writer).
-pub fn connect(url: &DatabaseUrl, limit: Duration) -> Result<MysqlConnection, DbError> {
-    let mut conn =
-        MysqlConnection::establish(url.full()).map_err(|e| DbError::Unavailable(e.to_string()))?;
-    limit_session(&mut conn, limit)?;
-    Ok(conn)
 }
 
 /// Runs `f` with a pooled connection on the blocking thread pool.

@@ -26,8 +26,9 @@ use diesel::MysqlConnection;
 use diesel::connection::SimpleConnection;
 use tokio::sync::oneshot;
 
-use crate::config::DatabaseUrl;
+use crate::db::DatabaseUrl;
 use crate::db::models::issued::{self, IssuedToken};
+use crate::db::nodes::Nodes;
 use crate::db::{self, DbError};
 use crate::oauth::live::{Live, TokenFacts};
 
@@ -85,12 +86,12 @@ pub struct Ticket {
 impl Writer {
     /// Starts the writer threads, each connecting to `url` when it first needs to; `wait`
     /// bounds how long a request waits for its commit and each statement's lock waits.
-    pub fn start(url: DatabaseUrl, live: Arc<Live>, wait: Duration) -> std::io::Result<Self> {
+    pub fn start(urls: &[DatabaseUrl], live: Arc<Live>, wait: Duration) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::sync_channel(QUEUE);
         let jobs = Arc::new(Mutex::new(jobs));
         for n in 0..WRITERS {
             let (live, jobs) = (live.clone(), jobs.clone());
-            let mut link = Link::new(url.clone(), wait);
+            let mut link = Link::new(Nodes::new(urls), wait);
             std::thread::Builder::new()
                 .name(format!("consentry-writer-{n}"))
                 .spawn(move || supervise(&mut link, &live, &jobs))?;
@@ -137,16 +138,16 @@ impl Ticket {
 
 /// A writer's own connection, opened on first use and after a failure.
 struct Link {
-    url: DatabaseUrl,
+    nodes: Nodes,
     limit: Duration,
     conn: Option<MysqlConnection>,
     last_used: Instant,
 }
 
 impl Link {
-    fn new(url: DatabaseUrl, limit: Duration) -> Self {
+    fn new(nodes: Nodes, limit: Duration) -> Self {
         Self {
-            url,
+            nodes,
             limit,
             conn: None,
             last_used: Instant::now(),
@@ -164,7 +165,7 @@ impl Link {
         }
         match self.conn {
             Some(ref mut conn) => Ok(conn),
-            None => Ok(self.conn.insert(db::connect(&self.url, self.limit)?)),
+            None => Ok(self.conn.insert(self.nodes.connect(Some(self.limit))?)),
         }
     }
 

@@ -94,11 +94,11 @@ impl Protocol {
     /// request waits at most `wait` for its commit.
     pub fn start_writer(
         &self,
-        url: crate::config::DatabaseUrl,
+        urls: &[crate::db::DatabaseUrl],
         wait: std::time::Duration,
     ) -> std::io::Result<()> {
         if self.writer.get().is_none() {
-            let writer = issuer::Writer::start(url, self.live.clone(), wait)?;
+            let writer = issuer::Writer::start(urls, self.live.clone(), wait)?;
             let _ = self.writer.set(writer);
         }
         Ok(())

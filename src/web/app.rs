@@ -65,7 +65,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 pub struct Application {
     port: u16,
     server: Server,
-    database_url: crate::config::DatabaseUrl,
+    database_urls: Vec<crate::config::DatabaseUrl>,
     state: web::Data<AppState>,
 }
 
@@ -94,7 +94,7 @@ impl Application {
             .map(|a| a.to_string())
             .unwrap_or_default();
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-        let database_url = config.database_url.clone();
+        let database_urls = config.database_urls.clone();
         let config = Arc::new(config);
         let state = web::Data::new(AppState {
             pool,
@@ -112,7 +112,7 @@ impl Application {
         // they wait for them can never starve them.
         state
             .protocol
-            .start_writer(config.database_url.clone(), config.db_timeout)
+            .start_writer(&config.database_urls, config.db_timeout)
             .map_err(StartupError::Writer)?;
         state.protocol.live.set_trust(config.memory_trust);
         let follower_state = state.clone();
@@ -152,7 +152,7 @@ impl Application {
         Ok(Self {
             port,
             server,
-            database_url,
+            database_urls,
             state: follower_state,
         })
     }
@@ -164,7 +164,7 @@ impl Application {
     /// Serves until the process is stopped, purging expired throttling and session rows
     /// hourly, following the change log and writing "last used" times.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        tokio::spawn(purge_loop(self.database_url.clone()));
+        tokio::spawn(purge_loop(self.database_urls.clone()));
         tokio::spawn(follow_changes(self.state.clone()));
         tokio::spawn(flush_last_used(self.state.clone()));
         self.server.await
@@ -189,7 +189,7 @@ const LAST_USED_FLUSH: Duration = Duration::from_secs(2);
 /// Writes the clients' "last used" times gathered in memory every [`LAST_USED_FLUSH`], on
 /// a connection of its own (a slow write must not hold up the change log).
 async fn flush_last_used(state: web::Data<AppState>) {
-    let pool = db::build_lazy_pool(&state.config.database_url, 1, state.config.db_timeout);
+    let pool = db::build_lazy_pool(&state.config.database_urls, 1, state.config.db_timeout);
     let mut tick = actix_web::rt::time::interval(LAST_USED_FLUSH);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -210,7 +210,7 @@ async fn flush_last_used(state: web::Data<AppState>) {
 async fn follow_changes(state: web::Data<AppState>) {
     let live = state.protocol.live.clone();
     // A connection of its own: busy request traffic must not delay the log.
-    let pool = db::build_lazy_pool(&state.config.database_url, 1, state.config.db_timeout);
+    let pool = db::build_lazy_pool(&state.config.database_urls, 1, state.config.db_timeout);
     let gap_wait = state.config.db_timeout * 3;
     // Shared with the blocking task, so a poll cut off by its time limit loses no place.
     let follower = Arc::new(std::sync::Mutex::new(None));
@@ -255,21 +255,19 @@ async fn follow_changes(state: web::Data<AppState>) {
 /// Purges hourly on a connection of its own: a large backlog of expired rows may take
 /// longer than the limits that keep requests answering in time, so the purge gets a minute
 /// per lock wait and an hour per read, and never holds one of the requests' connections.
-async fn purge_loop(url: crate::config::DatabaseUrl) {
+async fn purge_loop(urls: Vec<crate::config::DatabaseUrl>) {
+    let nodes = Arc::new(db::nodes::Nodes::new(&urls));
     let mut tick = actix_web::rt::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        let url = url.clone();
+        let nodes = nodes.clone();
         let purged = tokio::task::spawn_blocking(move || {
             db::net_timeouts::with_io_timeout(3600, || -> Result<usize, db::DbError> {
-                use diesel::Connection;
                 use diesel::connection::SimpleConnection;
-                let mut conn = diesel::MysqlConnection::establish(url.full())
-                    .map_err(|e| db::DbError::Unavailable(e.to_string()))?;
+                let mut conn = nodes.connect(None)?;
                 conn.batch_execute(
                     "SET SESSION innodb_lock_wait_timeout = 60, lock_wait_timeout = 60",
                 )?;
-                db::galera::read_your_writes(&mut conn)?;
                 let now = db::models::now();
                 let sessions = db::models::revoked_sessions::delete_expired(&mut conn, now)?;
                 let purged = crate::oauth::purge::run(&mut conn)?;

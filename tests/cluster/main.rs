@@ -18,6 +18,7 @@ const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// What `scripts/cluster up` wrote.
 struct Cluster {
+    balancer: String,
     apps: Vec<String>,
     db_urls: Vec<String>,
     admin_password: String,
@@ -37,6 +38,7 @@ impl Cluster {
             .collect();
         let list = |k: &str| vars[k].split_whitespace().map(String::from).collect();
         let cluster = Self {
+            balancer: vars["CLUSTER_URL"].to_string(),
             apps: list("APP_URLS"),
             db_urls: list("DB_URLS"),
             admin_password: vars["CLUSTER_ADMIN_PASSWORD"].to_string(),
@@ -486,4 +488,187 @@ async fn two_purges_at_once_on_two_nodes_both_succeed() {
         println!("round {round}: {one} | {two}");
     }
     println!("two purges at once, 5 rounds: {skipped} skipped while the other purged");
+}
+
+/// One answer under load: when (seconds since the load began), what, how long, which token.
+struct Answer {
+    at: f64,
+    status: u16,
+    took: Duration,
+    jti: Option<String>,
+}
+
+fn cluster_script(args: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cluster");
+    let out = Command::new(script)
+        .args(args)
+        .output()
+        .expect("run scripts/cluster");
+    assert!(
+        out.status.success(),
+        "scripts/cluster {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The `jti` of a signed access token (its payload is not secret).
+fn jti_of(token: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&bytes).unwrap();
+    claims["jti"].as_str().unwrap().to_string()
+}
+
+/// How many of `jtis` have their row on the database node at `url`.
+fn rows_on(url: &str, jtis: &[String]) -> usize {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = diesel::MysqlConnection::establish(url).expect("connect to a database node");
+    conn.batch_execute("SET SESSION wsrep_sync_wait = 1")
+        .unwrap();
+    jtis.chunks(500)
+        .map(|chunk| {
+            let list: Vec<String> = chunk.iter().map(|j| format!("'{j}'")).collect();
+            let count: Count = diesel::sql_query(format!(
+                "SELECT COUNT(*) AS n FROM oauth_access_tokens WHERE jti IN ({})",
+                list.join(",")
+            ))
+            .get_result(&mut conn)
+            .unwrap();
+            count.n as usize
+        })
+        .sum()
+}
+
+/// Under steady load through the balancer, database node 2 (node B's own) is killed and
+/// later started again. Node B moves to another database node (CONSENTRY_DATABASE_URLS)
+/// and the balancer's /readyz check keeps traffic where it can be served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs scripts/cluster up (the README's test command runs it)"]
+async fn a_database_node_dying_under_load_costs_no_500_and_no_token() {
+    const LOAD: Duration = Duration::from_secs(26);
+    const KILL_AT: f64 = 6.0;
+    const RESTART_AT: f64 = 16.0;
+    // CONSENTRY_DB_TIMEOUT (5 s, as the cluster runs) plus a second.
+    const ANSWER_WITHIN: Duration = Duration::from_secs(6);
+    let cluster = Cluster::load();
+    let client = cluster.client(&["client_credentials"]);
+    let balancer = Node::new(&cluster.balancer);
+    let start = Instant::now();
+    let workers = (0..16).map(|_| {
+        let (client, http, url) = (
+            client.clone(),
+            balancer.http.clone(),
+            balancer.url("/oauth2/token"),
+        );
+        tokio::spawn(async move {
+            let mut answers = Vec::new();
+            while start.elapsed() < LOAD {
+                let sent = Instant::now();
+                let res = http
+                    .post(&url)
+                    .form(&[
+                        ("grant_type", "client_credentials"),
+                        ("client_id", client.0.as_str()),
+                        ("client_secret", client.1.as_str()),
+                    ])
+                    .send()
+                    .await;
+                let (status, body) = match res {
+                    Ok(res) => {
+                        let status = res.status().as_u16();
+                        (status, res.json::<Value>().await.unwrap_or(Value::Null))
+                    }
+                    Err(_) => (0, Value::Null),
+                };
+                answers.push(Answer {
+                    at: sent.duration_since(start).as_secs_f64(),
+                    status,
+                    took: sent.elapsed(),
+                    jti: body["access_token"].as_str().map(jti_of),
+                });
+                // As a client would (less than the Retry-After it was given, to see the
+                // service come back).
+                if status == 503 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            answers
+        })
+    });
+    let workers: Vec<_> = workers.collect();
+    let faults = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_secs_f64(KILL_AT));
+        cluster_script(&["stop-db", "2"]);
+        std::thread::sleep(Duration::from_secs_f64(RESTART_AT - KILL_AT));
+        let rejoin = Instant::now();
+        cluster_script(&["start-db", "2"]);
+        rejoin.elapsed()
+    });
+    let mut answers = Vec::new();
+    for w in workers {
+        answers.extend(w.await.unwrap());
+    }
+    let rejoined_after = faults.await.unwrap();
+
+    // The timeline, one line per second.
+    let seconds = LOAD.as_secs() as usize;
+    let mut per_second = vec![BTreeMap::<u16, usize>::new(); seconds + 1];
+    for a in &answers {
+        *per_second[(a.at as usize).min(seconds)]
+            .entry(a.status)
+            .or_default() += 1;
+    }
+    for (s, counts) in per_second.iter().enumerate() {
+        println!("t={s:>2}s {counts:?}");
+    }
+    println!(
+        "database node 2 killed at {KILL_AT} s, started again at {RESTART_AT} s (synced after {rejoined_after:?})"
+    );
+    let worst = answers.iter().map(|a| a.took).max().unwrap();
+    println!("{} answers, slowest {worst:?}", answers.len());
+
+    let bad: Vec<_> = answers
+        .iter()
+        .filter(|a| !matches!(a.status, 200 | 503))
+        .map(|a| (a.at, a.status))
+        .collect();
+    assert!(bad.is_empty(), "answers other than 200 or 503: {bad:?}");
+    assert!(worst <= ANSWER_WITHIN, "an answer took {worst:?}");
+    let ok_in = |from: f64, to: f64| {
+        answers
+            .iter()
+            .filter(|a| a.status == 200 && a.at >= from && a.at < to)
+            .count() as f64
+            / (to - from)
+    };
+    let before = ok_in(1.0, KILL_AT);
+    let after = ok_in(KILL_AT + 6.0, RESTART_AT);
+    println!("tokens per second: {before:.0} before the kill, {after:.0} from 6 s after it");
+    assert!(
+        after >= before / 2.0,
+        "throughput fell to {after:.0}/s from {before:.0}/s"
+    );
+
+    // Every token that was returned has its row on all three database nodes.
+    let jtis: Vec<String> = answers.iter().filter_map(|a| a.jti.clone()).collect();
+    for url in &cluster.db_urls {
+        assert_eq!(
+            rows_on(url, &jtis),
+            jtis.len(),
+            "tokens without their row on {url}"
+        );
+    }
+    println!(
+        "{} returned tokens, each with its row on all three database nodes",
+        jtis.len()
+    );
 }

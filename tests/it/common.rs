@@ -106,10 +106,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     vars.extend(options.env.iter().cloned());
     let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
     let (url, timeout) = (pool_url.clone(), config.db_timeout);
-    let pool = tokio::task::spawn_blocking(move || db::build_pool(&url, 5, timeout))
-        .await
-        .unwrap()
-        .expect("pool");
+    let pool =
+        tokio::task::spawn_blocking(move || db::build_pool(std::slice::from_ref(&url), 5, timeout))
+            .await
+            .unwrap()
+            .expect("pool");
     let app = Application::with_listener(config, pool.clone(), listener).expect("build app");
     tokio::spawn(app.run_until_stopped());
 

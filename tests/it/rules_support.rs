@@ -29,7 +29,12 @@ impl Db {
     }
 
     pub fn pool(&self) -> db::DbPool {
-        db::build_pool(&self.url, 2, std::time::Duration::from_secs(2)).unwrap()
+        db::build_pool(
+            std::slice::from_ref(&self.url),
+            2,
+            std::time::Duration::from_secs(2),
+        )
+        .unwrap()
     }
 }
 

@@ -194,15 +194,19 @@ fn oauth_error(e: crate::oauth::error::OAuthError) -> CliError {
 fn serve() -> Result<(), CliError> {
     let config = Config::from_env()?;
     db::galera::configure(config.galera_sync_wait);
-    let applied = db::prepare(&config.database_url).map_err(|e| unreachable_db(&config, e))?;
+    db::create_database_if_missing(&config.database_url).map_err(|e| unreachable_db(&config, e))?;
+    // One server at a time (several may start together on an empty database).
+    let applied = db::setup::exclusively(&config.database_url, || -> Result<usize, CliError> {
+        let applied = db::migrate(&config.database_url).map_err(|e| unreachable_db(&config, e))?;
+        let mut conn = connect(&config)?;
+        ensure_first_superuser(&mut conn, &config)?;
+        // The first start generates the token signing key.
+        crate::oauth::keys::ensure_signing_key(&mut conn).map_err(oauth_error)?;
+        Ok(applied)
+    })?;
     if applied > 0 {
         tracing::info!(applied, "applied database migrations");
     }
-    let mut conn = connect(&config)?;
-    ensure_first_superuser(&mut conn, &config)?;
-    // The first start generates the token signing key.
-    crate::oauth::keys::ensure_signing_key(&mut conn).map_err(oauth_error)?;
-    drop(conn);
     let pool = db::build_pool(
         &config.database_urls,
         config.db_pool_size,

@@ -10,6 +10,7 @@ pub mod models;
 pub mod net_timeouts;
 pub mod nodes;
 pub mod schema;
+pub mod setup;
 mod url;
 
 pub use url::{DatabaseUrl, InvalidDatabaseUrl};
@@ -520,5 +521,5 @@ pub fn migrate(url: &DatabaseUrl) -> Result<usize, DbError> {
 /// Creates the database if needed and migrates it: what `serve` and `migrate` do first.
 pub fn prepare(url: &DatabaseUrl) -> Result<usize, DbError> {
     create_database_if_missing(url)?;
-    migrate(url)
+    setup::exclusively(url, || migrate(url))
 }

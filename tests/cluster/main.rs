@@ -672,3 +672,100 @@ async fn a_database_node_dying_under_load_costs_no_500_and_no_token() {
         jtis.len()
     );
 }
+
+/// A first start of two nodes at once on an empty database, each on its own database
+/// node: both serve, and the schema, the first superuser and the signing key exist once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs scripts/cluster up (the README's test command runs it)"]
+async fn two_nodes_started_together_on_an_empty_database_both_serve() {
+    let cluster = Cluster::load();
+    let name = format!("consentry_boot_{:08x}", rand::random::<u32>());
+    let url = |db: usize| {
+        let base = cluster.db_urls[db].rsplit_once('/').unwrap().0.to_string();
+        format!("{base}/{name}")
+    };
+    let dir = std::env::temp_dir().join(&name);
+    let start = |n: usize| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&cluster.bin)
+            .arg("serve")
+            .env("DATABASE_URL", url(n))
+            .env("CONSENTRY_BIND", format!("127.0.0.1:{port}"))
+            .env("CONSENTRY_PUBLIC_URL", "http://127.0.0.1:1")
+            .env("CONSENTRY_DATA_DIR", dir.join(n.to_string()))
+            .env("CONSENTRY_ADMIN_PASSWORD", "first start password 1")
+            .env(
+                "CONSENTRY_SESSION_KEY",
+                "c2Vzc2lvbiBrZXkgZm9yIHRoZSBmaXJzdC1zdGFydCB0ZXN0IG9mIHR3byBub2RlcyB0b2dldGhlcg==",
+            )
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start a node");
+        (child, format!("http://127.0.0.1:{port}"))
+    };
+    let mut nodes = [start(0), start(1)];
+    let mut ready = [false, false];
+    let began = Instant::now();
+    while began.elapsed() < Duration::from_secs(60) && ready.contains(&false) {
+        for (i, (child, base)) in nodes.iter_mut().enumerate() {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                use std::io::Read;
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                panic!("node {i} exited with {status}: {err}");
+            }
+            ready[i] = ready[i]
+                || reqwest::get(format!("{base}/readyz"))
+                    .await
+                    .is_ok_and(|r| r.status() == 200);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = began.elapsed();
+    for (child, _) in nodes.iter_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(ready, [true, true], "both nodes ready within 60 s");
+    let count = |sql: &str| {
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = diesel::MysqlConnection::establish(&url(2)).unwrap();
+        diesel::sql_query(sql)
+            .get_result::<Count>(&mut conn)
+            .unwrap()
+            .n
+    };
+    let counts = (
+        count("SELECT COUNT(*) AS n FROM users"),
+        count("SELECT COUNT(*) AS n FROM signing_keys"),
+    );
+    {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let mut conn = diesel::MysqlConnection::establish(&url(2)).unwrap();
+        conn.batch_execute(&format!("DROP DATABASE `{name}`"))
+            .unwrap();
+    }
+    println!(
+        "two nodes started together on an empty database: both ready after {took:?}; users {}, signing keys {}",
+        counts.0, counts.1
+    );
+    assert_eq!(counts, (1, 1), "one first superuser and one signing key");
+}

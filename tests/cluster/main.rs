@@ -22,6 +22,7 @@ struct Cluster {
     apps: Vec<String>,
     db_urls: Vec<String>,
     admin_password: String,
+    session_key: String,
     bin: String,
 }
 
@@ -42,6 +43,7 @@ impl Cluster {
             apps: list("APP_URLS"),
             db_urls: list("DB_URLS"),
             admin_password: vars["CLUSTER_ADMIN_PASSWORD"].to_string(),
+            session_key: vars["CLUSTER_SESSION_KEY"].to_string(),
             bin: vars["CONSENTRY_BIN"].to_string(),
         };
         assert!(
@@ -698,10 +700,7 @@ async fn two_nodes_started_together_on_an_empty_database_both_serve() {
             .env("CONSENTRY_PUBLIC_URL", "http://127.0.0.1:1")
             .env("CONSENTRY_DATA_DIR", dir.join(n.to_string()))
             .env("CONSENTRY_ADMIN_PASSWORD", "first start password 1")
-            .env(
-                "CONSENTRY_SESSION_KEY",
-                "c2Vzc2lvbiBrZXkgZm9yIHRoZSBmaXJzdC1zdGFydCB0ZXN0IG9mIHR3byBub2RlcyB0b2dldGhlcg==",
-            )
+            .env("CONSENTRY_SESSION_KEY", &cluster.session_key)
             .env_remove("RUST_LOG")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())

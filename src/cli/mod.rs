@@ -106,15 +106,18 @@ pub enum CliError {
     Client(#[from] ClientError),
     #[error("{0}")]
     Site(#[from] crate::sites::SiteError),
-    #[error("DATABASE_URL: {0}")]
+    #[error("database error: {0}")]
     Database(String),
+    /// The database cannot be reached or set up: named by the variable that points at it.
+    #[error("DATABASE_URL: {0}")]
+    Unreachable(String),
     #[error("{0}")]
     Io(String),
 }
 
 impl From<DbError> for CliError {
     fn from(e: DbError) -> Self {
-        CliError::Database(one_line(e))
+        CliError::Database(format!("{} ({})", one_line(&e), e.class()))
     }
 }
 
@@ -136,7 +139,7 @@ fn one_line(s: impl std::fmt::Display) -> String {
 }
 
 fn unreachable_db(config: &Config, e: DbError) -> CliError {
-    CliError::Database(format!(
+    CliError::Unreachable(format!(
         "cannot use the database at {} ({}); fix: start MariaDB/MySQL there (scripts/run does it) or point DATABASE_URL at a running server",
         config.database_url.address(),
         one_line(e)

@@ -72,6 +72,31 @@ fn described(code: &str, message: &str) -> String {
 }
 
 impl DbError {
+    /// What kind of failure this is, for the logs and the command line: a lost race
+    /// (`transient conflict`, tried again), a time limit (`timeout`), the connection
+    /// (`connection`), a row written against the schema's rules (`constraint`), or
+    /// anything else (`bug`: the statement itself is wrong).
+    pub fn class(&self) -> &'static str {
+        match self {
+            DbError::Conflict(_) => "transient conflict",
+            DbError::Unavailable(m) if is_timeout_message(m) => "timeout",
+            DbError::Unavailable(_) => "connection",
+            DbError::Vanished(_) => "constraint",
+            DbError::Query {
+                source:
+                    DieselError::DatabaseError(
+                        DatabaseErrorKind::UniqueViolation
+                        | DatabaseErrorKind::ForeignKeyViolation
+                        | DatabaseErrorKind::NotNullViolation
+                        | DatabaseErrorKind::CheckViolation,
+                        _,
+                    ),
+                ..
+            } => "constraint",
+            DbError::Query { .. } => "bug",
+        }
+    }
+
     /// Whether repeating the whole transaction may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, DbError::Conflict(_))
@@ -154,6 +179,21 @@ impl From<DieselError> for DbError {
             },
         }
     }
+}
+
+/// Messages of errors that mean a time limit was reached: a lock wait (1205), a statement
+/// (MariaDB 1969, MySQL 3024) or a read on the network.
+fn is_timeout_message(message: &str) -> bool {
+    [
+        "Lock wait timeout",
+        "max_statement_time",
+        "maximum statement execution time",
+        "read timeout",
+        "timed out",
+        "within",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 /// Messages of errors that mean "not now" rather than "wrong": the connection broke, a
@@ -522,4 +562,38 @@ pub fn migrate(url: &DatabaseUrl) -> Result<usize, DbError> {
 pub fn prepare(url: &DatabaseUrl) -> Result<usize, DbError> {
     create_database_if_missing(url)?;
     setup::exclusively(url, || migrate(url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_errors_are_classified_for_the_logs() {
+        let query = |source| DbError::Query {
+            operation: "test".into(),
+            source,
+        };
+        let unique = DieselError::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new("Duplicate entry 'x' for key 'PRIMARY'".to_string()),
+        );
+        let cases = [
+            (DbError::Conflict("error 1213".into()), "transient conflict"),
+            (
+                DbError::Unavailable("error 1205: Lock wait timeout exceeded".into()),
+                "timeout",
+            ),
+            (
+                DbError::Unavailable("Lost connection to server during query".into()),
+                "connection",
+            ),
+            (DbError::Vanished("error 1452".into()), "constraint"),
+            (query(unique), "constraint"),
+            (query(DieselError::NotFound), "bug"),
+        ];
+        for (error, class) in cases {
+            assert_eq!(error.class(), class, "{error}");
+        }
+    }
 }

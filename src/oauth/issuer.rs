@@ -341,7 +341,7 @@ pub fn store_alone(
 
 fn refuse(batch: Vec<Job>, e: &DbError) {
     if !matches!(e, DbError::Vanished(_)) {
-        tracing::warn!(error = %e, tokens = batch.len(), "a batch of tokens could not be stored");
+        tracing::warn!(error = %e, class = e.class(), tokens = batch.len(), "a batch of tokens could not be stored");
     }
     let failure = Failure::of(e);
     for job in batch {

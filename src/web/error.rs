@@ -181,10 +181,10 @@ impl Fault {
     /// Classifies and logs a database error met while serving `what`.
     pub fn of(error: &DbError, what: &str) -> Self {
         if error.is_transient() {
-            tracing::warn!(error = %error, "{what}: database unavailable");
+            tracing::warn!(error = %error, class = error.class(), "{what}: database unavailable");
             Fault::Unavailable
         } else {
-            tracing::error!(error = %error, "{what} failed");
+            tracing::error!(error = %error, class = error.class(), "{what} failed");
             Fault::Internal
         }
     }

@@ -97,7 +97,10 @@ impl DbError {
         }
     }
 
-    /// Whether repeating the whole transaction may succeed.
+    /// Whether repeating the whole transaction may succeed. A lock-wait timeout (1205) is
+    /// not repeated although it might: the wait has already used the request's whole time
+    /// budget (`innodb_lock_wait_timeout` is `CONSENTRY_DB_TIMEOUT`), and answering 503 with
+    /// `Retry-After` now keeps every answer within that bound plus a second.
     pub fn is_retryable(&self) -> bool {
         matches!(self, DbError::Conflict(_))
     }

@@ -155,6 +155,10 @@ impl From<DieselError> for DbError {
                     {
                         DbError::Conflict(described("1213", &message))
                     }
+                    // MySQL Group Replication's certification failure: the same lost race.
+                    _ if message.contains("Plugin instructed the server to rollback") => {
+                        DbError::Conflict(described("3101", &message))
+                    }
                     // The server rolled the whole transaction back (a deadlock or a killed
                     // statement inside a nested one): repeating it from the top may succeed.
                     _ if message.contains("SAVEPOINT") && message.contains("does not exist") => {

@@ -190,36 +190,38 @@ impl From<DieselError> for DbError {
 
 /// Messages of errors that mean a time limit was reached: a lock wait (1205), a statement
 /// (MariaDB 1969, MySQL 3024) or a read on the network.
+const TIME_LIMIT_MESSAGES: [&str; 4] = [
+    "Lock wait timeout",
+    "max_statement_time",
+    "maximum statement execution time",
+    "read timeout",
+];
+
+/// Messages of errors that mean the connection broke, the session was killed, or the node
+/// may not serve now.
+const CONNECTION_MESSAGES: [&str; 5] = [
+    "gone away",
+    "Lost connection",
+    "Query execution was interrupted",
+    "Can't connect",
+    "WSREP has not yet prepared node",
+];
+
+/// Whether `message` says a time limit was reached (the server's, or one of ours: a pool
+/// checkout that timed out, an answer not given within its bound).
 fn is_timeout_message(message: &str) -> bool {
-    [
-        "Lock wait timeout",
-        "max_statement_time",
-        "maximum statement execution time",
-        "read timeout",
-        "timed out",
-        "within",
-    ]
-    .iter()
-    .any(|m| message.contains(m))
+    TIME_LIMIT_MESSAGES
+        .iter()
+        .chain(&["timed out", "within"])
+        .any(|m| message.contains(m))
 }
 
-/// Messages of errors that mean "not now" rather than "wrong": the connection broke, a
-/// lock wait (1205) or a statement (MariaDB 1969, MySQL 3024) ran out of time, or the
-/// session was killed.
+/// Messages of errors that mean "not now" rather than "wrong".
 fn is_unavailable_message(message: &str) -> bool {
-    [
-        "gone away",
-        "Lost connection",
-        "Lock wait timeout",
-        "max_statement_time",
-        "maximum statement execution time",
-        "Query execution was interrupted",
-        "Can't connect",
-        "read timeout",
-        "WSREP has not yet prepared node",
-    ]
-    .iter()
-    .any(|m| message.contains(m))
+    TIME_LIMIT_MESSAGES
+        .iter()
+        .chain(&CONNECTION_MESSAGES)
+        .any(|m| message.contains(m))
 }
 
 /// How often a transaction that lost a race is tried again before answering 503.

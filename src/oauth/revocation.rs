@@ -37,13 +37,19 @@ pub fn revoke(
     if let Some(row) = models::refresh_tokens::find_by_hash(conn, &token_hash(token))? {
         if let Some(grant) = models::grants::find(conn, row.grant_id)?
             && grant.client_id == client.id
-            && models::grants::revoke(conn, grant.id, now)?
         {
-            record(
-                conn,
-                &client.client_id,
-                json!({ "token_type": "refresh_token", "grant": grant.id }),
-            )?;
+            // Each write in a transaction that is run again when it loses a race (on
+            // Galera, with another node writing the same client's rows).
+            crate::db::transaction(conn, |conn| {
+                if models::grants::revoke(conn, grant.id, now)? {
+                    record(
+                        conn,
+                        &client.client_id,
+                        json!({ "token_type": "refresh_token", "grant": grant.id }),
+                    )?;
+                }
+                Ok::<_, OAuthError>(())
+            })?;
         }
         return Ok(());
     }
@@ -51,13 +57,17 @@ pub fn revoke(
     if let Some(claims) =
         jwt::verify_ignoring_expiry(conn, &proto.keys, token, &proto.issuer, &proto.audience)?
         && claims.client_id == client.client_id
-        && models::access_tokens::revoke(conn, &claims.jti, now)? == 1
     {
-        record(
-            conn,
-            &client.client_id,
-            json!({ "token_type": "access_token", "jti": claims.jti }),
-        )?;
+        crate::db::transaction(conn, |conn| {
+            if models::access_tokens::revoke(conn, &claims.jti, now)? == 1 {
+                record(
+                    conn,
+                    &client.client_id,
+                    json!({ "token_type": "access_token", "jti": claims.jti }),
+                )?;
+            }
+            Ok::<_, OAuthError>(())
+        })?;
     }
     Ok(())
 }

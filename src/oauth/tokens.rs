@@ -146,7 +146,9 @@ fn redeem_code(
     }
     let now = models::now();
     if row.used_at.is_some() {
-        revoke_code_grants(conn, client, row.id)?;
+        // A transaction of its own, run again if it loses a race (on Galera, with the
+        // winner's node writing the same client's rows).
+        crate::db::transaction(conn, |c| revoke_code_grants(c, client, row.id))?;
         return Err(OAuthError::invalid_grant(BAD_CODE));
     }
     if row.expires_at <= now {
@@ -286,7 +288,7 @@ fn refresh(
         return Err(OAuthError::invalid_grant(BAD_REFRESH));
     }
     if row.rotated_at.is_some() {
-        revoke_reused_family(conn, client, grant.id)?;
+        crate::db::transaction(conn, |c| revoke_reused_family(c, client, grant.id))?;
         return Err(OAuthError::invalid_grant(BAD_REFRESH));
     }
     let now = models::now();

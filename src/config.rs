@@ -102,6 +102,9 @@ pub struct Config {
     /// `wsrep_sync_wait` on a Galera node (`CONSENTRY_GALERA_SYNC_WAIT`, default 1: every
     /// read sees every write committed anywhere in the cluster before it).
     pub galera_sync_wait: u8,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers are believed
+    /// (`CONSENTRY_TRUSTED_PROXIES`: addresses and CIDR ranges; none by default).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The first superuser, from `CONSENTRY_ADMIN_LOGIN`, `CONSENTRY_ADMIN_EMAIL` and
@@ -225,6 +228,7 @@ impl Config {
                 900,
             )?),
             memory_trust: seconds("CONSENTRY_MEMORY_TRUST_SECS", 30, 1, 300)?,
+            trusted_proxies: trusted_proxies(get("CONSENTRY_TRUSTED_PROXIES"))?,
             galera_sync_wait: parse_bounded(
                 "CONSENTRY_GALERA_SYNC_WAIT",
                 get("CONSENTRY_GALERA_SYNC_WAIT"),
@@ -367,6 +371,28 @@ fn write_private_file(dir: &Path, path: &Path, contents: &[u8]) -> std::io::Resu
         .open(path)?;
     file.write_all(contents)?;
     file.sync_all()
+}
+
+/// `CONSENTRY_TRUSTED_PROXIES`: addresses (one host each) and CIDR ranges, separated by
+/// commas or spaces.
+fn trusted_proxies(raw: Option<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split([',', ' '])
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::new(
+                        "CONSENTRY_TRUSTED_PROXIES",
+                        format!("{p:?} is neither an IP address nor a CIDR range"),
+                        "list the proxies' addresses or ranges, e.g. 127.0.0.1, 10.0.0.0/8",
+                    )
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -157,6 +157,21 @@ impl TestApp {
         other
     }
 
+    /// A second browser (its own cookies) whose every request says it was forwarded for
+    /// `ip` (`X-Forwarded-For`), as a reverse proxy on this machine would send it.
+    pub fn browser_forwarded_for(&self, ip: &str) -> TestApp {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", ip.parse().unwrap());
+        let mut other = self.new_browser();
+        other.client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        other
+    }
+
     /// The same server and database seen from a second browser (its own cookies).
     pub fn new_browser(&self) -> TestApp {
         TestApp {

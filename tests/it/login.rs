@@ -1,6 +1,6 @@
 use consentry::domain::Role;
 
-use crate::common::{PASSWORD, spawn_app};
+use crate::common::{Options, PASSWORD, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn sign_in_success_opens_the_console_and_is_audited() {
@@ -426,4 +426,63 @@ async fn rotating_logins_from_one_address_cannot_grow_the_log_or_the_counters() 
         buckets, 21,
         "twenty logins and the address; none for the refused logins"
     );
+}
+
+/// `X-Forwarded-For` from a peer that is not a trusted proxy is ignored: spoofing a new
+/// address on every attempt does not escape the throttle of the real one.
+#[tokio::test]
+async fn forwarded_addresses_from_an_untrusted_peer_are_ignored() {
+    let app = spawn_app().await;
+    app.create_user("alice", Role::User).await;
+    for n in 0..20 {
+        let spoofer = app.browser_forwarded_for(&format!("192.0.2.{n}"));
+        let login = format!("guess{n}");
+        assert_eq!(
+            spoofer.login(&login, "wrong password here").await.status(),
+            401,
+            "{n}"
+        );
+    }
+    let res = app
+        .browser_forwarded_for("198.51.100.1")
+        .login("alice", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 429, "the peer's own address is throttled");
+}
+
+/// Behind a trusted reverse proxy, users at different addresses do not share a throttle,
+/// and the audit log records the forwarded address.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_address_has_its_own_throttle() {
+    let app = spawn_app_with(Options {
+        env: vec![("CONSENTRY_TRUSTED_PROXIES", "127.0.0.1/32".to_string())],
+        ..Options::default()
+    })
+    .await;
+    app.create_user("alice", Role::User).await;
+    let attacker = app.browser_forwarded_for("203.0.113.66");
+    for n in 0..20 {
+        let login = format!("guess{n}");
+        assert_eq!(
+            attacker.login(&login, "wrong password here").await.status(),
+            401,
+            "{n}"
+        );
+    }
+    assert_eq!(attacker.login("alice", PASSWORD).await.status(), 429);
+    let alice = app.browser_forwarded_for("198.51.100.7");
+    assert_eq!(alice.login("alice", PASSWORD).await.status(), 303);
+    let ips: Vec<String> = {
+        use consentry::db::schema::audit_events::dsl::*;
+        use diesel::prelude::*;
+        audit_events
+            .filter(action.eq("login.success"))
+            .select(ip)
+            .load::<Option<String>>(&mut app.conn())
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .collect()
+    };
+    assert_eq!(ips, ["198.51.100.7"]);
 }

@@ -108,6 +108,10 @@ pub enum CliError {
     Site(#[from] crate::sites::SiteError),
     #[error("database error: {0}")]
     Database(String),
+    #[error(
+        "the database schema is older than this consentry ({0} migration(s) pending): run `consentry migrate` first"
+    )]
+    SchemaBehind(usize),
     /// The database cannot be reached or set up: named by the variable that points at it.
     #[error("DATABASE_URL: {0}")]
     Unreachable(String),
@@ -288,11 +292,17 @@ fn connect(config: &Config) -> Result<MysqlConnection, CliError> {
     Ok(conn)
 }
 
-/// Connects for a `user` command, creating and migrating the database first if needed.
+/// Connects for a command. Only `serve` and `migrate` change the schema: against a
+/// database whose schema is older than this binary (or not there yet), a command refuses
+/// with one line, so that it never runs half-migrated or migrates behind an operator's back.
 fn prepared_connection() -> Result<MysqlConnection, CliError> {
     let config = Config::from_env()?;
-    db::prepare(&config.database_url).map_err(|e| unreachable_db(&config, e))?;
-    connect(&config)
+    let mut conn = connect(&config)?;
+    let pending = db::pending_migrations(&mut conn).map_err(|e| unreachable_db(&config, e))?;
+    if pending > 0 {
+        return Err(CliError::SchemaBehind(pending));
+    }
+    Ok(conn)
 }
 
 fn read_password(file: Option<&PathBuf>) -> Result<Password, CliError> {

@@ -567,6 +567,13 @@ pub fn migrate(url: &DatabaseUrl) -> Result<usize, DbError> {
     })
 }
 
+/// How many of this binary's migrations the database has not had yet.
+pub fn pending_migrations(conn: &mut MysqlConnection) -> Result<usize, DbError> {
+    conn.pending_migrations(MIGRATIONS)
+        .map(|pending| pending.len())
+        .map_err(|e| DbError::Unavailable(format!("cannot read the applied migrations: {e}")))
+}
+
 /// Creates the database if needed and migrates it: what `serve` and `migrate` do first.
 pub fn prepare(url: &DatabaseUrl) -> Result<usize, DbError> {
     create_database_if_missing(url)?;

@@ -358,3 +358,28 @@ async fn cli_creates_sites_and_grants_access_with_one_line_errors() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// Only `serve` and `migrate` change the schema: a command against an older schema refuses
+/// in one line and changes nothing; after `consentry migrate` it runs.
+#[tokio::test]
+async fn commands_refuse_an_older_schema_until_it_is_migrated() {
+    use diesel::Connection;
+    use diesel_migrations::MigrationHarness;
+    let app = spawn_app().await;
+    let url = app.db_url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = diesel::MysqlConnection::establish(url.full()).unwrap();
+        conn.revert_last_migration(consentry::db::MIGRATIONS)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let refused = consentry(&app, &["user", "list"], "");
+    assert_one_line_exit_2(&refused, "consentry migrate");
+    let refused = consentry(&app, &["purge"], "");
+    assert_one_line_exit_2(&refused, "1 migration(s) pending");
+    let migrated = consentry(&app, &["migrate"], "");
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    let listed = consentry(&app, &["user", "list"], "");
+    assert!(listed.status.success(), "{}", stderr(&listed));
+}

@@ -200,6 +200,15 @@ impl Node {
         self.post("/oauth2/token", &all).await
     }
 
+    /// A client-credentials access token; panics (naming the trial) unless one is issued.
+    async fn client_credentials(&self, client: &(String, String), trial: usize) -> String {
+        let (status, body) = self
+            .token(client, &[("grant_type", "client_credentials")])
+            .await;
+        assert_eq!(status, 200, "trial {trial}: {body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
     async fn redeem(&self, client: &(String, String), code: &str) -> (u16, Value) {
         self.token(
             client,
@@ -397,11 +406,7 @@ async fn what_one_node_writes_the_other_reads_at_once() {
         );
         codes += 1;
         // A token issued at A, used at B's API.
-        let (status, body) = a
-            .token(&client, &[("grant_type", "client_credentials")])
-            .await;
-        assert_eq!(status, 200, "trial {trial}: {body}");
-        let token = body["access_token"].as_str().unwrap().to_string();
+        let token = a.client_credentials(&client, trial).await;
         assert_eq!(
             b.api_status(&token).await,
             200,
@@ -411,11 +416,7 @@ async fn what_one_node_writes_the_other_reads_at_once() {
         // Another token, revoked at A, introspected at B. (A token B has already seen is
         // in B's memory: its revocation is in force there within the second the README
         // promises, tested in a_code_redeemed_at_both_nodes_at_once_...)
-        let (status, body) = a
-            .token(&client, &[("grant_type", "client_credentials")])
-            .await;
-        assert_eq!(status, 200, "trial {trial}: {body}");
-        let token = body["access_token"].as_str().unwrap().to_string();
+        let token = a.client_credentials(&client, trial).await;
         let (status, _) = a
             .post(
                 "/oauth2/revoke",

@@ -65,7 +65,6 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 pub struct Application {
     port: u16,
     server: Server,
-    database_urls: Vec<crate::config::DatabaseUrl>,
     state: web::Data<AppState>,
 }
 
@@ -94,7 +93,6 @@ impl Application {
             .map(|a| a.to_string())
             .unwrap_or_default();
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-        let database_urls = config.database_urls.clone();
         let config = Arc::new(config);
         let state = web::Data::new(AppState {
             pool,
@@ -152,7 +150,6 @@ impl Application {
         Ok(Self {
             port,
             server,
-            database_urls,
             state: follower_state,
         })
     }
@@ -164,7 +161,7 @@ impl Application {
     /// Serves until the process is stopped, purging expired throttling and session rows
     /// hourly, following the change log and writing "last used" times.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        tokio::spawn(purge_loop(self.database_urls.clone()));
+        tokio::spawn(purge_loop(self.state.config.database_urls.clone()));
         tokio::spawn(follow_changes(self.state.clone()));
         tokio::spawn(flush_last_used(self.state.clone()));
         self.server.await

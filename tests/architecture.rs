@@ -109,7 +109,7 @@ fn only_the_web_layer_uses_the_web_framework_and_templates() {
         }
         let text = std::fs::read_to_string(&file).unwrap();
         for (n, line) in code_lines(&text) {
-            for framework in ["actix_web", "actix_session", "actix_files", "askama"] {
+            for framework in ["actix_web", "actix_session", "askama", "rust_embed"] {
                 let used = line.match_indices(framework).any(|(at, _)| {
                     let before = line[..at].chars().next_back();
                     !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
@@ -177,7 +177,11 @@ fn the_top_level_modules_import_each_other_in_no_cycle() {
 #[test]
 fn lower_layers_import_nothing_above_them() {
     let graph = import_graph();
-    let allowed: &[(&str, &[&str])] = &[("domain", &[]), ("db", &["domain"]), ("telemetry", &[])];
+    let allowed: &[(&str, &[&str])] = &[
+        ("domain", &[]),
+        ("db", &["domain", "telemetry"]),
+        ("telemetry", &[]),
+    ];
     for (module, may) in allowed {
         for (to, at) in graph.get(*module).into_iter().flatten() {
             assert!(

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod hashing;
+pub mod initial_password;
 pub mod password;
 pub mod password_check;
 pub mod throttle;

@@ -13,6 +13,7 @@ use crate::auth::password;
 use crate::auth::throttle::{self, Bucket, Verdict};
 use crate::db::models::users::UserRow;
 use crate::db::{self, DbError, DbPool, models};
+use crate::telemetry::metrics;
 
 /// Why the password is being checked: decides the audit actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +49,10 @@ pub async fn check(
     let buckets = [Bucket::sign_in(login, ip), Bucket::sign_in_address(ip)];
     let user = match take_slot(pool, &buckets, login, ip).await? {
         Ok(user) => user,
-        Err(retry_at) => return Ok(Outcome::Throttled { retry_at }),
+        Err(retry_at) => {
+            metrics::sign_in_throttled();
+            return Ok(Outcome::Throttled { retry_at });
+        }
     };
     let user = user.filter(|u| match purpose {
         Purpose::SignIn => true,
@@ -72,6 +76,7 @@ pub async fn check(
             Ok(Outcome::Valid(Box::new(user)))
         }
         None => {
+            metrics::sign_in_failed();
             record_failure(pool, login, ip, purpose).await?;
             Ok(Outcome::Wrong)
         }

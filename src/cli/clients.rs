@@ -8,35 +8,53 @@ pub enum ClientCommand {
     Create(CreateArgs),
     /// List clients.
     List {
+        /// Print JSON (times in RFC 3339, UTC) instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Show one client.
     Show {
+        /// The client's ID (as `client list` shows it).
         client_id: String,
+        /// Print JSON (times in RFC 3339, UTC) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Pause a client: its requests are refused until it is resumed.
-    Pause { client_id: String },
+    Pause {
+        /// The client's ID.
+        client_id: String,
+    },
     /// Resume a paused client.
-    Resume { client_id: String },
+    Resume {
+        /// The client's ID.
+        client_id: String,
+    },
     /// Delete a client for good.
-    Delete { client_id: String },
+    Delete {
+        /// The client's ID.
+        client_id: String,
+    },
 }
 
 #[derive(Args, Debug)]
 pub struct CreateArgs {
+    /// The name users see on the consent screen.
     #[arg(long)]
     pub name: String,
+    /// What the application does, shown to superusers.
     #[arg(long, default_value = "")]
     pub description: String,
+    /// Confidential clients get a secret; public ones (apps, SPAs) must use PKCE.
     #[arg(long = "type", value_name = "confidential|public")]
     pub client_type: String,
+    /// Grant types: authorization_code, refresh_token, client_credentials.
     #[arg(long = "grant", num_args = 1.., required = true, value_name = "GRANT")]
     pub grants: Vec<String>,
+    /// Scopes it may ask for: matomo:read, matomo:write, matomo:admin, matomo:superuser.
     #[arg(long = "scope", num_args = 1.., required = true, value_name = "SCOPE")]
     pub scopes: Vec<String>,
+    /// Redirect URIs, matched exactly (needed for authorization_code).
     #[arg(long = "redirect-uri", num_args = 1.., value_name = "URI")]
     pub redirect_uris: Vec<String>,
     /// Skip the consent screen for this client.
@@ -45,9 +63,11 @@ pub struct CreateArgs {
     /// A resource server: may introspect tokens issued to any client.
     #[arg(long)]
     pub may_introspect_any: bool,
-    #[arg(long)]
+    /// The application's home page (https), linked from the consent screen.
+    #[arg(long, value_name = "URL")]
     pub homepage: Option<String>,
-    #[arg(long)]
+    /// The application's icon (https).
+    #[arg(long, value_name = "URL")]
     pub icon: Option<String>,
     /// The owning superuser (default: the first superuser).
     #[arg(long)]
@@ -93,8 +113,8 @@ fn client_json(c: &Client) -> serde_json::Value {
         "homepage_url": c.homepage_url,
         "icon_url": c.icon_url,
         "status": c.status.as_str(),
-        "created_at": c.created_at.and_utc().to_rfc3339(),
-        "last_used_at": c.last_used_at.map(|t| t.and_utc().to_rfc3339()),
+        "created_at": rfc3339(c.created_at),
+        "last_used_at": c.last_used_at.map(rfc3339),
     })
 }
 

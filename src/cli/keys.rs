@@ -14,6 +14,7 @@ pub enum KeysCommand {
     },
     /// List the published keys.
     List {
+        /// Print JSON (times in RFC 3339, UTC) instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -48,7 +49,7 @@ pub(super) fn keys(command: KeysCommand) -> Result<(), CliError> {
             if json {
                 let list: Vec<_> = rows
                     .iter()
-                    .map(|r| json!({"kid": r.kid, "created_at": r.created_at.to_string(), "signing": r.signs_at(now), "signs_from": r.active_from.map(|t| t.to_string()), "publish_until": r.publish_until.map(|t| t.to_string())}))
+                    .map(|r| json!({"kid": r.kid, "created_at": rfc3339(r.created_at), "signing": r.signs_at(now), "signs_from": r.active_from.map(rfc3339), "publish_until": r.publish_until.map(rfc3339)}))
                     .collect();
                 println!("{}", serde_json::Value::Array(list));
             } else {

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::audit::Actor;
 use crate::auth::accounts::{self, AccountError};
+use crate::auth::initial_password;
 use crate::config::{Config, ConfigError, KeySource};
 use crate::db::{self, DbError};
 use crate::domain::Client;
@@ -42,7 +43,11 @@ use users::user;
 #[command(
     name = "consentry",
     version,
-    about = "Consentry: a self-hosted OAuth 2.0 authorization server with an administration console"
+    about = "Consentry: a self-hosted OAuth 2.0 authorization server with an administration console",
+    after_help = format!(
+        "{}\nExit codes: 0 done, 1 failed, 2 bad usage, input or configuration, 3 database unreachable.",
+        crate::config::environment_help()
+    )
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -87,6 +92,13 @@ pub enum Command {
         #[command(subcommand)]
         command: AccessCommand,
     },
+    /// Print a shell completion script (e.g. `consentry completions bash > /etc/bash_completion.d/consentry`).
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, in roff (`consentry manpage | man -l -`).
+    Manpage,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +131,30 @@ pub enum CliError {
     Io(String),
 }
 
+impl CliError {
+    /// The exit code, as `consentry --help` documents them: 1 for a failure while doing
+    /// the work, 2 for what the operator must change (input, configuration, an address in
+    /// use, a schema to migrate), 3 when the database cannot be reached.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Unreachable(_) => 3,
+            CliError::Database(_)
+            | CliError::Io(_)
+            | CliError::Account(AccountError::Db(_))
+            | CliError::Client(ClientError::Db(_))
+            | CliError::Site(crate::sites::SiteError::Db(_))
+            | CliError::Startup(StartupError::Writer(_) | StartupError::Stopped(_)) => 1,
+            CliError::Config(_)
+            | CliError::Startup(_)
+            | CliError::Invalid { .. }
+            | CliError::Account(_)
+            | CliError::Client(_)
+            | CliError::Site(_)
+            | CliError::SchemaBehind(_) => 2,
+        }
+    }
+}
+
 impl From<DbError> for CliError {
     fn from(e: DbError) -> Self {
         CliError::Database(format!("{} ({})", one_line(&e), e.class()))
@@ -133,6 +169,12 @@ fn invalid(flag: &'static str) -> impl FnOnce(InvalidInput) -> CliError {
 /// Who the command line acts as in the audit log.
 fn cli_actor() -> crate::audit::Actor {
     crate::audit::Actor::new("cli")
+}
+
+/// Every time in `--json` output: RFC 3339, UTC, to the second ("2026-12-02T09:41:42Z").
+fn rfc3339(t: chrono::NaiveDateTime) -> String {
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn one_line(s: impl std::fmt::Display) -> String {
@@ -169,6 +211,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Settings { command } => settings(command),
         Command::Site { command } => site(command),
         Command::Access { command } => access(command),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "consentry",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Manpage => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+            .render(&mut std::io::stdout())
+            .map_err(|e| CliError::Io(format!("standard output: {}", one_line(e)))),
         Command::Purge => {
             let mut conn = prepared_connection()?;
             let Some(purged) = crate::oauth::purge::run(&mut conn)? else {
@@ -200,6 +254,7 @@ fn oauth_error(e: crate::oauth::error::OAuthError) -> CliError {
 
 fn serve() -> Result<(), CliError> {
     let config = Config::from_env()?;
+    let listeners = crate::web::app::Listeners::bind(&config)?;
     db::galera::configure(config.galera_sync_wait);
     db::create_database_if_missing(&config.database_url).map_err(|e| unreachable_db(&config, e))?;
     // One server at a time (several may start together on an empty database).
@@ -232,7 +287,7 @@ fn serve() -> Result<(), CliError> {
             "CONSENTRY_SESSION_KEY is unset: generated a session key and stored it (mode 0600); it is reused on restart"
         );
     }
-    crate::web::app::serve(config, pool)?;
+    crate::web::app::serve(config, pool, listeners)?;
     Ok(())
 }
 
@@ -259,23 +314,35 @@ fn log_galera(pool: &db::DbPool) {
     }
 }
 
-/// Creates the first superuser when there is none (scripts/run relies on this).
+/// Creates the first superuser when there is none (scripts/run relies on this). A
+/// generated password goes to a private file, never to the log.
 fn ensure_first_superuser(conn: &mut MysqlConnection, config: &Config) -> Result<(), CliError> {
     let first = &config.first_superuser;
-    if let Some(created) =
+    let Some(created) =
         accounts::ensure_first_superuser(conn, &first.login, &first.email, first.password.clone())?
-    {
-        match created.generated_password {
-            // Printed once to the operator's terminal, never logged.
-            Some(pw) => println!(
-                "Created the first superuser '{}' with password: {pw}\n(shown only this once; change it with: consentry user set-password --login {})",
-                created.login, created.login
-            ),
-            None => println!(
-                "Created the first superuser '{}' with the password from CONSENTRY_ADMIN_PASSWORD",
-                created.login
-            ),
+    else {
+        return Ok(());
+    };
+    let login = &created.login;
+    match created.generated_password {
+        Some(pw) => {
+            let path = initial_password::write(&config.data_dir, login, &pw).map_err(|e| {
+                CliError::Io(format!(
+                    "CONSENTRY_DATA_DIR: created the first superuser '{login}' but cannot write its password to {} ({}); fix: make the directory writable, then set a password with `consentry user set-password --login {login}`",
+                    initial_password::path(&config.data_dir).display(),
+                    one_line(e)
+                ))
+            })?;
+            tracing::info!(
+                %login,
+                path = %path.display(),
+                "created the first superuser; its generated password is in this file (mode 0600), which is removed when the password is changed"
+            );
         }
+        None => tracing::info!(
+            %login,
+            "created the first superuser with the password from CONSENTRY_ADMIN_PASSWORD"
+        ),
     }
     Ok(())
 }
@@ -307,20 +374,16 @@ fn prepared_connection() -> Result<MysqlConnection, CliError> {
 
 fn read_password(file: Option<&PathBuf>) -> Result<Password, CliError> {
     let raw = match file {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| {
-            CliError::Io(format!(
-                "--password-file: cannot read {} ({})",
-                path.display(),
-                one_line(e)
-            ))
+        Some(path) => std::fs::read_to_string(path).map_err(|e| CliError::Invalid {
+            flag: "--password-file",
+            message: InvalidInput::new(format!("cannot read {} ({})", path.display(), one_line(e))),
         })?,
+        // Typed at a terminal: asked without echo.
+        None if std::io::stdin().is_terminal() => rpassword::prompt_password("Password: ")
+            .map_err(|e| CliError::Io(format!("terminal: {}", one_line(e))))?,
         None => {
-            let stdin = std::io::stdin();
-            if stdin.is_terminal() {
-                eprint!("Password (input is visible; prefer --password-file): ");
-            }
             let mut buf = String::new();
-            stdin
+            std::io::stdin()
                 .lock()
                 .read_to_string(&mut buf)
                 .map_err(|e| CliError::Io(format!("standard input: {}", one_line(e))))?;
@@ -329,4 +392,44 @@ fn read_password(file: Option<&PathBuf>) -> Result<Password, CliError> {
     };
     let first_line = raw.lines().next().unwrap_or("");
     Password::parse(first_line).map_err(invalid("password"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `consentry help` is the reference: every command and every flag says what it is for.
+    #[test]
+    fn every_command_and_flag_has_help() {
+        fn walk(cmd: &clap::Command, path: &str) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                assert!(arg.get_help().is_some(), "{path} {id} has no help text");
+            }
+            for sub in cmd.get_subcommands() {
+                assert!(
+                    sub.get_about().is_some(),
+                    "{path} {} has no help text",
+                    sub.get_name()
+                );
+                walk(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        walk(&cli, "consentry");
+    }
+
+    #[test]
+    fn json_times_are_rfc3339_utc() {
+        let t = chrono::NaiveDate::from_ymd_opt(2026, 12, 2)
+            .unwrap()
+            .and_hms_micro_opt(9, 41, 42, 123_456)
+            .unwrap();
+        assert_eq!(rfc3339(t), "2026-12-02T09:41:42Z");
+    }
 }

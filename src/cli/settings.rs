@@ -8,6 +8,7 @@ use crate::oauth::settings::Settings;
 pub enum SettingsCommand {
     /// Print every setting.
     Show {
+        /// Print JSON (times in RFC 3339, UTC) instead of a table.
         #[arg(long)]
         json: bool,
     },

@@ -6,13 +6,16 @@ use super::*;
 pub enum SiteCommand {
     /// Add a website; prints its ID.
     Create {
+        /// The website's name.
         #[arg(long)]
         name: String,
+        /// Its main URL (http or https).
         #[arg(long)]
         url: String,
     },
     /// List websites.
     List {
+        /// Print JSON (times in RFC 3339, UTC) instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -22,17 +25,22 @@ pub enum SiteCommand {
 pub enum AccessCommand {
     /// Give a user a level on a website (replacing the one they had).
     Grant {
+        /// The user's login.
         #[arg(long)]
         login: String,
+        /// The website's ID (as `site list` shows it).
         #[arg(long)]
         site: String,
+        /// What the user may do on that website.
         #[arg(long, value_name = "view|write|admin")]
         level: String,
     },
     /// Remove a user's access to a website.
     Remove {
+        /// The user's login.
         #[arg(long)]
         login: String,
+        /// The website's ID.
         #[arg(long)]
         site: String,
     },

@@ -6,25 +6,32 @@ use super::*;
 pub enum UserCommand {
     /// Create a user; the password is read from standard input or --password-file.
     Create {
+        /// The sign-in name: letters, digits and . _ @ -, at most 100 characters.
         #[arg(long)]
         login: String,
+        /// The user's e-mail address.
         #[arg(long)]
         email: String,
+        /// What the user may do in the console.
         #[arg(long, value_parser = ["superuser", "support", "user"])]
         role: String,
-        #[arg(long)]
+        /// Read the password from the first line of this file instead of standard input.
+        #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
     },
     /// List users.
     List {
+        /// Print JSON (times in RFC 3339, UTC) instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Replace a user's password (read from standard input or --password-file).
     SetPassword {
+        /// The user whose password is replaced.
         #[arg(long)]
         login: String,
-        #[arg(long)]
+        /// Read the password from the first line of this file instead of standard input.
+        #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
         /// Keep the applications' tokens the user authorized (by default they are revoked,
         /// as a reset usually means the old password leaked).
@@ -61,8 +68,8 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                             "login": u.login,
                             "email": u.email,
                             "role": u.role,
-                            "created_at": u.created_at.and_utc().to_rfc3339(),
-                            "last_login_at": u.last_login_at.map(|t| t.and_utc().to_rfc3339()),
+                            "created_at": rfc3339(u.created_at),
+                            "last_login_at": u.last_login_at.map(rfc3339),
                         })
                     })
                     .collect();
@@ -91,6 +98,7 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             let mut conn = prepared_connection()?;
             let hash = crate::auth::password::hash(&password);
             accounts::set_password(&mut conn, &login, &hash, &cli_actor(), !keep_grants)?;
+            initial_password::forget(&Config::from_env()?.data_dir, &login);
             if keep_grants {
                 println!("password of '{login}' changed; their console sessions ended");
             } else {

@@ -312,6 +312,21 @@ fn pool_builder(size: u32, timeout: Duration) -> diesel::r2d2::Builder<nodes::Ma
         .max_size(size)
         .connection_timeout(timeout)
         .test_on_check_out(true)
+        .event_handler(Box::new(PoolMetrics))
+}
+
+/// Reports how long each checkout waited, and each that gave up, to the metrics.
+#[derive(Debug)]
+struct PoolMetrics;
+
+impl diesel::r2d2::HandleEvent for PoolMetrics {
+    fn handle_checkout(&self, event: diesel::r2d2::event::CheckoutEvent) {
+        crate::telemetry::metrics::db_pool_wait(event.duration());
+    }
+
+    fn handle_timeout(&self, _event: diesel::r2d2::event::TimeoutEvent) {
+        crate::telemetry::metrics::db_pool_timeout();
+    }
 }
 
 /// Server-side limits set on each new connection, so that a statement stuck behind a
@@ -481,7 +496,10 @@ where
     let caller = std::panic::Location::caller();
     async move {
         let deadline = pool.connection_timeout() + Duration::from_millis(900);
+        // What the work logs carries the request's fields (its id).
+        let span = tracing::Span::current();
         let work = tokio::task::spawn_blocking(move || {
+            let _request = span.enter();
             OPERATION.with(|o| o.set(Some(caller)));
             let result = f(&mut Lazy::new(pool, false, charged));
             OPERATION.with(|o| o.set(None));

@@ -219,6 +219,7 @@ pub fn authenticate_request(
                     .target("client", &id)
                     .ip(&caller.ip),
             )?;
+            crate::telemetry::metrics::client_auth_failed();
             Err(failed())
         }
     }

@@ -31,12 +31,12 @@ pub fn sign(
     keys: &KeyRing,
     generation: u64,
     claims: &AccessClaims,
-) -> Result<String, OAuthError> {
+) -> Result<(String, SigningAlg), OAuthError> {
     let key = keys.signing_key(db, generation)?;
     if key.alg.is_slow() {
         db.slow_work()?;
     }
-    sign_with(&key, claims)
+    Ok((sign_with(&key, claims)?, key.alg))
 }
 
 /// Signs `claims` with `key` as an RFC 9068 access token: a JWS in compact serialisation

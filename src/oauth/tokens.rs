@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::audit;
 use crate::db::models::issued::{IssuedToken, NewRefresh, Under};
 use crate::db::{Connect, DbError, models};
-use crate::domain::{Client, GrantType, Scope};
+use crate::domain::{Client, GrantType, Scope, SigningAlg};
 use crate::oauth::client_auth::{self, Caller, Credentials};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::issuer::{self, Issue, Replay, Ticket};
@@ -24,6 +24,7 @@ use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::settings::Settings;
 use crate::oauth::{Protocol, scopes, token_hash};
+use crate::telemetry::metrics;
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, serde::Serialize)]
@@ -43,6 +44,8 @@ pub struct Exchanged {
     commit: Option<Ticket>,
     /// The `invalid_grant` description when the token's claim is lost meanwhile.
     lost: &'static str,
+    /// The grant type and signing algorithm, counted once the token is committed.
+    issued: (&'static str, &'static str),
 }
 
 impl Exchanged {
@@ -53,6 +56,7 @@ impl Exchanged {
         {
             return Err(OAuthError::invalid_grant(self.lost));
         }
+        metrics::token_issued(self.issued.0, self.issued.1);
         Ok(self.response)
     }
 
@@ -60,7 +64,10 @@ impl Exchanged {
     /// rows were committed in the request's own transaction.
     pub fn stored(self) -> Result<TokenResponse, OAuthError> {
         match self.commit {
-            None => Ok(self.response),
+            None => {
+                metrics::token_issued(self.issued.0, self.issued.1);
+                Ok(self.response)
+            }
             Some(_) => Err(OAuthError::Db(crate::db::DbError::Unavailable(
                 "the token is still being stored: await Exchanged::committed".into(),
             ))),
@@ -190,7 +197,7 @@ fn redeem_code(
     // it, this request revokes what that one issued and is refused.
     let (replayed, code_id) = (client.clone(), row.id);
     let replay: Replay = Box::new(move |conn| revoke_code_grants(conn, &replayed, code_id));
-    let access_token = sign_access(db, proto, client, &user.login, scope, &token)?;
+    let (access_token, alg) = sign_access(db, proto, client, &user.login, scope, &token)?;
     deliver(
         db,
         proto,
@@ -200,6 +207,7 @@ fn redeem_code(
         },
         BAD_CODE,
         response(settings, access_token, refresh_token, scope),
+        alg,
     )
 }
 
@@ -345,7 +353,7 @@ fn refresh(
     };
     let (replayed, grant_id) = (client.clone(), grant.id);
     let replay: Replay = Box::new(move |conn| revoke_reused_family(conn, &replayed, grant_id));
-    let access_token = sign_access(db, proto, client, &subject, scope, &token)?;
+    let (access_token, alg) = sign_access(db, proto, client, &subject, scope, &token)?;
     deliver(
         db,
         proto,
@@ -355,6 +363,7 @@ fn refresh(
         },
         BAD_REFRESH,
         response(settings, access_token, Some(refresh_token), scope),
+        alg,
     )
 }
 
@@ -418,7 +427,7 @@ fn client_credentials(
             secret_hash: client.secret_hash.clone().unwrap_or_default(),
         },
     };
-    let access_token = sign_access(db, proto, client, &client.client_id, scope, &token)?;
+    let (access_token, alg) = sign_access(db, proto, client, &client.client_id, scope, &token)?;
     // RFC 6749 §4.4.3: no refresh token for client credentials.
     deliver(
         db,
@@ -429,6 +438,7 @@ fn client_credentials(
         },
         "",
         response(settings, access_token, None, scope),
+        alg,
     )
 }
 
@@ -441,7 +451,9 @@ fn deliver(
     issue: Issue,
     lost: &'static str,
     response: TokenResponse,
+    alg: SigningAlg,
 ) -> Result<Exchanged, OAuthError> {
+    let issued = (issue.token.under.grant_type(), alg.as_str());
     let commit = match proto.writer.get() {
         Some(writer) => Some(writer.submit(issue)?),
         None => {
@@ -455,6 +467,7 @@ fn deliver(
         response,
         commit,
         lost,
+        issued,
     })
 }
 
@@ -492,7 +505,7 @@ fn sign_access(
     subject: &str,
     scope: Scope,
     token: &IssuedToken,
-) -> Result<String, OAuthError> {
+) -> Result<(String, SigningAlg), OAuthError> {
     let iat = token.created_at.and_utc().timestamp();
     jwt::sign(
         db,

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::db::{self, DbPool};
 use crate::oauth::Protocol;
 use crate::web::error::{self, AppError};
+use crate::web::observe;
 use crate::web::routes;
 use crate::web::routes::oauth as oauth_routes;
 use crate::web::state::AppState;
@@ -28,13 +29,17 @@ use crate::web::state::AppState;
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(
-        "CONSENTRY_BIND: {addr} is already in use; fix: stop the other process or set CONSENTRY_BIND to a free address"
+        "{variable}: {addr} is already in use; fix: stop the other process or set {variable} to a free address"
     )]
-    AddressInUse { addr: String },
+    AddressInUse {
+        variable: &'static str,
+        addr: String,
+    },
     #[error(
-        "CONSENTRY_BIND: cannot listen on {addr} ({source}); fix: choose an address of this machine"
+        "{variable}: cannot listen on {addr} ({source}); fix: choose an address of this machine"
     )]
     Bind {
+        variable: &'static str,
         addr: String,
         source: std::io::Error,
     },
@@ -44,14 +49,81 @@ pub enum StartupError {
     Stopped(std::io::Error),
 }
 
-/// Serves on a runtime of its own until the process is stopped: what `consentry serve`
-/// does once the database is prepared.
-pub fn serve(config: Config, pool: DbPool) -> Result<(), StartupError> {
+/// The ports `serve` listens on, taken before anything else (see [`Listeners::bind`]).
+pub struct Listeners {
+    app: TcpListener,
+    metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Takes the ports first, so that a start that cannot serve changes nothing in the
+    /// database (no first superuser, no password file).
+    pub fn bind(config: &Config) -> Result<Self, StartupError> {
+        Ok(Self {
+            app: bind("CONSENTRY_BIND", config.bind)?,
+            metrics: config
+                .metrics_bind
+                .map(|addr| bind("CONSENTRY_METRICS_BIND", addr))
+                .transpose()?,
+        })
+    }
+}
+
+/// Serves on `listeners` on a runtime of its own until the process is stopped: what
+/// `consentry serve` does once the database is prepared.
+pub fn serve(config: Config, pool: DbPool, listeners: Listeners) -> Result<(), StartupError> {
     let public = config.public_base();
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(config, pool)?;
-        tracing::info!(port = app.port(), url = %public, "Consentry is serving");
-        app.run_until_stopped().await.map_err(StartupError::Stopped)
+        let metrics = match listeners.metrics {
+            Some(listener) => {
+                let addr = listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                let server = observe::metrics_server(listener, pool.clone()).map_err(|source| {
+                    StartupError::Bind {
+                        variable: "CONSENTRY_METRICS_BIND",
+                        addr: addr.clone(),
+                        source,
+                    }
+                })?;
+                tracing::info!(%addr, "serving Prometheus metrics at /metrics");
+                let handle = server.handle();
+                actix_web::rt::spawn(server);
+                Some(handle)
+            }
+            None => None,
+        };
+        let app = Application::with_listener(config, pool, listeners.app)?;
+        tracing::info!(
+            port = app.port(),
+            url = %public,
+            version = env!("CARGO_PKG_VERSION"),
+            "Consentry is serving"
+        );
+        let stopped = app.run_until_stopped().await;
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
+        match &stopped {
+            Ok(()) => tracing::info!("Consentry stopped: open requests were answered or given 5 s"),
+            Err(e) => tracing::error!(error = %e, "Consentry stopped on an error"),
+        }
+        stopped.map_err(StartupError::Stopped)
+    })
+}
+
+fn bind(variable: &'static str, addr: std::net::SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AddrInUse => StartupError::AddressInUse {
+            variable,
+            addr: addr.to_string(),
+        },
+        _ => StartupError::Bind {
+            variable,
+            addr: addr.to_string(),
+            source,
+        },
     })
 }
 
@@ -71,14 +143,7 @@ pub struct Application {
 impl Application {
     /// Binds `config.bind` and builds the server; the database must already be prepared.
     pub fn build(config: Config, pool: DbPool) -> Result<Self, StartupError> {
-        let addr = config.bind.to_string();
-        let listener = TcpListener::bind(config.bind).map_err(|source| match source.kind() {
-            std::io::ErrorKind::AddrInUse => StartupError::AddressInUse { addr: addr.clone() },
-            _ => StartupError::Bind {
-                addr: addr.clone(),
-                source,
-            },
-        })?;
+        let listener = bind("CONSENTRY_BIND", config.bind)?;
         Self::with_listener(config, pool, listener)
     }
 
@@ -116,7 +181,6 @@ impl Application {
         let follower_state = state.clone();
         let key = Key::from(config.session_key.expose());
         let secure = config.secure_cookies();
-        let static_dir = config.static_dir.clone();
 
         let server = HttpServer::new(move || {
             let session = session_middleware(key.clone(), secure);
@@ -127,24 +191,21 @@ impl Application {
                 .wrap(from_fn(json_errors_for_api_callers))
                 .wrap(session)
                 .wrap(security_headers(secure))
-                .wrap(tracing_actix())
                 .wrap(from_fn(head_as_get))
+                .wrap(from_fn(observe::observe))
                 .configure(console_routes)
                 .configure(protocol_routes)
-                .service(
-                    web::scope("/static")
-                        .wrap(
-                            DefaultHeaders::new()
-                                .add((header::CACHE_CONTROL, "public, max-age=86400")),
-                        )
-                        .service(actix_files::Files::new("", static_dir.clone())),
-                )
+                .service(routes::assets::asset)
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(AppError::NotFound)
                 }))
         })
         .listen(listener)
-        .map_err(|source| StartupError::Bind { addr, source })?
+        .map_err(|source| StartupError::Bind {
+            variable: "CONSENTRY_BIND",
+            addr,
+            source,
+        })?
         .shutdown_timeout(5)
         .run();
         Ok(Self {
@@ -334,11 +395,6 @@ impl AppError {
 }
 
 /// Access log without query strings: they can carry codes or tokens that must never be logged.
-fn tracing_actix() -> actix_web::middleware::Logger {
-    actix_web::middleware::Logger::new("%a \"%{route}xi\" %s %Dms")
-        .custom_request_replace("route", |req| format!("{} {}", req.method(), req.path()))
-}
-
 /// The console's pages, mirroring `templates/`.
 fn console_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(routes::health::healthz)

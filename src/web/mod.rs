@@ -6,6 +6,7 @@
 pub mod app;
 pub mod csrf;
 pub mod error;
+pub mod observe;
 pub mod reauth;
 pub mod routes;
 pub mod session;

@@ -24,7 +24,12 @@ pub fn stderr(o: &Output) -> String {
 }
 
 pub fn assert_one_line_exit_2(o: &Output, mentions: &str) {
-    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(o));
+    assert_one_line_exit(o, 2, mentions);
+}
+
+/// One line on standard error naming `mentions`, and exit code `code`.
+pub fn assert_one_line_exit(o: &Output, code: i32, mentions: &str) {
+    assert_eq!(o.status.code(), Some(code), "stderr: {}", stderr(o));
     let err = stderr(o);
     assert_eq!(
         err.trim_end().lines().count(),
@@ -206,24 +211,25 @@ async fn bad_configuration_exits_2_naming_the_variable() {
         &run(&[("CONSENTRY_SESSION_KEY", "dG9vIHNob3J0")]),
         "CONSENTRY_SESSION_KEY",
     );
-    assert_one_line_exit_2(
+    // An unreachable database has an exit code of its own.
+    assert_one_line_exit(
         &run(&[("DATABASE_URL", "mysql://nobody@127.0.0.1:1/consentry")]),
+        3,
         "DATABASE_URL",
     );
     // The test server holds its port: a second server there must refuse to start.
     let taken = format!("127.0.0.1:{}", app.port);
-    let out = run(&[
-        ("CONSENTRY_BIND", &taken),
-        ("CONSENTRY_ADMIN_PASSWORD", "a long admin password"),
-    ]);
-    // Only the line naming the address counts; start-up may print the first-superuser line.
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
+    let out = run(&[("CONSENTRY_BIND", &taken)]);
+    assert_one_line_exit_2(&out, "CONSENTRY_BIND");
+    assert!(stderr(&out).contains("already in use"));
+    // The port is taken before anything else: no first superuser, no password file.
+    let users = consentry(&app, &["user", "list", "--json"], "");
     assert!(
-        err.lines()
-            .any(|l| l.contains("CONSENTRY_BIND") && l.contains("already in use")),
-        "{err}"
+        !String::from_utf8_lossy(&users.stdout).contains("\"admin\""),
+        "{}",
+        String::from_utf8_lossy(&users.stdout)
     );
+    assert!(!app.data_dir.join("initial-admin-password").exists());
 }
 
 #[tokio::test]
@@ -240,6 +246,7 @@ async fn serve_creates_the_first_superuser_once() {
             .env("CONSENTRY_DATA_DIR", &app.data_dir)
             .env("CONSENTRY_BIND", format!("127.0.0.1:{port}"))
             .env("CONSENTRY_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+            .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -259,18 +266,29 @@ async fn serve_creates_the_first_superuser_once() {
     wait_ready().await;
     first.kill().unwrap();
     let out = first.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.contains("Created the first superuser 'admin' with password: "))
-        .expect(&stdout);
-    let password = line.rsplit(": ").next().unwrap().trim().to_string();
-    // The generated session key was stored privately and a warning printed once.
-    assert!(String::from_utf8_lossy(&out.stderr).contains("generated a session key"));
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains(&password),
-        "password must not be logged"
+    let logged = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
+    // The generated password is in a private file of the data directory, which the log names.
+    let file = app.data_dir.join("initial-admin-password");
+    assert!(logged.contains(&file.display().to_string()), "{logged}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let contents = std::fs::read_to_string(&file).unwrap();
+    assert!(contents.contains("login: admin"), "{contents}");
+    let password = contents
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect(&contents)
+        .to_string();
+    assert!(!logged.contains(&password), "password must not be logged");
+    // The generated session key was stored privately and a warning printed once.
+    assert!(logged.contains("generated a session key"));
 
     assert_eq!(app.login("admin", &password).await.status(), 303);
 
@@ -278,11 +296,81 @@ async fn serve_creates_the_first_superuser_once() {
     wait_ready().await;
     second.kill().unwrap();
     let out = second.wait_with_output().unwrap();
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("Created the first superuser"));
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("generated a session key"),
-        "key reused"
+    let logged = String::from_utf8_lossy(&out.stderr);
+    assert!(!logged.contains("created the first superuser"), "{logged}");
+    assert!(!logged.contains("generated a session key"), "key reused");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), contents);
+
+    // The file goes when that user's password is changed.
+    let changed = consentry(
+        &app,
+        &["user", "set-password", "--login", "admin"],
+        "a password of my own\n",
     );
+    assert!(changed.status.success(), "{}", stderr(&changed));
+    assert!(!file.exists());
+}
+
+/// One file to deploy: the binary, copied anywhere, serves its own stylesheet and scripts.
+#[tokio::test]
+async fn a_copied_binary_serves_its_stylesheet_from_any_directory() {
+    let app = spawn_app().await;
+    let dir = app.data_dir.join("elsewhere");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("consentry");
+    std::fs::copy(env!("CARGO_BIN_EXE_consentry"), &bin).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(&bin)
+        .current_dir(&dir)
+        .env("DATABASE_URL", app.db_url.full())
+        .env("CONSENTRY_DATA_DIR", &app.data_dir)
+        .env("CONSENTRY_BIND", format!("127.0.0.1:{port}"))
+        .env("CONSENTRY_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/static/css/consentry.css");
+    let mut answer = None;
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(&url).await {
+            answer = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let res = answer.expect("the copied binary did not serve");
+    assert_eq!(res.status(), 200);
+    let headers = res.headers().clone();
+    assert_eq!(headers["content-type"], "text/css; charset=utf-8");
+    assert_eq!(headers["cache-control"], "public, max-age=86400");
+    let etag = headers["etag"].to_str().unwrap().to_string();
+    let body = res.text().await.unwrap();
+    assert_eq!(
+        body,
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/static/css/consentry.css"
+        ))
+    );
+    // Revalidation by ETag, and nothing outside the embedded files.
+    let again = reqwest::Client::new()
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let missing = reqwest::get(format!("http://127.0.0.1:{port}/static/../Cargo.toml"))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    server.kill().unwrap();
+    let _ = server.wait();
 }
 
 #[tokio::test]
@@ -382,4 +470,112 @@ async fn commands_refuse_an_older_schema_until_it_is_migrated() {
     assert!(migrated.status.success(), "{}", stderr(&migrated));
     let listed = consentry(&app, &["user", "list"], "");
     assert!(listed.status.success(), "{}", stderr(&listed));
+}
+
+#[test]
+fn help_lists_every_variable_and_exit_code_and_the_binary_writes_completions_and_a_manpage() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let help = run(&["--help"]);
+    assert!(help.status.success());
+    let help = String::from_utf8_lossy(&help.stdout);
+    for (name, _, _) in consentry::config::ENVIRONMENT {
+        assert!(help.contains(name), "{name} missing from --help:\n{help}");
+    }
+    assert!(help.contains("3 database unreachable"), "{help}");
+    let bash = run(&["completions", "bash"]);
+    assert!(bash.status.success());
+    let bash = String::from_utf8_lossy(&bash.stdout);
+    assert!(
+        bash.contains("complete -F _consentry") && bash.contains("set-password"),
+        "{bash}"
+    );
+    let zsh = run(&["completions", "zsh"]);
+    assert!(String::from_utf8_lossy(&zsh.stdout).starts_with("#compdef consentry"));
+    let man = run(&["manpage"]);
+    assert!(man.status.success());
+    let man = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        man.contains(".TH consentry") && man.contains("CONSENTRY_TRUSTED_PROXIES"),
+        "{man}"
+    );
+    assert_one_line_exit_2(&run(&["completions", "tcsh"]), "tcsh");
+}
+
+#[tokio::test]
+async fn commands_exit_3_when_the_database_is_unreachable_and_print_rfc3339_times() {
+    let app = spawn_app().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(["user", "list"])
+        .env("DATABASE_URL", "mysql://nobody@127.0.0.1:1/consentry")
+        .output()
+        .unwrap();
+    assert_one_line_exit(&out, 3, "DATABASE_URL");
+    assert!(consentry(&app, &["keys", "rotate"], "").status.success());
+    let keys = consentry(&app, &["keys", "list", "--json"], "");
+    assert!(keys.status.success(), "{}", stderr(&keys));
+    let keys: serde_json::Value = serde_json::from_slice(&keys.stdout).unwrap();
+    let created = keys[0]["created_at"].as_str().unwrap();
+    chrono::DateTime::parse_from_rfc3339(created).unwrap();
+    assert!(created.ends_with('Z'), "{created}");
+}
+
+/// At a terminal the password is asked for without echo (rpassword); a pseudo-terminal
+/// stands in for the operator's.
+#[tokio::test]
+async fn a_password_typed_at_a_terminal_is_not_echoed() {
+    let app = spawn_app().await;
+    let typed = "typed at a terminal, unseen";
+    let script = r#"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+deadline = time.time() + 30
+while b"Password" not in out and time.time() < deadline:
+    if select.select([fd], [], [], 0.5)[0]:
+        out += os.read(fd, 1024)
+os.write(fd, os.environ["TYPED"].encode() + b"\n")
+while True:
+    try:
+        data = os.read(fd, 1024)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, env!("CARGO_BIN_EXE_consentry")])
+        .args([
+            "user",
+            "create",
+            "--login",
+            "tty",
+            "--email",
+            "tty@example.com",
+            "--role",
+            "user",
+        ])
+        .env("DATABASE_URL", app.db_url.full())
+        .env("CONSENTRY_DATA_DIR", &app.data_dir)
+        .env("TYPED", typed)
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}{}", stderr(&out));
+    assert!(
+        screen.contains("Password: ") && screen.contains("created user 'tty'"),
+        "{screen}"
+    );
+    assert!(!screen.contains(typed), "the password was echoed: {screen}");
+    assert_eq!(app.login("tty", typed).await.status(), 303);
 }

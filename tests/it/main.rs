@@ -12,6 +12,7 @@ mod flood;
 mod health;
 mod login;
 mod mcp;
+mod operations;
 mod protocol;
 mod protocol_rules;
 mod registration;

@@ -56,6 +56,17 @@ pub struct NewRefresh {
     pub expires_at: NaiveDateTime,
 }
 
+impl Under {
+    /// The grant type (RFC 6749) a token issued under this was asked for with.
+    pub fn grant_type(&self) -> &'static str {
+        match self {
+            Under::OwnGrant { .. } => "client_credentials",
+            Under::Code { .. } => "authorization_code",
+            Under::Refresh { .. } => "refresh_token",
+        }
+    }
+}
+
 impl IssuedToken {
     /// Whether a token that was not stored lost its claim to another request (a code or
     /// refresh token used twice) rather than its client (paused, new secret, deleted).

@@ -28,6 +28,7 @@ use crate::db::{Connect, DbError, models};
 use crate::domain::{AccessLevel, Client, Role};
 use crate::oauth::jwt::AccessClaims;
 use crate::oauth::settings::Settings;
+use crate::telemetry::metrics;
 
 /// How long an entry is kept without being confirmed by the log.
 pub const ENTRY_TTL: Duration = Duration::from_secs(60);
@@ -256,11 +257,14 @@ impl Live {
         if self.trusted()
             && let Some(client) = self.clients.get(client_id)
         {
+            metrics::cache_lookup("clients", true);
             return Ok(Some(client));
         }
         // Unknown IDs are not remembered: anyone can send them.
         let epoch = self.epoch();
-        let loaded = models::clients::find_by_client_id(db.connection()?, client_id)?.map(Arc::new);
+        let conn = db.connection()?;
+        metrics::cache_lookup("clients", false);
+        let loaded = models::clients::find_by_client_id(conn, client_id)?.map(Arc::new);
         if let Some(client) = &loaded {
             self.remember(client, epoch);
         }
@@ -277,10 +281,13 @@ impl Live {
             && let Some(client_id) = self.client_ids.get(&pk)
             && let Some(client) = self.clients.get(&client_id)
         {
+            metrics::cache_lookup("clients", true);
             return Ok(Some(client));
         }
         let epoch = self.epoch();
-        let loaded = models::clients::find_by_id(db.connection()?, pk)?.map(Arc::new);
+        let conn = db.connection()?;
+        metrics::cache_lookup("clients", false);
+        let loaded = models::clients::find_by_id(conn, pk)?.map(Arc::new);
         if let Some(client) = &loaded {
             self.remember(client, epoch);
         }
@@ -304,10 +311,13 @@ impl Live {
         if self.trusted()
             && let Some(user) = self.users.get(&id)
         {
+            metrics::cache_lookup("users", true);
             return Ok(Some(user));
         }
         let epoch = self.epoch();
-        let loaded = models::users::find_by_id(db.connection()?, id)?.map(|u| {
+        let conn = db.connection()?;
+        metrics::cache_lookup("users", false);
+        let loaded = models::users::find_by_id(conn, id)?.map(|u| {
             Arc::new(UserFacts {
                 id: u.id,
                 role: u.role(),
@@ -334,10 +344,13 @@ impl Live {
         if self.trusted()
             && let Some(facts) = self.tokens.get(jti)
         {
+            metrics::cache_lookup("tokens", true);
             return Ok(facts);
         }
         let epoch = self.epoch();
-        let loaded = models::access_tokens::facts(db.connection()?, jti)?.map(|f| {
+        let conn = db.connection()?;
+        metrics::cache_lookup("tokens", false);
+        let loaded = models::access_tokens::facts(conn, jti)?.map(|f| {
             Arc::new(TokenFacts {
                 grant_id: f.grant_id,
                 client_pk: f.client_pk,
@@ -428,7 +441,9 @@ impl Live {
 
     /// The claims of `token` if its signature verified before.
     pub fn verified(&self, token: &str) -> Option<Arc<AccessClaims>> {
-        self.verified.get(&Self::digest(token))
+        let claims = self.verified.get(&Self::digest(token));
+        metrics::cache_lookup("signatures", claims.is_some());
+        claims
     }
 
     /// Remembers that `token`'s signature verified, with these claims.

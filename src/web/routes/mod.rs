@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod api;
+pub mod assets;
 pub mod client_ip;
 pub mod form;
 pub mod health;

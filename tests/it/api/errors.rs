@@ -83,6 +83,7 @@ async fn resign(
         let mut conn = diesel::MysqlConnection::establish(url.full()).unwrap();
         consentry::oauth::jwt::sign(&mut conn, &proto.keys, proto.live.generation(), &claims)
             .unwrap()
+            .0
     })
     .await
     .unwrap()

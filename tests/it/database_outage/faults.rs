@@ -77,7 +77,7 @@ async fn one_request(app: &TestApp, client: &protocol::Client, n: usize) -> Samp
 }
 
 async fn run_fault(fault: Fault) {
-    consentry::telemetry::init("error");
+    consentry::telemetry::init("error", consentry::telemetry::LogFormat::Text);
     let proxy = Proxy::start(server_url().address()).await;
     let (name, via_proxy) = proxy.database_url();
     let app = spawn_app_with(Options {

@@ -7,6 +7,7 @@ use askama::Template;
 
 use crate::audit::Actor;
 use crate::auth::accounts::{self, AccountError};
+use crate::auth::initial_password;
 use crate::auth::password::{self, Hashed};
 use crate::db::{self, models, models::sites::SiteRow, models::users::UserRow};
 use crate::domain::{AccessLevel, Email, FieldErrors, Login, Password, Role, parse_site_id};
@@ -272,10 +273,12 @@ pub async fn reset_password(
     let actor = Actor::new(&user.login).from_ip(client_ip(&req));
     let revoke_grants = fields.checked("revoke_grants");
     let hash = hash_in_pool(&state, password).await?;
+    let changed = parsed.clone();
     db::run_with(&state.pool, move |conn| {
         accounts::set_password(conn, &parsed, &hash, &actor, revoke_grants)
     })
     .await?;
+    initial_password::forget(&state.config.data_dir, &changed);
     flash(
         &session,
         if revoke_grants {

@@ -10,6 +10,7 @@ use crate::oauth::client_auth::Caller;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::{Protocol, introspection, revocation, tokens};
+use crate::telemetry::metrics;
 use crate::web::routes::client_ip::client_ip;
 use crate::web::state::AppState;
 
@@ -74,7 +75,10 @@ pub async fn introspect(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     match call_with_form(&req, payload, &state, introspection::introspect).await {
-        Ok(body) => no_store_json(StatusCode::OK, &body),
+        Ok(body) => {
+            metrics::introspection(body["active"] == true);
+            no_store_json(StatusCode::OK, &body)
+        }
         Err(e) => error_response(e),
     }
 }

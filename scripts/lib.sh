@@ -45,6 +45,8 @@ ensure_build_deps() {
   pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null || missing+=(libmariadb-dev libmariadb-dev-compat)
   # The protocol tests send the seed documents' curl commands with curl itself.
   command -v curl >/dev/null 2>&1 || missing+=(curl)
+  # Free ports for the tests, and a pseudo-terminal for the password-prompt test.
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
 

@@ -67,7 +67,10 @@ start_local_mariadb() {
   fi
   as_root install -d -o mysql -g mysql /run/mysqld
   say "starting MariaDB on $DB_HOST:$DB_PORT"
-  as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- \
+  # A pid file of its own: another mariadbd on this machine (another port, a container's)
+  # is not this one.
+  as_root start-stop-daemon --start --oknodo --background --make-pidfile \
+    --pidfile "/run/mysqld/consentry-$DB_PORT.pid" --exec /usr/sbin/mariadbd -- \
     --user=mysql --bind-address="$DB_HOST" --port="$DB_PORT" >&2
   for _ in $(seq 1 60); do
     tcp_answers "$DB_HOST" "$DB_PORT" && return 0

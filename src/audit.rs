@@ -13,6 +13,9 @@ pub const LOGGED_OUT: &str = "logout";
 pub const USER_CREATED: &str = "user.created";
 pub const USER_PASSWORD_CHANGED: &str = "user.password_changed";
 pub const USER_ROLE_CHANGED: &str = "user.role_changed";
+pub const USER_DEACTIVATED: &str = "user.deactivated";
+pub const USER_ACTIVATED: &str = "user.activated";
+pub const USER_DELETED: &str = "user.deleted";
 pub const CLIENT_CREATED: &str = "client.created";
 pub const CLIENT_PAUSED: &str = "client.paused";
 pub const CLIENT_RESUMED: &str = "client.resumed";
@@ -78,6 +81,9 @@ pub const ACTIONS: &[&str] = &[
     CLIENT_AUTH_FAILED,
     CLIENT_AUTH_THROTTLED,
     USER_GRANTS_REVOKED,
+    USER_DEACTIVATED,
+    USER_ACTIVATED,
+    USER_DELETED,
     AUDIT_PURGED,
 ];
 

@@ -15,8 +15,14 @@ pub enum AccountError {
     LoginTaken(String),
     #[error("no user has login '{0}'")]
     UnknownLogin(String),
-    #[error("{0} is the last superuser; make another user superuser first")]
+    #[error("{0} is the last active superuser; make another user superuser first")]
     LastSuperuser(String),
+    #[error("'{0}' cannot take over the clients: it must be another active superuser")]
+    NotAnHeir(String),
+    #[error(
+        "'{0}' owns {1} client(s): say whether they are reassigned to another superuser or deleted"
+    )]
+    OwnsClients(String, usize),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -63,17 +69,160 @@ pub fn set_password(
             audit::Event::by(actor, audit::USER_PASSWORD_CHANGED).target("user", login.as_str()),
         )?;
         if revoke_grants {
-            let now = crate::db::models::now();
-            let grants = crate::db::models::grants::revoke_all_of_user(conn, user.id, now)?;
-            let codes = crate::db::models::codes::delete_all_unused_of_user(conn, user.id)?;
-            audit::record(
-                conn,
-                audit::Event::by(actor, audit::USER_GRANTS_REVOKED)
-                    .target("user", login.as_str())
-                    .details(json!({ "grants_revoked": grants, "codes_voided": codes })),
-            )?;
+            revoke_all_access(conn, &user, actor)?;
         }
         Ok(())
+    })
+}
+
+/// Ends every application's access the user had given: grants (with their tokens and
+/// refresh tokens) and unredeemed codes. Returns how many grants were revoked.
+fn revoke_all_access(
+    conn: &mut MysqlConnection,
+    user: &users::UserRow,
+    actor: &audit::Actor,
+) -> Result<usize, AccountError> {
+    let now = crate::db::models::now();
+    let grants = crate::db::models::grants::revoke_all_of_user(conn, user.id, now)?;
+    let codes = crate::db::models::codes::delete_all_unused_of_user(conn, user.id)?;
+    audit::record(
+        conn,
+        audit::Event::by(actor, audit::USER_GRANTS_REVOKED)
+            .target("user", &user.login)
+            .details(json!({ "grants_revoked": grants, "codes_voided": codes })),
+    )?;
+    Ok(grants)
+}
+
+/// A user in a transaction, or [`AccountError::UnknownLogin`].
+fn existing(conn: &mut MysqlConnection, login: &Login) -> Result<users::UserRow, AccountError> {
+    users::find_by_login(conn, login.as_str())?
+        .ok_or_else(|| AccountError::UnknownLogin(login.to_string()))
+}
+
+/// Refuses to take away the last active superuser. Locks the superusers, so two
+/// removals at once cannot both see "another one is left".
+fn keep_a_superuser(conn: &mut MysqlConnection, user: &users::UserRow) -> Result<(), AccountError> {
+    if user.role() == Role::Superuser && user.is_active() && users::lock_superusers(conn)? <= 1 {
+        return Err(AccountError::LastSuperuser(user.login.clone()));
+    }
+    Ok(())
+}
+
+/// Deactivates a user: they cannot sign in, their console sessions end, and every grant
+/// and token they gave an application is revoked, so API calls with them fail at once.
+/// Never the last active superuser. Deactivating an inactive user changes nothing.
+pub fn deactivate(
+    conn: &mut MysqlConnection,
+    login: &Login,
+    actor: &audit::Actor,
+) -> Result<(), AccountError> {
+    crate::db::transaction(conn, |conn| {
+        let user = existing(conn, login)?;
+        if !user.is_active() {
+            return Ok(());
+        }
+        keep_a_superuser(conn, &user)?;
+        users::set_deactivated(conn, user.id, Some(crate::db::models::now()))?;
+        let grants = revoke_all_access(conn, &user, actor)?;
+        audit::record(
+            conn,
+            audit::Event::by(actor, audit::USER_DEACTIVATED)
+                .target("user", &user.login)
+                .details(json!({ "grants_revoked": grants })),
+        )?;
+        Ok(())
+    })
+}
+
+/// Lets a deactivated user sign in again (the grants revoked stay revoked).
+pub fn activate(
+    conn: &mut MysqlConnection,
+    login: &Login,
+    actor: &audit::Actor,
+) -> Result<(), AccountError> {
+    crate::db::transaction(conn, |conn| {
+        let user = existing(conn, login)?;
+        if user.is_active() {
+            return Ok(());
+        }
+        users::set_deactivated(conn, user.id, None)?;
+        audit::record(
+            conn,
+            audit::Event::by(actor, audit::USER_ACTIVATED).target("user", &user.login),
+        )?;
+        Ok(())
+    })
+}
+
+/// What becomes of the clients a deleted user owned.
+#[derive(Debug, Clone)]
+pub enum OwnedClients {
+    /// The user must own none (else [`AccountError::OwnsClients`]).
+    None,
+    /// Given to this (active) superuser.
+    ReassignTo(Login),
+    /// Deleted with the user, with every grant and token issued to them.
+    Delete,
+}
+
+/// What a deletion took with it, for the confirmation and the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deleted {
+    pub grants_revoked: usize,
+    pub clients_reassigned: usize,
+    pub clients_deleted: usize,
+}
+
+/// Deletes a user with their grants, tokens, consents and site access; the clients they
+/// own are reassigned or deleted as `clients` says. Never the last active superuser.
+pub fn delete(
+    conn: &mut MysqlConnection,
+    login: &Login,
+    clients: &OwnedClients,
+    actor: &audit::Actor,
+) -> Result<Deleted, AccountError> {
+    crate::db::transaction(conn, |conn| {
+        let user = existing(conn, login)?;
+        keep_a_superuser(conn, &user)?;
+        let mut done = Deleted {
+            grants_revoked: revoke_all_access(conn, &user, actor)?,
+            ..Deleted::default()
+        };
+        match clients {
+            OwnedClients::None => {
+                let owned = crate::db::models::clients::owned_by(conn, user.id)?;
+                if !owned.is_empty() {
+                    return Err(AccountError::OwnsClients(user.login.clone(), owned.len()));
+                }
+            }
+            OwnedClients::ReassignTo(heir) => {
+                let heir_row = existing(conn, heir)?;
+                if heir_row.id == user.id
+                    || heir_row.role() != Role::Superuser
+                    || !heir_row.is_active()
+                {
+                    return Err(AccountError::NotAnHeir(heir.to_string()));
+                }
+                done.clients_reassigned =
+                    crate::db::models::clients::reassign_owner(conn, user.id, heir_row.id)?;
+            }
+            OwnedClients::Delete => {
+                done.clients_deleted = crate::db::models::clients::delete_owned_by(conn, user.id)?;
+            }
+        }
+        users::delete(conn, user.id)?;
+        audit::record(
+            conn,
+            audit::Event::by(actor, audit::USER_DELETED)
+                .target("user", &user.login)
+                .details(json!({
+                    "grants_revoked": done.grants_revoked,
+                    "clients_reassigned": done.clients_reassigned,
+                    "clients_deleted": done.clients_deleted,
+                })),
+        )?;
+        Ok(done)
     })
 }
 
@@ -91,10 +240,7 @@ pub fn set_role(
         if before == role {
             return Ok(());
         }
-        // Locked, so two demotions at once cannot both see "another superuser is left".
-        if before == Role::Superuser && users::lock_superusers(conn)? <= 1 {
-            return Err(AccountError::LastSuperuser(user.login));
-        }
+        keep_a_superuser(conn, &user)?;
         users::update_role(conn, user.id, role)?;
         audit::record(
             conn,

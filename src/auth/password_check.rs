@@ -35,6 +35,9 @@ pub enum Outcome {
     },
     /// No hashing slot came free in time; nothing was counted.
     Busy,
+    /// The password is right but a superuser deactivated the account (said only to
+    /// someone who knows the password).
+    Deactivated,
 }
 
 /// Checks `candidate` for `login` coming from `ip`.
@@ -71,6 +74,7 @@ pub async fn check(
         return Ok(Outcome::Busy);
     };
     match user.filter(|_| valid) {
+        Some(user) if !user.is_active() => Ok(Outcome::Deactivated),
         Some(user) => {
             record_success(pool, buckets, &user, ip, purpose).await?;
             Ok(Outcome::Valid(Box::new(user)))

@@ -38,6 +38,30 @@ pub enum UserCommand {
         #[arg(long)]
         keep_grants: bool,
     },
+    /// Deactivate a user: no sign-in, sessions ended, every grant and token revoked.
+    Deactivate {
+        /// The user to deactivate.
+        #[arg(long)]
+        login: String,
+    },
+    /// Let a deactivated user sign in again.
+    Activate {
+        /// The user to reactivate.
+        #[arg(long)]
+        login: String,
+    },
+    /// Delete a user with their grants, tokens, consents and site access.
+    Delete {
+        /// The user to delete.
+        #[arg(long)]
+        login: String,
+        /// Give the clients the user owns to this other active superuser.
+        #[arg(long, value_name = "LOGIN", conflicts_with = "delete_clients")]
+        reassign_clients_to: Option<String>,
+        /// Delete the clients the user owns, with their grants and tokens.
+        #[arg(long)]
+        delete_clients: bool,
+    },
 }
 
 pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
@@ -70,6 +94,7 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                             "role": u.role,
                             "created_at": rfc3339(u.created_at),
                             "last_login_at": u.last_login_at.map(rfc3339),
+                            "deactivated_at": u.deactivated_at.map(rfc3339),
                         })
                     })
                     .collect();
@@ -84,7 +109,11 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                         .last_login_at
                         .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
                         .unwrap_or_else(|| "never".into());
-                    println!("{:<24} {:<10} {:<32} {last}", u.login, u.role, u.email);
+                    let state = if u.is_active() { "" } else { "  (deactivated)" };
+                    println!(
+                        "{:<24} {:<10} {:<32} {last}{state}",
+                        u.login, u.role, u.email
+                    );
                 }
             }
         }
@@ -106,6 +135,38 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                     "password of '{login}' changed; their console sessions ended and the applications they authorized lost access"
                 );
             }
+        }
+        UserCommand::Deactivate { login } => {
+            let login = Login::parse(&login).map_err(invalid("--login"))?;
+            accounts::deactivate(&mut prepared_connection()?, &login, &cli_actor())?;
+            println!(
+                "'{login}' is deactivated: their sessions ended and every application they authorized lost access"
+            );
+        }
+        UserCommand::Activate { login } => {
+            let login = Login::parse(&login).map_err(invalid("--login"))?;
+            accounts::activate(&mut prepared_connection()?, &login, &cli_actor())?;
+            println!("'{login}' may sign in again");
+        }
+        UserCommand::Delete {
+            login,
+            reassign_clients_to,
+            delete_clients,
+        } => {
+            let login = Login::parse(&login).map_err(invalid("--login"))?;
+            let clients = match reassign_clients_to {
+                Some(heir) => accounts::OwnedClients::ReassignTo(
+                    Login::parse(&heir).map_err(invalid("--reassign-clients-to"))?,
+                ),
+                None if delete_clients => accounts::OwnedClients::Delete,
+                None => accounts::OwnedClients::None,
+            };
+            let done =
+                accounts::delete(&mut prepared_connection()?, &login, &clients, &cli_actor())?;
+            println!(
+                "deleted '{login}': {} grant(s) revoked, {} client(s) reassigned, {} client(s) deleted",
+                done.grants_revoked, done.clients_reassigned, done.clients_deleted
+            );
         }
     }
     Ok(())

@@ -14,6 +14,7 @@ diesel::table! {
         created_at -> Datetime,
         last_login_at -> Nullable<Datetime>,
         session_epoch -> Integer,
+        deactivated_at -> Nullable<Datetime>,
     }
 }
 

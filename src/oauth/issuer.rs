@@ -300,7 +300,15 @@ fn settle(
                 Err(e) => Err(Failure::of(&e)),
             },
             _ if token.claims() => Err(Failure::Replayed),
-            _ => Err(Failure::ClientChanged),
+            _ => {
+                // Rare and answered 401: logged so that a refusal of a valid client (a
+                // database node that lags behind a pause or a new secret) can be traced.
+                tracing::warn!(
+                    client = token.client_id,
+                    "a client-credentials token was dropped at commit: on this database node its client is not active with the secret it authenticated with"
+                );
+                Err(Failure::ClientChanged)
+            }
         };
     };
     live.issued(
@@ -340,7 +348,9 @@ pub fn store_alone(
 }
 
 fn refuse(batch: Vec<Job>, e: &DbError) {
-    if !matches!(e, DbError::Vanished(_)) {
+    if matches!(e, DbError::Vanished(_)) {
+        tracing::info!(error = %e, tokens = batch.len(), "a token refers to a row that is gone (answered as a protocol error)");
+    } else {
         tracing::warn!(error = %e, class = e.class(), tokens = batch.len(), "a batch of tokens could not be stored");
     }
     let failure = Failure::of(e);

@@ -16,6 +16,9 @@ const SECONDS_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// How often queued histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(1);
+
 /// Installs the process-wide recorder (once; later calls return the same handle).
 pub fn install() -> PrometheusHandle {
     HANDLE
@@ -27,16 +30,41 @@ pub fn install() -> PrometheusHandle {
             let handle = recorder.handle();
             // Fails only if another recorder was installed first, which nothing here does.
             let _ = metrics::set_global_recorder(recorder);
+            // Histogram samples wait in a queue until upkeep folds them into buckets: without
+            // a scrape for a while that queue would grow with every request.
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("consentry-metrics".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                });
             gauge!("consentry_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             handle
         })
         .clone()
 }
 
+/// Whether metrics are recorded at all: lets a caller skip the work of naming them.
+pub fn enabled() -> bool {
+    HANDLE.get().is_some()
+}
+
 /// One HTTP request, by route pattern (bounded: never the raw path) and status.
 pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
-    let status = status.to_string();
-    counter!("consentry_http_requests_total", "method" => method.to_owned(), "route" => route.to_owned(), "status" => status)
+    let method = match method {
+        "GET" => "GET",
+        "POST" => "POST",
+        "HEAD" => "HEAD",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        _ => "other",
+    };
+    counter!("consentry_http_requests_total", "method" => method, "route" => route.to_owned(), "status" => status.to_string())
         .increment(1);
     histogram!("consentry_http_request_duration_seconds", "route" => route.to_owned())
         .record(elapsed.as_secs_f64());

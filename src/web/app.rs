@@ -74,26 +74,7 @@ impl Listeners {
 pub fn serve(config: Config, pool: DbPool, listeners: Listeners) -> Result<(), StartupError> {
     let public = config.public_base();
     actix_web::rt::System::new().block_on(async move {
-        let metrics = match listeners.metrics {
-            Some(listener) => {
-                let addr = listener
-                    .local_addr()
-                    .map(|a| a.to_string())
-                    .unwrap_or_default();
-                let server = observe::metrics_server(listener, pool.clone()).map_err(|source| {
-                    StartupError::Bind {
-                        variable: "CONSENTRY_METRICS_BIND",
-                        addr: addr.clone(),
-                        source,
-                    }
-                })?;
-                tracing::info!(%addr, "serving Prometheus metrics at /metrics");
-                let handle = server.handle();
-                actix_web::rt::spawn(server);
-                Some(handle)
-            }
-            None => None,
-        };
+        let metrics = start_metrics(listeners.metrics, &pool)?;
         let app = Application::with_listener(config, pool, listeners.app)?;
         tracing::info!(
             port = app.port(),
@@ -111,6 +92,30 @@ pub fn serve(config: Config, pool: DbPool, listeners: Listeners) -> Result<(), S
         }
         stopped.map_err(StartupError::Stopped)
     })
+}
+
+/// Starts the `/metrics` listener beside the application, when one is configured.
+fn start_metrics(
+    listener: Option<TcpListener>,
+    pool: &DbPool,
+) -> Result<Option<actix_web::dev::ServerHandle>, StartupError> {
+    let Some(listener) = listener else {
+        return Ok(None);
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let server =
+        observe::metrics_server(listener, pool.clone()).map_err(|source| StartupError::Bind {
+            variable: "CONSENTRY_METRICS_BIND",
+            addr: addr.clone(),
+            source,
+        })?;
+    tracing::info!(%addr, "serving Prometheus metrics at /metrics");
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Ok(Some(handle))
 }
 
 fn bind(variable: &'static str, addr: std::net::SocketAddr) -> Result<TcpListener, StartupError> {
@@ -434,10 +439,15 @@ fn console_routes(cfg: &mut web::ServiceConfig) {
         .service(routes::admin::users::set_role)
         .service(routes::admin::users::reset_password)
         .service(routes::admin::users::set_access)
+        .service(routes::admin::users::deactivate)
+        .service(routes::admin::users::activate)
+        .service(routes::admin::users::delete)
         .service(routes::admin::audit::list)
         .service(routes::admin::audit::export)
         .service(routes::account::authorized_apps::list)
-        .service(routes::account::authorized_apps::revoke);
+        .service(routes::account::authorized_apps::revoke)
+        .service(routes::account::security::show)
+        .service(routes::account::security::change_password);
 }
 
 /// The protocol endpoints, discovery and the analytics API.

@@ -34,12 +34,18 @@ pub async fn observe(
     let result = next.call(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     // An error raised by a middleware becomes its response further out; its status is known.
-    let (status, route) = match &result {
-        Ok(res) => (res.status().as_u16(), res.request().match_pattern()),
-        Err(e) => (e.as_response_error().status_code().as_u16(), None),
+    let status = match &result {
+        Ok(res) => res.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
     };
-    let route = route.as_deref().unwrap_or("unmatched");
-    metrics::http_request(&method, route, status, elapsed);
+    if metrics::enabled() {
+        let route = result
+            .as_ref()
+            .ok()
+            .and_then(|r| r.request().match_pattern());
+        let route = route.as_deref().unwrap_or("unmatched");
+        metrics::http_request(&method, route, status, elapsed);
+    }
     span.in_scope(|| {
         tracing::info!(
             %client,

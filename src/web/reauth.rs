@@ -57,6 +57,10 @@ pub async fn confirm(
                 retry_at.format("%H:%M:%S")
             ),
         ))),
+        Outcome::Deactivated => Ok(Err(FieldErrors::one(
+            field,
+            "Your account is deactivated; nothing was changed.",
+        ))),
         Outcome::Busy => Err(AppError::Busy),
     }
 }

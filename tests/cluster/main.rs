@@ -790,7 +790,11 @@ fn print_server_warnings() {
         };
         let lines: Vec<&str> = log
             .lines()
-            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .filter(|l| {
+                l.contains("WARN")
+                    || l.contains("ERROR")
+                    || l.contains("refers to a row that is gone")
+            })
             .collect();
         println!(
             "--- Consentry node {n}: {} warning(s)/error(s), the last 40:",

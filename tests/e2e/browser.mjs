@@ -257,6 +257,15 @@ const scenarios = [
     await audit(page, 'revoked');
     await page.goto(`http://127.0.0.1:${CLIENT_PORT}/call`);
     check((await page.locator('#result').textContent()) === 'API 401', 'the next API call gets 401');
+    // Personal > Security: the password form, checked by axe, refuses a wrong current password.
+    await visit(page, '/account/security');
+    await page.getByLabel('Current password').fill('not the current password');
+    await page.getByLabel('New password', { exact: true }).fill('a new password for the test');
+    await page.getByLabel('New password, again').fill('a new password for the test');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    check((await page.locator('#current_password-error').textContent()).includes('incorrect'), 'a wrong current password is refused');
+    await audit(page, 'refused');
+    await shot(page, '07-security');
     await ctx.close();
   }],
 ];

@@ -531,7 +531,7 @@ async fn a_password_typed_at_a_terminal_is_not_echoed() {
     let app = spawn_app().await;
     let typed = "typed at a terminal, unseen";
     let script = r#"
-import os, pty, select, sys, time
+import os, pty, select, sys, termios, time
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], sys.argv[1:])
@@ -540,6 +540,10 @@ deadline = time.time() + 30
 while b"Password" not in out and time.time() < deadline:
     if select.select([fd], [], [], 0.5)[0]:
         out += os.read(fd, 1024)
+# Type only once the program has turned echo off (the prompt is printed just before), as
+# a person would: what is tested is that it does turn it off.
+while termios.tcgetattr(fd)[3] & termios.ECHO and time.time() < deadline:
+    time.sleep(0.01)
 os.write(fd, os.environ["TYPED"].encode() + b"\n")
 while True:
     try:

@@ -297,3 +297,45 @@ pub fn delete(conn: &mut MysqlConnection, client_id: &str) -> Result<bool, DbErr
     record(conn, Change::Client(id))?;
     Ok(true)
 }
+
+/// The client IDs and names of the clients `owner_id` owns, by name.
+pub fn owned_by(
+    conn: &mut MysqlConnection,
+    owner_id: i64,
+) -> Result<Vec<(String, String)>, DbError> {
+    Ok(oauth_clients::table
+        .filter(oauth_clients::owner_id.eq(owner_id))
+        .order(oauth_clients::name.asc())
+        .select((oauth_clients::client_id, oauth_clients::name))
+        .load(conn)?)
+}
+
+/// Gives every client of `from` to `to`; returns how many.
+pub fn reassign_owner(conn: &mut MysqlConnection, from: i64, to: i64) -> Result<usize, DbError> {
+    let ids: Vec<i64> = oauth_clients::table
+        .filter(oauth_clients::owner_id.eq(from))
+        .select(oauth_clients::id)
+        .for_update()
+        .load(conn)?;
+    diesel::update(oauth_clients::table.filter(oauth_clients::id.eq_any(&ids)))
+        .set(oauth_clients::owner_id.eq(to))
+        .execute(conn)?;
+    for id in &ids {
+        record(conn, Change::Client(*id))?;
+    }
+    Ok(ids.len())
+}
+
+/// Deletes every client of `owner_id` (their grants and tokens go with them); returns how many.
+pub fn delete_owned_by(conn: &mut MysqlConnection, owner_id: i64) -> Result<usize, DbError> {
+    let ids: Vec<i64> = oauth_clients::table
+        .filter(oauth_clients::owner_id.eq(owner_id))
+        .select(oauth_clients::id)
+        .for_update()
+        .load(conn)?;
+    diesel::delete(oauth_clients::table.filter(oauth_clients::id.eq_any(&ids))).execute(conn)?;
+    for id in &ids {
+        record(conn, Change::Client(*id))?;
+    }
+    Ok(ids.len())
+}

@@ -165,3 +165,17 @@ pub fn revoke_outside(
     .execute(conn)?;
     recorded(conn, n, Change::ClientGrants(client_id))
 }
+
+/// How many unrevoked, unexpired grants the user has given.
+pub fn count_live_of_user(
+    conn: &mut MysqlConnection,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> Result<i64, DbError> {
+    Ok(grants::table
+        .filter(grants::user_id.eq(user_id))
+        .filter(grants::revoked_at.is_null())
+        .filter(grants::expires_at.gt(now))
+        .count()
+        .get_result(conn)?)
+}

@@ -20,9 +20,15 @@ pub struct UserRow {
     pub last_login_at: Option<NaiveDateTime>,
     /// Raised whenever the user's console sessions must end (password, role, removal).
     pub session_epoch: i32,
+    /// Set while the user may not sign in.
+    pub deactivated_at: Option<NaiveDateTime>,
 }
 
 impl UserRow {
+    pub fn is_active(&self) -> bool {
+        self.deactivated_at.is_none()
+    }
+
     /// The stored role; the CHECK constraint keeps it one of the three.
     pub fn role(&self) -> Role {
         self.role.parse().unwrap_or(Role::User)
@@ -157,12 +163,36 @@ pub fn update_role(conn: &mut MysqlConnection, id: i64, role: Role) -> Result<()
     record(conn, Change::User(id))
 }
 
-/// Locks every superuser row until the transaction ends; returns how many there are.
+/// Locks every active superuser row until the transaction ends; returns how many there are.
 pub fn lock_superusers(conn: &mut MysqlConnection) -> Result<usize, DbError> {
     Ok(users::table
         .filter(users::role.eq(Role::Superuser.as_str()))
+        .filter(users::deactivated_at.is_null())
         .select(users::id)
         .for_update()
         .load::<i64>(conn)?
         .len())
+}
+
+/// Deactivates (`Some(now)`) or reactivates (`None`) a user; either way their console
+/// sessions end.
+pub fn set_deactivated(
+    conn: &mut MysqlConnection,
+    id: i64,
+    at: Option<NaiveDateTime>,
+) -> Result<(), DbError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::deactivated_at.eq(at),
+            users::session_epoch.eq(users::session_epoch + 1),
+        ))
+        .execute(conn)?;
+    record(conn, Change::User(id))
+}
+
+/// Deletes a user; their grants, tokens, consents, codes and site access go with them
+/// (foreign keys). Clients they own must have been reassigned or deleted first.
+pub fn delete(conn: &mut MysqlConnection, id: i64) -> Result<(), DbError> {
+    diesel::delete(users::table.find(id)).execute(conn)?;
+    record(conn, Change::User(id))
 }

@@ -119,6 +119,13 @@ pub async fn submit(
             typed,
             next,
         ),
+        Outcome::Deactivated => login_page(
+            &session,
+            StatusCode::FORBIDDEN,
+            Some("This account is deactivated. Ask a superuser to reactivate it.".into()),
+            typed,
+            next,
+        ),
         Outcome::Busy => Err(AppError::Busy),
         Outcome::Throttled { retry_at } => {
             let now = Utc::now().naive_utc();

@@ -20,7 +20,7 @@ async fn superuser_sees_all_administration_navigation() {
     let links = nav_links(&app.get_html("/").await);
     for link in ADMIN_LINKS
         .iter()
-        .chain(["/account/authorized-apps"].iter())
+        .chain(["/account/authorized-apps", "/account/security"].iter())
     {
         assert!(links.contains(&link.to_string()), "{link} in {links:?}");
     }
@@ -49,17 +49,23 @@ async fn plain_user_sees_only_personal_pages_and_gets_403_elsewhere() {
     let app = spawn_app().await;
     app.sign_in_as("enduser", Role::User).await;
     let links = nav_links(&app.get_html("/").await);
-    assert_eq!(links, vec!["/account/authorized-apps".to_string()]);
+    assert_eq!(links, ["/account/authorized-apps", "/account/security"]);
     for page in ADMIN_PAGES {
         assert_eq!(app.get(page).await.status(), 403, "{page}");
     }
     assert_eq!(app.get("/account/authorized-apps").await.status(), 200);
+    assert_eq!(app.get("/account/security").await.status(), 200);
 }
 
 #[tokio::test]
 async fn anonymous_visitors_are_sent_to_sign_in() {
     let app = spawn_app().await;
-    for page in ["/", "/account/authorized-apps", "/admin/audit"] {
+    for page in [
+        "/",
+        "/account/authorized-apps",
+        "/account/security",
+        "/admin/audit",
+    ] {
         let res = app.get(page).await;
         assert_eq!(res.status(), 303, "{page}");
         assert!(

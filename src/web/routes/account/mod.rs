@@ -1,3 +1,4 @@
 //! Personal pages every signed-in user has.
 
 pub mod authorized_apps;
+pub mod security;

@@ -150,6 +150,11 @@ struct ShowPage {
     roles: [Role; 3],
     levels: [AccessLevel; 3],
     sites: Vec<SiteAccess>,
+    /// What deleting the user takes with it: their live grants and the clients they own
+    /// (client ID, name), and who could take those clients over.
+    live_grants: i64,
+    owned: Vec<(String, String)>,
+    heirs: Vec<String>,
     errors: FieldErrors,
 }
 
@@ -157,6 +162,14 @@ impl ShowPage {
     fn base(&self) -> String {
         format!("{LIST}/{}", self.shown.login)
     }
+}
+
+/// What would go with a deleted user.
+#[derive(Default)]
+struct Fate {
+    live_grants: i64,
+    owned: Vec<(String, String)>,
+    heirs: Vec<String>,
 }
 
 async fn show_page(
@@ -167,9 +180,18 @@ async fn show_page(
     session: Option<&Session>,
 ) -> Result<HttpResponse, AppError> {
     let login = login.to_string();
-    let (shown, sites) = db::run(&state.pool, move |conn| {
+    let (shown, sites, fate) = db::run(&state.pool, move |conn| {
         let Some(shown) = models::users::find_by_login(conn, &login)? else {
-            return Ok((None, vec![]));
+            return Ok((None, vec![], Fate::default()));
+        };
+        let fate = Fate {
+            live_grants: models::grants::count_live_of_user(conn, shown.id, models::now())?,
+            owned: models::clients::owned_by(conn, shown.id)?,
+            heirs: models::users::list(conn)?
+                .into_iter()
+                .filter(|u| u.id != shown.id && u.is_active() && u.role() == Role::Superuser)
+                .map(|u| u.login)
+                .collect(),
         };
         let levels = models::site_access::for_user(conn, shown.id)?;
         let sites = models::sites::list(conn)?
@@ -182,7 +204,7 @@ async fn show_page(
                 site,
             })
             .collect();
-        Ok((Some(shown), sites))
+        Ok((Some(shown), sites, fate))
     })
     .await?;
     let shown = shown.ok_or(AppError::NotFound)?;
@@ -196,6 +218,9 @@ async fn show_page(
         roles: ROLES,
         levels: AccessLevel::ALL,
         sites,
+        live_grants: fate.live_grants,
+        owned: fate.owned,
+        heirs: fate.heirs,
         errors,
     };
     render_form(&page.errors, &page)
@@ -326,4 +351,161 @@ pub async fn set_access(
         },
     );
     Ok(see_other(&format!("{LIST}/{login}")))
+}
+
+/// The confirmation field of the deactivate, activate and delete forms.
+const STATUS_CONFIRM_FIELD: &str = "status_confirm_password";
+const DELETE_CONFIRM_FIELD: &str = "delete_confirm_password";
+
+#[post("/admin/users/{login}/deactivate")]
+pub async fn deactivate(
+    Superuser(user): Superuser,
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    change_status(
+        user,
+        req,
+        session,
+        state,
+        path.into_inner(),
+        fields,
+        Status::Deactivated,
+    )
+    .await
+}
+
+#[post("/admin/users/{login}/activate")]
+pub async fn activate(
+    Superuser(user): Superuser,
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    change_status(
+        user,
+        req,
+        session,
+        state,
+        path.into_inner(),
+        fields,
+        Status::Active,
+    )
+    .await
+}
+
+/// What a user is made by the deactivate and activate forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Active,
+    Deactivated,
+}
+
+/// Deactivates or reactivates `login` once the superuser's password is confirmed.
+async fn change_status(
+    user: SessionUser,
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    login: String,
+    fields: Fields,
+    to: Status,
+) -> Result<HttpResponse, AppError> {
+    let parsed = Login::parse(&login).map_err(|_| AppError::NotFound)?;
+    if let Err(errors) = reauth::confirm(&state, &user, &req, &fields, STATUS_CONFIRM_FIELD).await?
+    {
+        return show_page(&state, &user, &login, errors, None).await;
+    }
+    let actor = Actor::new(&user.login).from_ip(client_ip(&req));
+    let done = db::run_with(&state.pool, move |conn| {
+        if to == Status::Deactivated {
+            accounts::deactivate(conn, &parsed, &actor)
+        } else {
+            accounts::activate(conn, &parsed, &actor)
+        }
+    })
+    .await;
+    match done {
+        Ok(()) if to == Status::Deactivated => flash(
+            &session,
+            format!(
+                "{login} is deactivated: their sessions ended and their applications lost access."
+            ),
+        ),
+        Ok(()) => flash(&session, format!("{login} may sign in again.")),
+        Err(AccountError::LastSuperuser(_)) => {
+            let errors = FieldErrors::one(
+                STATUS_CONFIRM_FIELD,
+                "This is the last active superuser; make another user superuser first.",
+            );
+            return show_page(&state, &user, &login, errors, None).await;
+        }
+        Err(AccountError::UnknownLogin(_)) => return Err(AppError::NotFound),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(see_other(&format!("{LIST}/{login}")))
+}
+
+#[post("/admin/users/{login}/delete")]
+pub async fn delete(
+    Superuser(user): Superuser,
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    let login = path.into_inner();
+    let parsed = Login::parse(&login).map_err(|_| AppError::NotFound)?;
+    let clients = match fields.text("clients").as_str() {
+        "delete" => accounts::OwnedClients::Delete,
+        "reassign" => match Login::parse(&fields.text("heir")) {
+            Ok(heir) => accounts::OwnedClients::ReassignTo(heir),
+            Err(_) => {
+                let errors =
+                    FieldErrors::one("heir", "Choose the superuser who takes the clients over.");
+                return show_page(&state, &user, &login, errors, None).await;
+            }
+        },
+        _ => accounts::OwnedClients::None,
+    };
+    if let Err(errors) = reauth::confirm(&state, &user, &req, &fields, DELETE_CONFIRM_FIELD).await?
+    {
+        return show_page(&state, &user, &login, errors, None).await;
+    }
+    let actor = Actor::new(&user.login).from_ip(client_ip(&req));
+    let done = db::run_with(&state.pool, move |conn| {
+        accounts::delete(conn, &parsed, &clients, &actor)
+    })
+    .await;
+    let problem = match done {
+        Ok(done) => {
+            flash(
+                &session,
+                format!(
+                    "{login} was deleted: {} application grant(s) revoked, {} client(s) handed over, {} client(s) deleted.",
+                    done.grants_revoked, done.clients_reassigned, done.clients_deleted
+                ),
+            );
+            return Ok(see_other(LIST));
+        }
+        Err(AccountError::UnknownLogin(_)) => return Err(AppError::NotFound),
+        Err(AccountError::LastSuperuser(_)) => (
+            DELETE_CONFIRM_FIELD,
+            "This is the last active superuser; make another user superuser first.".to_string(),
+        ),
+        Err(AccountError::OwnsClients(_, n)) => (
+            "clients",
+            format!("This user owns {n} client(s): hand them over or delete them."),
+        ),
+        Err(e @ AccountError::NotAnHeir(_)) => ("heir", e.to_string()),
+        Err(e) => return Err(e.into()),
+    };
+    let errors = FieldErrors::one(problem.0, problem.1);
+    show_page(&state, &user, &login, errors, None).await
 }

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
 use crate::audit::Actor;
-use crate::auth::{accounts, initial_password, password};
+use crate::auth::{accounts, initial_password};
 use crate::db::{self, models};
 use crate::domain::{FieldErrors, Login, Password};
 use crate::web::csrf::CsrfForm;
@@ -68,11 +68,7 @@ pub async fn change_password(
     if let Err(errors) = reauth::confirm(&state, &user, &req, &fields, CURRENT_FIELD).await? {
         return page(&user, None, errors);
     }
-    let hash = state
-        .hasher
-        .run(move || password::hash(&new))
-        .await
-        .map_err(|_| AppError::Busy)?;
+    let hash = state.hash_password(new).await?;
     let login = Login::parse(&user.login).map_err(|e| AppError::Internal(e.0))?;
     let actor = Actor::new(&user.login).from_ip(client_ip(&req));
     let changed = login.clone();

@@ -8,7 +8,6 @@ use askama::Template;
 use crate::audit::Actor;
 use crate::auth::accounts::{self, AccountError};
 use crate::auth::initial_password;
-use crate::auth::password::{self, Hashed};
 use crate::db::{self, models, models::sites::SiteRow, models::users::UserRow};
 use crate::domain::{AccessLevel, Email, FieldErrors, Login, Password, Role, parse_site_id};
 use crate::web::csrf::CsrfForm;
@@ -103,7 +102,7 @@ pub async fn create(
     }
     let actor = Actor::new(&user.login).from_ip(client_ip(&req));
     let shown = login.to_string();
-    let hash = hash_in_pool(&state, password).await?;
+    let hash = state.hash_password(password).await?;
     let created = db::run_with(&state.pool, move |conn| {
         accounts::create(conn, &login, &email, role, &hash, &actor)
     })
@@ -119,15 +118,6 @@ pub async fn create(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// Hashes a new password in the bounded pool (503 when every slot stays busy).
-async fn hash_in_pool(state: &AppState, password: Password) -> Result<Hashed, AppError> {
-    state
-        .hasher
-        .run(move || password::hash(&password))
-        .await
-        .map_err(|_| AppError::Busy)
 }
 
 /// One site and the user's level on it, for the access table.
@@ -297,7 +287,7 @@ pub async fn reset_password(
     }
     let actor = Actor::new(&user.login).from_ip(client_ip(&req));
     let revoke_grants = fields.checked("revoke_grants");
-    let hash = hash_in_pool(&state, password).await?;
+    let hash = state.hash_password(password).await?;
     let changed = parsed.clone();
     db::run_with(&state.pool, move |conn| {
         accounts::set_password(conn, &parsed, &hash, &actor, revoke_grants)

@@ -307,7 +307,7 @@ impl Config {
         let public_url = parse_public_url(
             &get("CONSENTRY_PUBLIC_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
         )?;
-        let data_dir = PathBuf::from(get("CONSENTRY_DATA_DIR").unwrap_or_else(|| "data".into()));
+        let data_dir = data_dir(get("CONSENTRY_DATA_DIR"));
         let (session_key, session_key_source) = match get("CONSENTRY_SESSION_KEY") {
             Some(raw) => (decode_session_key(&raw)?, KeySource::Environment),
             None => load_or_create_session_key(&data_dir)?,
@@ -483,6 +483,17 @@ fn load_or_create_session_key(data_dir: &Path) -> Result<(SecretBytes, KeySource
             fix,
         )),
     }
+}
+
+/// `CONSENTRY_DATA_DIR`, `data` when unset.
+fn data_dir(raw: Option<String>) -> PathBuf {
+    PathBuf::from(raw.unwrap_or_else(|| "data".into()))
+}
+
+/// The data directory alone, for a command that needs nothing else of the configuration
+/// once its work is committed (and must not fail on the rest).
+pub fn data_dir_from_env() -> PathBuf {
+    data_dir(std::env::var("CONSENTRY_DATA_DIR").ok())
 }
 
 fn socket_address(variable: &'static str, raw: &str) -> Result<SocketAddr, ConfigError> {

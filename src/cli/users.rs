@@ -127,7 +127,7 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             let mut conn = prepared_connection()?;
             let hash = crate::auth::password::hash(&password);
             accounts::set_password(&mut conn, &login, &hash, &cli_actor(), !keep_grants)?;
-            initial_password::forget(&Config::from_env()?.data_dir, &login);
+            initial_password::forget(&crate::config::data_dir_from_env(), &login);
             if keep_grants {
                 println!("password of '{login}' changed; their console sessions ended");
             } else {

@@ -407,7 +407,7 @@ fn client_credentials(
     }
     .ok_or_else(|| {
         OAuthError::unauthorized_client(
-            "This client has no owner to act as; it cannot use client credentials.",
+            "This client has no active owner to act as; it cannot use client credentials.",
         )
     })?;
     if !scopes::role_allows(owner.role, scope) {

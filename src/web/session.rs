@@ -112,8 +112,10 @@ impl FromRequest for SessionUser {
                 models::users::find_by_id(conn, user_id)
             })
             .await?;
-            // A session from before the user's last password, role or account change ends.
-            let Some(user) = user.filter(|u| i64::from(u.session_epoch) == epoch) else {
+            // A session from before the user's last password, role or account change ends,
+            // and so does any session of a deactivated user.
+            let Some(user) = user.filter(|u| i64::from(u.session_epoch) == epoch && u.is_active())
+            else {
                 session.purge();
                 return Err(sign_in());
             };

@@ -179,6 +179,21 @@ async fn deactivation_ends_access_and_sign_in_until_the_user_is_activated_again(
     let out = consentry(&app, &["user", "activate", "--login", "alice"], "");
     assert!(out.status.success(), "{}", crate::cli::stderr(&out));
     assert_eq!(again.login("alice", PASSWORD).await.status(), 303);
+    // A deactivated owner's clients no longer act as them (client credentials).
+    app.create_user("root9", Role::Superuser).await;
+    let out = consentry(&app, &["user", "deactivate", "--login", "owner"], "");
+    assert!(out.status.success(), "{}", crate::cli::stderr(&out));
+    crate::common::until("the deactivated owner's client refused", || async {
+        let (status, _, body) = protocol::post(
+            &app,
+            "/oauth2/token",
+            Some((&client.id, client.secret())),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+        status == 400 && error(&body) == "unauthorized_client"
+    })
+    .await;
     let actions = app.audit_actions();
     for action in ["user.deactivated", "user.activated", "user.grants_revoked"] {
         assert!(

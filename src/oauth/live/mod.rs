@@ -306,7 +306,7 @@ impl Live {
         );
     }
 
-    /// A user by id; `None` when there is no such user (any more).
+    /// A user by id; `None` when there is no such user (any more) or they are deactivated.
     pub fn user(&self, db: &mut impl Connect, id: i64) -> Result<Option<Arc<UserFacts>>, DbError> {
         if self.trusted()
             && let Some(user) = self.users.get(&id)
@@ -317,13 +317,17 @@ impl Live {
         let epoch = self.epoch();
         let conn = db.connection()?;
         metrics::cache_lookup("users", false);
-        let loaded = models::users::find_by_id(conn, id)?.map(|u| {
-            Arc::new(UserFacts {
-                id: u.id,
-                role: u.role(),
-                login: u.login,
-            })
-        });
+        // A deactivated user acts for no token: not their codes, refresh tokens or
+        // clients (client credentials act as the owner).
+        let loaded = models::users::find_by_id(conn, id)?
+            .filter(|u| u.is_active())
+            .map(|u| {
+                Arc::new(UserFacts {
+                    id: u.id,
+                    role: u.role(),
+                    login: u.login,
+                })
+            });
         // A missing user is not remembered: a new one may be about to get this id.
         if let Some(user) = &loaded {
             self.keep(

@@ -94,9 +94,10 @@ fn revoke_all_access(
     Ok(grants)
 }
 
-/// A user in a transaction, or [`AccountError::UnknownLogin`].
+/// A user in a transaction, locked until it ends (a superuser deactivated while they are
+/// chosen to take over clients, say), or [`AccountError::UnknownLogin`].
 fn existing(conn: &mut MysqlConnection, login: &Login) -> Result<users::UserRow, AccountError> {
-    users::find_by_login(conn, login.as_str())?
+    users::lock_by_login(conn, login.as_str())?
         .ok_or_else(|| AccountError::UnknownLogin(login.to_string()))
 }
 

@@ -212,13 +212,16 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Site { command } => site(command),
         Command::Access { command } => access(command),
         Command::Completions { shell } => {
+            // Written in one go, so that a closed pipe is an error to report, not a panic.
+            let mut script = Vec::new();
             clap_complete::generate(
                 shell,
                 &mut <Cli as clap::CommandFactory>::command(),
                 "consentry",
-                &mut std::io::stdout(),
+                &mut script,
             );
-            Ok(())
+            std::io::Write::write_all(&mut std::io::stdout(), &script)
+                .map_err(|e| CliError::Io(format!("standard output: {}", one_line(e))))
         }
         Command::Manpage => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
             .render(&mut std::io::stdout())
@@ -326,11 +329,16 @@ fn ensure_first_superuser(conn: &mut MysqlConnection, config: &Config) -> Result
     let login = &created.login;
     match created.generated_password {
         Some(pw) => {
+            // Exit 2 (configuration): a restart would not write it either, as the user exists.
             let path = initial_password::write(&config.data_dir, login, &pw).map_err(|e| {
-                CliError::Io(format!(
-                    "CONSENTRY_DATA_DIR: created the first superuser '{login}' but cannot write its password to {} ({}); fix: make the directory writable, then set a password with `consentry user set-password --login {login}`",
-                    initial_password::path(&config.data_dir).display(),
-                    one_line(e)
+                CliError::Config(ConfigError::new(
+                    "CONSENTRY_DATA_DIR",
+                    format!(
+                        "created the first superuser '{login}' but cannot write its password to {} ({})",
+                        initial_password::path(&config.data_dir).display(),
+                        one_line(e)
+                    ),
+                    format!("make the directory writable, then set a password with `consentry user set-password --login {login}`"),
                 ))
             })?;
             tracing::info!(

@@ -88,6 +88,16 @@ pub fn find_by_login(conn: &mut MysqlConnection, login: &str) -> Result<Option<U
         .optional()?)
 }
 
+/// Like [`find_by_login`], locking the row until the transaction ends.
+pub fn lock_by_login(conn: &mut MysqlConnection, login: &str) -> Result<Option<UserRow>, DbError> {
+    Ok(users::table
+        .filter(users::login.eq(login))
+        .select(UserRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?)
+}
+
 pub fn find_by_id(conn: &mut MysqlConnection, id: i64) -> Result<Option<UserRow>, DbError> {
     Ok(users::table
         .find(id)

@@ -1,7 +1,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{TestApp, spawn_app};
+use crate::common::{TestApp, free_port, spawn_app};
 
 pub fn consentry(app: &TestApp, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
@@ -17,6 +17,29 @@ pub fn consentry(app: &TestApp, args: &[&str], stdin: &str) -> Output {
     // The command may exit (on a validation error) before reading its input.
     let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     child.wait_with_output().unwrap()
+}
+
+/// `bin serve` on 127.0.0.1:`port` against the test app's database and data directory;
+/// the caller adds what the test is about and spawns it.
+pub fn serve_command(app: &TestApp, bin: &std::path::Path, port: u16) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve")
+        .env("DATABASE_URL", app.db_url.full())
+        .env("CONSENTRY_DATA_DIR", &app.data_dir)
+        .env("CONSENTRY_BIND", format!("127.0.0.1:{port}"))
+        .env("CONSENTRY_PUBLIC_URL", format!("http://127.0.0.1:{port}"));
+    cmd
+}
+
+/// Waits until `url` answers 200 (a server process starting), for at most 15 s.
+pub async fn wait_for(url: &str) {
+    for _ in 0..150 {
+        if reqwest::get(url).await.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not answer");
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -235,35 +258,18 @@ async fn bad_configuration_exits_2_naming_the_variable() {
 #[tokio::test]
 async fn serve_creates_the_first_superuser_once() {
     let app = spawn_app().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let start = || {
-        Command::new(env!("CARGO_BIN_EXE_consentry"))
-            .env("DATABASE_URL", app.db_url.full())
-            .env("CONSENTRY_DATA_DIR", &app.data_dir)
-            .env("CONSENTRY_BIND", format!("127.0.0.1:{port}"))
-            .env("CONSENTRY_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        serve_command(&app, env!("CARGO_BIN_EXE_consentry").as_ref(), port)
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
     };
-    let wait_ready = || async {
-        for _ in 0..100 {
-            let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("server did not become ready");
-    };
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
     let mut first = start();
-    wait_ready().await;
+    wait_for(&readyz).await;
     first.kill().unwrap();
     let out = first.wait_with_output().unwrap();
     let logged = format!(
@@ -293,7 +299,7 @@ async fn serve_creates_the_first_superuser_once() {
     assert_eq!(app.login("admin", &password).await.status(), 303);
 
     let mut second = start();
-    wait_ready().await;
+    wait_for(&readyz).await;
     second.kill().unwrap();
     let out = second.wait_with_output().unwrap();
     let logged = String::from_utf8_lossy(&out.stderr);
@@ -319,31 +325,16 @@ async fn a_copied_binary_serves_its_stylesheet_from_any_directory() {
     std::fs::create_dir_all(&dir).unwrap();
     let bin = dir.join("consentry");
     std::fs::copy(env!("CARGO_BIN_EXE_consentry"), &bin).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(&bin)
+    let port = free_port();
+    let mut server = serve_command(&app, &bin, port)
         .current_dir(&dir)
-        .env("DATABASE_URL", app.db_url.full())
-        .env("CONSENTRY_DATA_DIR", &app.data_dir)
-        .env("CONSENTRY_BIND", format!("127.0.0.1:{port}"))
-        .env("CONSENTRY_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    wait_for(&format!("http://127.0.0.1:{port}/readyz")).await;
     let url = format!("http://127.0.0.1:{port}/static/css/consentry.css");
-    let mut answer = None;
-    for _ in 0..100 {
-        if let Ok(r) = reqwest::get(&url).await {
-            answer = Some(r);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let res = answer.expect("the copied binary did not serve");
+    let res = reqwest::get(&url).await.unwrap();
     assert_eq!(res.status(), 200);
     let headers = res.headers().clone();
     assert_eq!(headers["content-type"], "text/css; charset=utf-8");

@@ -287,6 +287,15 @@ impl TestApp {
     }
 }
 
+/// A port nothing listens on now, for a server started as a process of its own.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn csrf_in(html: &str) -> String {
     let doc = scraper::Html::parse_document(html);
     let sel = scraper::Selector::parse("input[name=csrf_token]").unwrap();

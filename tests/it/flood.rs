@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use consentry::db;
 
-use crate::common::{browser_from, csrf_in, server_url};
+use crate::common::{browser_from, csrf_in, free_port, server_url};
 
 /// A `consentry serve` process on its own database, stopped and dropped at the end.
 struct Served {
@@ -23,14 +23,6 @@ impl Drop for Served {
         let url = self.db.clone();
         let _ = std::thread::spawn(move || db::drop_database(&url)).join();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn serve() -> Served {

@@ -4,28 +4,10 @@
 
 use std::process::{Child, Command, Stdio};
 
-use crate::cli::{consentry, stderr};
+use crate::cli::{consentry, serve_command, stderr, wait_for};
 use consentry::domain::Role;
 
-use crate::common::{PASSWORD, csrf_in, spawn_app};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_for(url: &str) {
-    for _ in 0..150 {
-        if reqwest::get(url).await.is_ok_and(|r| r.status() == 200) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("{url} did not answer");
-}
+use crate::common::{PASSWORD, csrf_in, free_port, spawn_app};
 
 fn stop(server: Child) -> String {
     // SAFETY: sends SIGTERM to the child this test started.
@@ -66,11 +48,7 @@ async fn json_logs_name_each_request_hold_no_secret_and_metrics_count_what_happe
 
     let (port, metrics_port) = (free_port(), free_port());
     let base = format!("http://127.0.0.1:{port}");
-    let server = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .env("DATABASE_URL", app.db_url.full())
-        .env("CONSENTRY_DATA_DIR", &app.data_dir)
-        .env("CONSENTRY_BIND", format!("127.0.0.1:{port}"))
-        .env("CONSENTRY_PUBLIC_URL", &base)
+    let server = serve_command(&app, env!("CARGO_BIN_EXE_consentry").as_ref(), port)
         .env(
             "CONSENTRY_METRICS_BIND",
             format!("127.0.0.1:{metrics_port}"),
@@ -249,11 +227,7 @@ async fn text_logs_have_no_colour_off_a_terminal_and_a_bad_format_is_refused() {
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let server = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .env("DATABASE_URL", app.db_url.full())
-        .env("CONSENTRY_DATA_DIR", &app.data_dir)
-        .env("CONSENTRY_BIND", format!("127.0.0.1:{port}"))
-        .env("CONSENTRY_PUBLIC_URL", &base)
+    let server = serve_command(&app, env!("CARGO_BIN_EXE_consentry").as_ref(), port)
         .env(
             "CONSENTRY_ADMIN_PASSWORD",
             "an admin password for this test",

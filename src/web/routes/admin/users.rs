@@ -346,66 +346,21 @@ pub async fn set_access(
 /// The confirmation field of the deactivate, activate and delete forms.
 const STATUS_CONFIRM_FIELD: &str = "status_confirm_password";
 const DELETE_CONFIRM_FIELD: &str = "delete_confirm_password";
-
-#[post("/admin/users/{login}/deactivate")]
-pub async fn deactivate(
-    Superuser(user): Superuser,
-    req: HttpRequest,
-    session: Session,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    CsrfForm(fields): CsrfForm<Fields>,
-) -> Result<HttpResponse, AppError> {
-    change_status(
-        user,
-        req,
-        session,
-        state,
-        path.into_inner(),
-        fields,
-        Status::Deactivated,
-    )
-    .await
-}
-
-#[post("/admin/users/{login}/activate")]
-pub async fn activate(
-    Superuser(user): Superuser,
-    req: HttpRequest,
-    session: Session,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    CsrfForm(fields): CsrfForm<Fields>,
-) -> Result<HttpResponse, AppError> {
-    change_status(
-        user,
-        req,
-        session,
-        state,
-        path.into_inner(),
-        fields,
-        Status::Active,
-    )
-    .await
-}
-
-/// What a user is made by the deactivate and activate forms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    Active,
-    Deactivated,
-}
+const LAST_ACTIVE_SUPERUSER: &str =
+    "This is the last active superuser; make another user superuser first.";
 
 /// Deactivates or reactivates `login` once the superuser's password is confirmed.
-async fn change_status(
-    user: SessionUser,
+#[post("/admin/users/{login}/{change:(deactivate|activate)}")]
+pub async fn change_status(
+    Superuser(user): Superuser,
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
-    login: String,
-    fields: Fields,
-    to: Status,
+    path: web::Path<(String, String)>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<HttpResponse, AppError> {
+    let (login, change) = path.into_inner();
+    let deactivate = change == "deactivate";
     let parsed = Login::parse(&login).map_err(|_| AppError::NotFound)?;
     if let Err(errors) = reauth::confirm(&state, &user, &req, &fields, STATUS_CONFIRM_FIELD).await?
     {
@@ -413,7 +368,7 @@ async fn change_status(
     }
     let actor = Actor::new(&user.login).from_ip(client_ip(&req));
     let done = db::run_with(&state.pool, move |conn| {
-        if to == Status::Deactivated {
+        if deactivate {
             accounts::deactivate(conn, &parsed, &actor)
         } else {
             accounts::activate(conn, &parsed, &actor)
@@ -421,7 +376,7 @@ async fn change_status(
     })
     .await;
     match done {
-        Ok(()) if to == Status::Deactivated => flash(
+        Ok(()) if deactivate => flash(
             &session,
             format!(
                 "{login} is deactivated: their sessions ended and their applications lost access."
@@ -429,10 +384,7 @@ async fn change_status(
         ),
         Ok(()) => flash(&session, format!("{login} may sign in again.")),
         Err(AccountError::LastSuperuser(_)) => {
-            let errors = FieldErrors::one(
-                STATUS_CONFIRM_FIELD,
-                "This is the last active superuser; make another user superuser first.",
-            );
+            let errors = FieldErrors::one(STATUS_CONFIRM_FIELD, LAST_ACTIVE_SUPERUSER);
             return show_page(&state, &user, &login, errors, None).await;
         }
         Err(AccountError::UnknownLogin(_)) => return Err(AppError::NotFound),
@@ -485,10 +437,9 @@ pub async fn delete(
             return Ok(see_other(LIST));
         }
         Err(AccountError::UnknownLogin(_)) => return Err(AppError::NotFound),
-        Err(AccountError::LastSuperuser(_)) => (
-            DELETE_CONFIRM_FIELD,
-            "This is the last active superuser; make another user superuser first.".to_string(),
-        ),
+        Err(AccountError::LastSuperuser(_)) => {
+            (DELETE_CONFIRM_FIELD, LAST_ACTIVE_SUPERUSER.to_string())
+        }
         Err(AccountError::OwnsClients(_, n)) => (
             "clients",
             format!("This user owns {n} client(s): hand them over or delete them."),

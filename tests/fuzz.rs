@@ -335,6 +335,7 @@ fn open_settings() -> Settings {
         client_credentials_enabled: true,
         refresh_tokens_enabled: true,
         allowed_scopes: vec![Scope::Read, Scope::Write, Scope::Admin, Scope::Superuser],
+        allowed_identity: consentry::domain::Identity::of(&consentry::domain::IdentityScope::ALL),
         registration_enabled: true,
         registration_policy: RegistrationPolicy::Open,
         audit_retention_days: 400,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::ApiError;
 use crate::db::{Connect, models};
-use crate::domain::{AccessLevel, Role, Scope};
+use crate::domain::{AccessLevel, Role, Scope, ScopeSet};
 use crate::oauth::live::Live;
 use crate::oauth::{Protocol, access};
 
@@ -54,7 +54,13 @@ pub fn authenticate(
         )
     };
     let active = access::active_access_token(db, proto, token)?.ok_or_else(invalid)?;
-    let scope: Scope = active.claims.scope.parse().map_err(|_| invalid())?;
+    let scopes: ScopeSet = active.claims.scope.parse().map_err(|_| invalid())?;
+    let scope = scopes
+        .matomo()
+        .ok_or_else(|| ApiError::InsufficientScope {
+            needed: Scope::Read.as_str(),
+            message: "This token carries only OpenID Connect scopes: ask for a matomo scope as well to call the API.".into(),
+        })?;
     let user_id = active.facts.user_id.ok_or_else(invalid)?;
     let user = proto.live.user(db, user_id)?.ok_or_else(invalid)?;
     access::touch_last_used(proto, active.client.id);
@@ -119,7 +125,7 @@ impl Caller {
                 format!("no website has ID {site_id}"),
             )),
             _ => Err(ApiError::InsufficientScope {
-                needed: scope_for(needed),
+                needed: scope_for(needed).as_str(),
                 message: format!(
                     "You need {} access on website {site_id}, and your token's scope ({}) with your own access allows {}.",
                     needed,
@@ -136,7 +142,7 @@ impl Caller {
             return Ok(());
         }
         Err(ApiError::InsufficientScope {
-            needed: Scope::Superuser,
+            needed: Scope::Superuser.as_str(),
             message: "This method needs superuser access: a matomo:superuser token of a superuser."
                 .into(),
         })

@@ -4,9 +4,9 @@
 
 pub mod caller;
 pub mod methods;
+pub mod userinfo;
 
 use crate::db::DbError;
-use crate::domain::Scope;
 
 pub use caller::Caller;
 
@@ -30,7 +30,11 @@ pub enum ApiError {
     InvalidToken(String),
     /// The token's scope, or its user's own access, is not enough for this call.
     #[error("{message}")]
-    InsufficientScope { needed: Scope, message: String },
+    /// `needed`: the scope to ask for, named in the challenge.
+    InsufficientScope {
+        needed: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]

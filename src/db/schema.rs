@@ -15,6 +15,8 @@ diesel::table! {
         last_login_at -> Nullable<Datetime>,
         session_epoch -> Integer,
         deactivated_at -> Nullable<Datetime>,
+        #[max_length = 36]
+        subject -> Char,
     }
 }
 
@@ -199,6 +201,8 @@ diesel::table! {
         #[max_length = 43]
         code_challenge -> Nullable<Char>,
         expires_at -> Datetime,
+        #[max_length = 255]
+        nonce -> Nullable<Varchar>,
     }
 }
 
@@ -212,7 +216,7 @@ diesel::table! {
         #[max_length = 2048]
         redirect_uri -> Varchar,
         redirect_uri_given -> Bool,
-        #[max_length = 32]
+        #[max_length = 63]
         scope -> Varchar,
         #[max_length = 43]
         code_challenge -> Nullable<Char>,
@@ -221,6 +225,11 @@ diesel::table! {
         used_at -> Nullable<Datetime>,
         #[max_length = 22]
         used_by -> Nullable<Char>,
+        #[max_length = 255]
+        nonce -> Nullable<Varchar>,
+        auth_time -> Nullable<Datetime>,
+        #[max_length = 16]
+        amr -> Nullable<Varchar>,
     }
 }
 
@@ -232,13 +241,16 @@ diesel::table! {
         code_id -> Nullable<Bigint>,
         #[max_length = 32]
         grant_type -> Varchar,
-        #[max_length = 32]
+        #[max_length = 63]
         scope -> Varchar,
         created_at -> Datetime,
         expires_at -> Datetime,
         revoked_at -> Nullable<Datetime>,
         #[max_length = 22]
         first_jti -> Nullable<Char>,
+        auth_time -> Nullable<Datetime>,
+        #[max_length = 16]
+        amr -> Nullable<Varchar>,
     }
 }
 
@@ -247,7 +259,7 @@ diesel::table! {
         #[max_length = 22]
         jti -> Char,
         grant_id -> Bigint,
-        #[max_length = 32]
+        #[max_length = 63]
         scope -> Varchar,
         created_at -> Datetime,
         expires_at -> Datetime,
@@ -261,7 +273,7 @@ diesel::table! {
         #[max_length = 32]
         token_hash -> Binary,
         grant_id -> Bigint,
-        #[max_length = 32]
+        #[max_length = 63]
         scope -> Varchar,
         created_at -> Datetime,
         expires_at -> Datetime,
@@ -275,7 +287,7 @@ diesel::table! {
     oauth_consents (user_id, client_id) {
         user_id -> Bigint,
         client_id -> Bigint,
-        #[max_length = 32]
+        #[max_length = 63]
         scope -> Varchar,
         created_at -> Datetime,
         updated_at -> Datetime,

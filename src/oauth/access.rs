@@ -7,7 +7,7 @@ use chrono::Duration;
 use diesel::MysqlConnection;
 
 use crate::db::{Connect, DbError, models};
-use crate::domain::Client;
+use crate::domain::{Client, ScopeSet};
 use crate::oauth::Protocol;
 use crate::oauth::error::OAuthError;
 use crate::oauth::jwt::{self, AccessClaims};
@@ -78,7 +78,10 @@ pub fn active_access_token(
         && client.is_active()
         && client.client_id == claims.client_id
         // An edit that narrows the client's scopes revokes such grants; this holds anyway.
-        && (client.scopes.iter()).any(|s| s.as_str() == claims.scope);
+        && (claims.scope.parse::<ScopeSet>()).is_ok_and(|set| {
+            set.matomo()
+                .is_none_or(|scope| client.scopes.contains(&scope))
+        });
     Ok(live.then_some(ActiveToken {
         claims,
         facts,

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::audit::{self, Actor};
 use crate::db::DbError;
 use crate::db::models;
-use crate::domain::{Client, Scope};
+use crate::domain::{Client, ScopeSet};
 
 /// Removes the user's consent for the client, revokes every grant (and so every token) the
 /// user gave it and voids unredeemed codes. Returns whether there was anything to withdraw.
@@ -35,26 +35,26 @@ pub fn withdraw(
     })
 }
 
-/// The scope the user approved for the client so far, if any.
+/// The scopes the user approved for the client so far, if any.
 pub fn remembered(
     conn: &mut MysqlConnection,
     user_id: i64,
     client_id: i64,
-) -> Result<Option<Scope>, DbError> {
-    Ok(models::consents::find(conn, user_id, client_id)?.and_then(|s| s.parse::<Scope>().ok()))
+) -> Result<Option<ScopeSet>, DbError> {
+    Ok(models::consents::find(conn, user_id, client_id)?.and_then(|s| s.parse::<ScopeSet>().ok()))
 }
 
-/// Records consent to `scope`, keeping a wider one given before: consent only ever widens
-/// (scopes are ordered, each including the ones below it), so a narrower request never
-/// takes back what the user approved.
+/// Records consent to `scopes`, keeping what was given before: consent only ever widens
+/// (Matomo scopes are ordered, each including the ones below it; identity scopes add up),
+/// so a narrower request never takes back what the user approved.
 pub fn widen(
     conn: &mut MysqlConnection,
     user_id: i64,
     client_id: i64,
-    remembered: Option<Scope>,
-    scope: Scope,
-) -> Result<Scope, DbError> {
-    let widest = remembered.map_or(scope, |c| c.max(scope));
-    models::consents::upsert(conn, user_id, client_id, widest.as_str())?;
+    remembered: Option<ScopeSet>,
+    scopes: ScopeSet,
+) -> Result<ScopeSet, DbError> {
+    let widest = remembered.map_or(scopes, |c| c.union(scopes));
+    models::consents::upsert(conn, user_id, client_id, &widest.to_string())?;
     Ok(widest)
 }

@@ -1,6 +1,8 @@
 //! Access tokens: JWTs in the RFC 9068 profile (`typ: at+jwt`), signed RS256, ES256 or
 //! EdDSA as the settings choose.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{Header, Validation, decode, decode_header};
@@ -32,18 +34,33 @@ pub fn sign(
     generation: u64,
     claims: &AccessClaims,
 ) -> Result<(String, SigningAlg), OAuthError> {
+    let key = current_key(db, keys, generation)?;
+    Ok((sign_with(&key, claims)?, key.alg))
+}
+
+/// The key to sign with now; slow work is admitted first when its algorithm is slow.
+pub fn current_key(
+    db: &mut impl Connect,
+    keys: &KeyRing,
+    generation: u64,
+) -> Result<Arc<LoadedKey>, OAuthError> {
     let key = keys.signing_key(db, generation)?;
     if key.alg.is_slow() {
         db.slow_work()?;
     }
-    Ok((sign_with(&key, claims)?, key.alg))
+    Ok(key)
 }
 
-/// Signs `claims` with `key` as an RFC 9068 access token: a JWS in compact serialisation
-/// (RFC 7515 §7.1), the key parsed once (see `keys`).
+/// Signs `claims` with `key` as an RFC 9068 access token.
 pub fn sign_with(key: &LoadedKey, claims: &AccessClaims) -> Result<String, OAuthError> {
+    jws(key, TYP, claims)
+}
+
+/// A JWS in compact serialisation (RFC 7515 §7.1) of `claims`, with `typ` and the key's
+/// `kid` in the header, the key parsed once (see `keys`).
+pub fn jws(key: &LoadedKey, typ: &str, claims: &impl Serialize) -> Result<String, OAuthError> {
     let mut header = Header::new(jws_algorithm(key.alg));
-    header.typ = Some(TYP.into());
+    header.typ = Some(typ.into());
     header.kid = Some(key.kid.clone());
     let json = |e: serde_json::Error| OAuthError::Internal(format!("token encoding: {e}"));
     let message = format!(

@@ -1,9 +1,11 @@
-//! Authorization server metadata (RFC 8414) and protected resource metadata (RFC 9728),
-//! reflecting the current settings.
+//! Authorization server metadata (RFC 8414), which is also the OpenID Provider metadata
+//! (OpenID Connect Discovery 1.0 §3: one document at both addresses, so the two cannot
+//! disagree), and protected resource metadata (RFC 9728), reflecting the current settings.
 
 use serde_json::{Value, json};
 
-use crate::domain::{GrantType, Scope};
+use crate::domain::GrantType;
+use crate::oauth::oidc;
 use crate::oauth::settings::Settings;
 
 pub fn document(issuer: &str, settings: &Settings) -> Value {
@@ -12,11 +14,8 @@ pub fn document(issuer: &str, settings: &Settings) -> Value {
         .filter(|g| settings.grant_enabled(*g))
         .map(GrantType::as_str)
         .collect();
-    let scopes: Vec<&str> = settings
-        .allowed_scopes
-        .iter()
-        .map(|s: &Scope| s.as_str())
-        .collect();
+    let scopes = settings.scopes_text();
+    let scopes: Vec<&str> = scopes.split_whitespace().collect();
     let mut document = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
@@ -36,6 +35,16 @@ pub fn document(issuer: &str, settings: &Settings) -> Value {
         // The algorithm access tokens are signed with now (RFC 9068 access tokens; the
         // keys are at `jwks_uri`).
         "access_token_signing_alg_values_supported": [settings.signing_alg.as_str()],
+        // OpenID Connect Discovery 1.0 §3. ID tokens are signed with the same key as
+        // access tokens.
+        "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [settings.signing_alg.as_str()],
+        "claims_supported": oidc::CLAIMS_SUPPORTED,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "prompt_values_supported": ["none", "login", "consent"],
     });
     if settings.registration_enabled {
         document["registration_endpoint"] = json!(format!("{issuer}/oauth2/register"));

@@ -14,6 +14,7 @@ pub mod jwt;
 pub mod keys;
 pub mod live;
 pub mod metadata;
+pub mod oidc;
 pub mod params;
 pub mod pkce;
 pub mod purge;
@@ -130,4 +131,9 @@ impl Protocol {
 /// store them: nothing to brute-force, and no server key to lose.
 pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
+}
+
+/// A value from a request, safe to quote back in an error description.
+pub fn printable(value: &str) -> String {
+    value.chars().filter(|c| !c.is_control()).take(40).collect()
 }

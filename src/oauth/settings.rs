@@ -6,7 +6,7 @@ use crate::audit;
 use crate::db::DbError;
 use crate::db::models::oauth_settings;
 use crate::domain::Client;
-use crate::domain::{FieldErrors, GrantType, Scope, SigningAlg};
+use crate::domain::{FieldErrors, GrantType, Identity, IdentityScope, Scope, SigningAlg};
 
 /// Codes live at most ten minutes (RFC 6749 §4.1.2), whatever the row says.
 pub const MAX_CODE_LIFETIME_SECS: i64 = 600;
@@ -20,6 +20,8 @@ pub struct Settings {
     pub client_credentials_enabled: bool,
     pub refresh_tokens_enabled: bool,
     pub allowed_scopes: Vec<Scope>,
+    /// The OpenID Connect scopes clients may ask for (all three by default).
+    pub allowed_identity: Identity,
     /// RFC 7591 registration at `/oauth2/register`; off by default.
     pub registration_enabled: bool,
     pub registration_policy: RegistrationPolicy,
@@ -126,6 +128,7 @@ impl Settings {
                 .split_whitespace()
                 .filter_map(|s| s.parse().ok())
                 .collect(),
+            allowed_identity: identity_of(&row.allowed_scopes),
             registration_enabled: row.registration_enabled,
             // The CHECK constraint keeps the column one of the two; token is the safer reading.
             registration_policy: RegistrationPolicy::parse(&row.registration_policy)
@@ -199,10 +202,8 @@ impl From<&Settings> for SettingsInput {
             auth_code_enabled: s.auth_code_enabled,
             client_credentials_enabled: s.client_credentials_enabled,
             refresh_tokens_enabled: s.refresh_tokens_enabled,
-            allowed_scopes: s
-                .allowed_scopes
-                .iter()
-                .map(|s| s.as_str().to_string())
+            allowed_scopes: (s.allowed_identity.iter().map(|i| i.as_str().to_string()))
+                .chain(s.allowed_scopes.iter().map(|s| s.as_str().to_string()))
                 .collect(),
             registration_enabled: s.registration_enabled,
             registration_policy: s.registration_policy.as_str().to_string(),
@@ -271,7 +272,7 @@ impl SettingsInput {
             &self.auth_code_lifetime,
             CODE_LIFETIME_RANGE,
         );
-        let scopes = self.scopes(&mut errors);
+        let (scopes, identity) = self.scopes(&mut errors);
         let policy = RegistrationPolicy::parse(&self.registration_policy);
         if policy.is_none() {
             errors.add(
@@ -293,6 +294,7 @@ impl SettingsInput {
             client_credentials_enabled: self.client_credentials_enabled,
             refresh_tokens_enabled: self.refresh_tokens_enabled,
             allowed_scopes: scopes,
+            allowed_identity: identity,
             registration_enabled: self.registration_enabled,
             registration_policy: policy.unwrap_or(RegistrationPolicy::Token),
             audit_retention_days: retention,
@@ -301,20 +303,17 @@ impl SettingsInput {
         })
     }
 
-    fn scopes(&self, errors: &mut FieldErrors) -> Vec<Scope> {
-        let mut scopes = Vec::new();
-        for raw in &self.allowed_scopes {
-            if let Some(scope) = errors.take("allowed_scopes", raw.parse::<Scope>())
-                && !scopes.contains(&scope)
-            {
-                scopes.push(scope);
-            }
-        }
+    /// The Matomo scopes and the identity scopes ticked.
+    fn scopes(&self, errors: &mut FieldErrors) -> (Vec<Scope>, Identity) {
         if self.allowed_scopes.is_empty() {
             errors.add("allowed_scopes", "Choose at least one allowed scope.");
+            return (Vec::new(), Identity::NONE);
         }
-        scopes.sort();
-        scopes
+        let request = crate::domain::ScopeRequest::parse(&self.allowed_scopes.join(" "));
+        match errors.take("allowed_scopes", request) {
+            Some(request) => (request.matomo, request.identity),
+            None => (Vec::new(), Identity::NONE),
+        }
     }
 
     fn retention(&self, errors: &mut FieldErrors) -> i64 {
@@ -366,7 +365,23 @@ impl SettingsInput {
     }
 }
 
+/// The identity scopes named in the stored list.
+fn identity_of(stored: &str) -> Identity {
+    let named: Vec<IdentityScope> = (IdentityScope::ALL.into_iter())
+        .filter(|i| stored.split_whitespace().any(|s| s == i.as_str()))
+        .collect();
+    Identity::of(&named)
+}
+
 impl Settings {
+    /// Every allowed scope, space-separated: the identity scopes, then the Matomo ones.
+    pub fn scopes_text(&self) -> String {
+        (self.allowed_identity.iter().map(IdentityScope::as_str))
+            .chain(self.allowed_scopes.iter().map(|s| s.as_str()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "access_token_lifetime": self.access_token_lifetime,
@@ -375,7 +390,7 @@ impl Settings {
             "auth_code_enabled": self.auth_code_enabled,
             "client_credentials_enabled": self.client_credentials_enabled,
             "refresh_tokens_enabled": self.refresh_tokens_enabled,
-            "allowed_scopes": Scope::join(&self.allowed_scopes),
+            "allowed_scopes": self.scopes_text(),
             "registration_enabled": self.registration_enabled,
             "registration_policy": self.registration_policy.as_str(),
             "audit_retention_days": self.audit_retention_days,
@@ -398,7 +413,7 @@ impl Settings {
             if before == after {
                 return Ok(false);
             }
-            let scopes = Scope::join(&self.allowed_scopes);
+            let scopes = self.scopes_text();
             let schemes_list = self.allowed_app_schemes.join(" ");
             let narrow = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
             oauth_settings::update(

@@ -15,11 +15,12 @@ use serde_json::json;
 use crate::audit;
 use crate::db::models::issued::{IssuedToken, NewRefresh, Under};
 use crate::db::{Connect, DbError, models};
-use crate::domain::{Client, GrantType, Scope, SigningAlg};
+use crate::domain::{Client, GrantType, IdentityScope, ScopeSet, SigningAlg};
 use crate::oauth::client_auth::{self, Caller, Credentials};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::issuer::{self, Issue, Replay, Ticket};
 use crate::oauth::jwt::{self, AccessClaims};
+use crate::oauth::oidc::{self, IdToken, SignIn};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::settings::Settings;
@@ -35,6 +36,9 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     pub scope: String,
+    /// OpenID Connect Core 1.0 §3.1.3.3: with the `openid` scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// A token response, and the commit it still waits for when the group-commit writer
@@ -94,7 +98,7 @@ pub fn exchange(
                 ErrorCode::UnsupportedGrantType,
                 format!(
                     "grant_type {} is not supported: use authorization_code, refresh_token or client_credentials.",
-                    printable(other)
+                    crate::oauth::printable(other)
                 ),
             ));
         }
@@ -111,11 +115,6 @@ pub fn exchange(
     }?;
     crate::oauth::access::touch_last_used(proto, client.id);
     Ok(response)
-}
-
-/// A value from the request, safe to quote back in an error description.
-fn printable(value: &str) -> String {
-    value.chars().filter(|c| !c.is_control()).take(40).collect()
 }
 
 /// `unauthorized_client` unless the grant is allowed (the one rule, in settings).
@@ -162,12 +161,14 @@ fn redeem_code(
         return Err(OAuthError::invalid_grant(BAD_CODE));
     }
     check_code_binding(&row, params)?;
-    let scope = current_scope(&row.scope, client, settings)?;
+    let scopes = current_scopes(&row.scope, client, settings)?;
     let user = proto
         .live
         .user(db, row.user_id)?
         .ok_or_else(|| OAuthError::invalid_grant(BAD_CODE))?;
-    if !scopes::role_allows(user.role, scope) {
+    if let Some(scope) = scopes.matomo()
+        && !scopes::role_allows(user.role, scope)
+    {
         return Err(OAuthError::invalid_scope(format!(
             "{scope} needs a superuser; the user who approved is no longer one."
         )));
@@ -184,7 +185,7 @@ fn redeem_code(
         jti: crate::auth::random_token(16),
         client_id: client.id,
         user_id: Some(user.id),
-        scope: scope.as_str(),
+        scope: scopes.to_string(),
         created_at: now,
         expires_at: access_expiry(settings, now),
         under: Under::Code {
@@ -197,7 +198,27 @@ fn redeem_code(
     // it, this request revokes what that one issued and is refused.
     let (replayed, code_id) = (client.clone(), row.id);
     let replay: Replay = Box::new(move |conn| revoke_code_grants(conn, &replayed, code_id));
-    let (access_token, alg) = sign_access(db, proto, client, &user.login, scope, &token)?;
+    let (access_token, alg) = sign_access(db, proto, client, &user.login, &token)?;
+    let sign_in = SignIn::stored(row.auth_time, row.amr.as_deref(), now);
+    let id_token = match scopes.has(IdentityScope::OpenId) {
+        true => Some(oidc::sign(
+            db,
+            proto,
+            &IdToken {
+                client_id: &client.client_id,
+                user: &user,
+                scopes,
+                sign_in: &sign_in,
+                nonce: row.nonce.as_deref(),
+                access_token: &access_token,
+                issued_at: now,
+                expires_at: token.expires_at,
+            },
+        )?),
+        false => None,
+    };
+    let mut answer = response(settings, access_token, refresh_token, scopes);
+    answer.id_token = id_token;
     deliver(
         db,
         proto,
@@ -206,7 +227,7 @@ fn redeem_code(
             replay: Some(replay),
         },
         BAD_CODE,
-        response(settings, access_token, refresh_token, scope),
+        answer,
         alg,
     )
 }
@@ -265,15 +286,26 @@ fn revoke_code_grants(
     Ok(())
 }
 
-/// A stored scope, still allowed for the client by the current settings.
-fn current_scope(stored: &str, client: &Client, settings: &Settings) -> Result<Scope, OAuthError> {
-    let scope = Scope::from_str(stored).map_err(|e| OAuthError::invalid_scope(e.0))?;
-    if !scopes::permitted(client, settings).contains(&scope) {
+/// Stored scopes, still allowed for the client by the current settings.
+fn current_scopes(
+    stored: &str,
+    client: &Client,
+    settings: &Settings,
+) -> Result<ScopeSet, OAuthError> {
+    let scopes = ScopeSet::from_str(stored).map_err(|e| OAuthError::invalid_scope(e.0))?;
+    if let Some(scope) = scopes.matomo()
+        && !scopes::permitted(client, settings).contains(&scope)
+    {
         return Err(OAuthError::invalid_scope(format!(
             "{scope} is no longer allowed for this client."
         )));
     }
-    Ok(scope)
+    if !scopes.identity().is_subset(settings.allowed_identity) {
+        return Err(OAuthError::invalid_scope(
+            "An OpenID Connect scope of this grant is no longer allowed on this server.",
+        ));
+    }
+    Ok(scopes)
 }
 
 const BAD_REFRESH: &str = "The refresh token is invalid, expired or revoked.";
@@ -303,32 +335,26 @@ fn refresh(
     if row.expires_at <= now {
         return Err(OAuthError::invalid_grant(BAD_REFRESH));
     }
-    let held = current_scope(&row.scope, client, settings)?;
-    let scope = match params.get("scope") {
-        None => held,
-        Some(raw) => {
-            let asked = scopes::for_token(Some(raw), &scopes::permitted(client, settings))?;
-            if asked > held {
-                return Err(OAuthError::invalid_scope(format!(
-                    "A refresh cannot widen the scope beyond {held}."
-                )));
-            }
-            asked
-        }
-    };
-    let subject = match grant.user_id {
-        Some(user_id) => {
-            let user = proto
+    let held = current_scopes(&row.scope, client, settings)?;
+    let scopes = scopes::for_refresh(params.get("scope"), held)?;
+    let user = match grant.user_id {
+        Some(user_id) => Some(
+            proto
                 .live
                 .user(db, user_id)?
-                .ok_or_else(|| OAuthError::invalid_grant(BAD_REFRESH))?;
-            if !scopes::role_allows(user.role, scope) {
-                return Err(OAuthError::invalid_scope(format!(
-                    "{scope} needs a superuser."
-                )));
-            }
-            user.login.clone()
-        }
+                .ok_or_else(|| OAuthError::invalid_grant(BAD_REFRESH))?,
+        ),
+        None => None,
+    };
+    if let (Some(user), Some(scope)) = (&user, scopes.matomo())
+        && !scopes::role_allows(user.role, scope)
+    {
+        return Err(OAuthError::invalid_scope(format!(
+            "{scope} needs a superuser."
+        )));
+    }
+    let subject = match &user {
+        Some(user) => user.login.clone(),
         None => client.client_id.clone(),
     };
     // Refresh tokens rotate, but the family's lifetime counts from the authorization
@@ -342,7 +368,7 @@ fn refresh(
         jti: crate::auth::random_token(16),
         client_id: client.id,
         user_id: grant.user_id,
-        scope: scope.as_str(),
+        scope: scopes.to_string(),
         created_at: now,
         expires_at: access_expiry(settings, now),
         under: Under::Refresh {
@@ -353,7 +379,27 @@ fn refresh(
     };
     let (replayed, grant_id) = (client.clone(), grant.id);
     let replay: Replay = Box::new(move |conn| revoke_reused_family(conn, &replayed, grant_id));
-    let (access_token, alg) = sign_access(db, proto, client, &subject, scope, &token)?;
+    let (access_token, alg) = sign_access(db, proto, client, &subject, &token)?;
+    // §12.2: the same subject and sign-in as the ID token of the code, and no nonce.
+    let id_token = match (&user, scopes.has(IdentityScope::OpenId)) {
+        (Some(user), true) => Some(oidc::sign(
+            db,
+            proto,
+            &IdToken {
+                client_id: &client.client_id,
+                user,
+                scopes,
+                sign_in: &SignIn::stored(grant.auth_time, grant.amr.as_deref(), grant.created_at),
+                nonce: None,
+                access_token: &access_token,
+                issued_at: now,
+                expires_at: token.expires_at,
+            },
+        )?),
+        _ => None,
+    };
+    let mut answer = response(settings, access_token, Some(refresh_token), scopes);
+    answer.id_token = id_token;
     deliver(
         db,
         proto,
@@ -362,7 +408,7 @@ fn refresh(
             replay: Some(replay),
         },
         BAD_REFRESH,
-        response(settings, access_token, Some(refresh_token), scope),
+        answer,
         alg,
     )
 }
@@ -420,14 +466,14 @@ fn client_credentials(
         jti: crate::auth::random_token(16),
         client_id: client.id,
         user_id: Some(owner.id),
-        scope: scope.as_str(),
+        scope: scope.as_str().to_string(),
         created_at: now,
         expires_at: access_expiry(settings, now),
         under: Under::OwnGrant {
             secret_hash: client.secret_hash.clone().unwrap_or_default(),
         },
     };
-    let (access_token, alg) = sign_access(db, proto, client, &client.client_id, scope, &token)?;
+    let (access_token, alg) = sign_access(db, proto, client, &client.client_id, &token)?;
     // RFC 6749 §4.4.3: no refresh token for client credentials.
     deliver(
         db,
@@ -437,7 +483,7 @@ fn client_credentials(
             replay: None,
         },
         "",
-        response(settings, access_token, None, scope),
+        response(settings, access_token, None, ScopeSet::only(scope)),
         alg,
     )
 }
@@ -475,14 +521,15 @@ fn response(
     settings: &Settings,
     access_token: String,
     refresh_token: Option<String>,
-    scope: Scope,
+    scopes: ScopeSet,
 ) -> TokenResponse {
     TokenResponse {
         token_type: "Bearer",
         expires_in: settings.access_token_lifetime,
         access_token,
         refresh_token,
-        scope: scope.as_str().to_string(),
+        scope: scopes.to_string(),
+        id_token: None,
     }
 }
 
@@ -503,7 +550,6 @@ fn sign_access(
     proto: &Protocol,
     client: &Client,
     subject: &str,
-    scope: Scope,
     token: &IssuedToken,
 ) -> Result<(String, SigningAlg), OAuthError> {
     let iat = token.created_at.and_utc().timestamp();
@@ -516,7 +562,7 @@ fn sign_access(
             sub: subject.to_string(),
             aud: proto.audience.clone(),
             client_id: client.client_id.clone(),
-            scope: scope.as_str().to_string(),
+            scope: token.scope.clone(),
             iat,
             exp: token.expires_at.and_utc().timestamp(),
             jti: token.jti.clone(),

@@ -467,6 +467,7 @@ fn protocol_routes(cfg: &mut web::ServiceConfig) {
         "/oauth2/introspect",
         oauth_routes::endpoints::introspect,
     ))
+    .service(web::resource("/oauth2/userinfo").to(routes::api::userinfo))
     .service(oauth_routes::discovery::metadata)
     .service(oauth_routes::discovery::protected_resource)
     .service(oauth_routes::discovery::jwks)

@@ -327,17 +327,44 @@ pub fn registration_response(error: RegistrationError) -> HttpResponse {
 /// The analytics API: Matomo's `{"result":"error","message":...}` body, with RFC 6750
 /// challenges that name the protected resource metadata (RFC 9728 §5.1).
 pub fn api_response(error: ApiError, resource: &str) -> HttpResponse {
-    use crate::web::routes::api::{REALM, quoted, resource_metadata_url};
     let realm = format!(
-        "{REALM}, resource_metadata=\"{}\"",
-        resource_metadata_url(resource)
+        "{}, resource_metadata=\"{}\"",
+        crate::web::routes::api::REALM,
+        crate::web::routes::api::resource_metadata_url(resource)
     );
+    bearer_response(
+        error,
+        &realm,
+        |error, _| serde_json::json!({ "result": "error", "message": error.to_string() }),
+    )
+}
+
+/// The userinfo endpoint's refusals: the same statuses and challenges as the API, with an
+/// OAuth 2.0 error body (OpenID Connect Core 1.0 §5.3.3).
+pub fn userinfo_response(error: ApiError) -> HttpResponse {
+    bearer_response(error, crate::web::routes::api::REALM, |error, code| {
+        serde_json::json!({
+            "error": code.unwrap_or("invalid_request"),
+            "error_description": error.to_string(),
+        })
+    })
+}
+
+/// A protected resource's refusal: the status, the RFC 6750 challenge after `realm`, and
+/// the body `body` makes of the error and its RFC 6750 code.
+fn bearer_response(
+    error: ApiError,
+    realm: &str,
+    body: impl Fn(&ApiError, Option<&str>) -> serde_json::Value,
+) -> HttpResponse {
+    use crate::web::routes::api::quoted;
     let bearer = |rest: String| Some(format!("{realm}{rest}"));
-    let (status, challenge) = match &error {
-        ApiError::NoToken => (StatusCode::UNAUTHORIZED, bearer(String::new())),
-        ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, None),
+    let (status, code, challenge) = match &error {
+        ApiError::NoToken => (StatusCode::UNAUTHORIZED, None, bearer(String::new())),
+        ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, None, None),
         ApiError::TokenInRequest | ApiError::MalformedAuthorization => (
             StatusCode::BAD_REQUEST,
+            Some("invalid_request"),
             bearer(format!(
                 ", error=\"invalid_request\", error_description=\"{}\"",
                 quoted(&error.to_string())
@@ -345,6 +372,7 @@ pub fn api_response(error: ApiError, resource: &str) -> HttpResponse {
         ),
         ApiError::InvalidToken(why) => (
             StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
             bearer(format!(
                 ", error=\"invalid_token\", error_description=\"{}\"",
                 quoted(why)
@@ -352,11 +380,12 @@ pub fn api_response(error: ApiError, resource: &str) -> HttpResponse {
         ),
         ApiError::InsufficientScope { needed, .. } => (
             StatusCode::FORBIDDEN,
+            Some("insufficient_scope"),
             bearer(format!(
                 ", error=\"insufficient_scope\", scope=\"{needed}\""
             )),
         ),
-        ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, None),
+        ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, Some("invalid_request"), None),
         ApiError::Db(cause) => return api_fault(Fault::of(cause, "API call")),
         ApiError::Internal(cause) => return api_fault(Fault::internal(cause, "API call")),
     };
@@ -368,7 +397,7 @@ pub fn api_response(error: ApiError, resource: &str) -> HttpResponse {
     if status == StatusCode::METHOD_NOT_ALLOWED {
         response.insert_header((header::ALLOW, "GET, POST"));
     }
-    response.json(serde_json::json!({ "result": "error", "message": error.to_string() }))
+    response.json(body(&error, code))
 }
 
 fn api_fault(fault: Fault) -> HttpResponse {

@@ -9,6 +9,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::db::{self, models};
 use crate::domain::Role;
+use crate::oauth::oidc::{AMR_PASSWORD, SignIn};
 use crate::web::error::AppError;
 use crate::web::state::AppState;
 
@@ -31,8 +32,11 @@ pub struct SessionUser {
     pub login: String,
     pub email: String,
     pub role: Role,
+    /// The OpenID Connect `sub`.
+    pub subject: String,
     pub csrf_token: String,
     pub session_id: String,
+    /// When the user signed in (Unix seconds): OpenID Connect's `auth_time`.
     pub issued_at: i64,
 }
 
@@ -127,6 +131,7 @@ impl FromRequest for SessionUser {
                 role: user.role(),
                 login: user.login,
                 email: user.email,
+                subject: user.subject,
                 csrf_token,
                 session_id,
                 issued_at,
@@ -136,6 +141,16 @@ impl FromRequest for SessionUser {
 }
 
 impl SessionUser {
+    /// When and how this session's user signed in, for ID tokens.
+    pub fn sign_in(&self) -> SignIn {
+        SignIn {
+            at: DateTime::from_timestamp(self.issued_at, 0)
+                .unwrap_or_else(Utc::now)
+                .naive_utc(),
+            methods: AMR_PASSWORD.to_string(),
+        }
+    }
+
     /// When this session ends at the latest (its absolute expiry).
     pub fn expires_at(&self, absolute: std::time::Duration) -> chrono::NaiveDateTime {
         DateTime::from_timestamp(self.issued_at + absolute.as_secs() as i64, 0)

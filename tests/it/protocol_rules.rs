@@ -10,6 +10,7 @@ use consentry::domain::Role;
 use consentry::oauth::authorize::{self, Approver, Next};
 use consentry::oauth::client_auth::Caller;
 use consentry::oauth::error::{ErrorCode, OAuthError};
+use consentry::oauth::oidc::SignIn;
 use consentry::oauth::params::Params;
 use consentry::oauth::tokens::{self, TokenResponse};
 use consentry::oauth::{Protocol, introspection, keys, revocation};
@@ -42,6 +43,10 @@ impl World {
             id: user(&mut conn, "alice", Role::User),
             login: "alice".into(),
             role: Role::User,
+            sign_in: SignIn {
+                at: consentry::db::models::now(),
+                methods: "pwd".into(),
+            },
         };
         Self {
             _db: db,
@@ -91,6 +96,7 @@ impl World {
             request,
             self.alice.id,
             self.alice.role,
+            &self.alice.sign_in,
         )
         .unwrap_or_else(|_| panic!("a decision"));
         let Next::Consent(prompt) = next else {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use consentry::audit::Actor;
 use consentry::auth::{accounts, password, throttle};
 use consentry::db::models;
-use consentry::domain::{GrantType, Login, Password, Role, Scope};
+use consentry::domain::{GrantType, Login, Password, Role, Scope, ScopeSet};
 use consentry::oauth::consents;
 use consentry::oauth::settings::{GrantRefusal, Settings};
 use diesel::MysqlConnection;
@@ -46,18 +46,20 @@ fn consent_only_ever_widens() {
         consents::remembered(&mut conn, alice, client).unwrap(),
         None
     );
-    consents::widen(&mut conn, alice, client, None, Scope::Write).unwrap();
+    let write = ScopeSet::only(Scope::Write);
+    consents::widen(&mut conn, alice, client, None, write).unwrap();
     let before = consents::remembered(&mut conn, alice, client).unwrap();
-    assert_eq!(before, Some(Scope::Write));
-    let after = consents::widen(&mut conn, alice, client, before, Scope::Read).unwrap();
+    assert_eq!(before, Some(write));
+    let read_and_openid: ScopeSet = "openid matomo:read".parse().unwrap();
+    let after = consents::widen(&mut conn, alice, client, before, read_and_openid).unwrap();
     assert_eq!(
-        after,
-        Scope::Write,
-        "a narrower approval keeps the wider one"
+        after.to_string(),
+        "openid matomo:write",
+        "a narrower approval keeps the wider one, and identity scopes add up"
     );
     assert_eq!(
         consents::remembered(&mut conn, alice, client).unwrap(),
-        Some(Scope::Write)
+        Some(after)
     );
 }
 
@@ -318,6 +320,9 @@ fn a_token_batch_stores_a_token_only_where_its_own_claim_won() {
                 code_challenge: None,
                 created_at: now,
                 expires_at: hour,
+                nonce: None,
+                auth_time: now,
+                amr: "pwd",
             },
         )
         .unwrap();
@@ -330,7 +335,7 @@ fn a_token_batch_stores_a_token_only_where_its_own_claim_won() {
         jti: format!("batchtest{n:013}"),
         client_id: client.id,
         user_id: Some(owner),
-        scope: Scope::Read.as_str(),
+        scope: Scope::Read.as_str().to_string(),
         created_at: now,
         expires_at: hour,
         under,

@@ -20,6 +20,8 @@ pub struct AuthorizationRequestRow {
     pub state: Option<String>,
     pub code_challenge: Option<String>,
     pub expires_at: NaiveDateTime,
+    /// OpenID Connect: echoed in the ID token.
+    pub nonce: Option<String>,
 }
 
 pub fn insert(conn: &mut MysqlConnection, row: &AuthorizationRequestRow) -> Result<(), DbError> {

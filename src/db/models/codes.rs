@@ -20,6 +20,10 @@ pub struct CodeRow {
     pub code_challenge: Option<String>,
     pub expires_at: NaiveDateTime,
     pub used_at: Option<NaiveDateTime>,
+    /// OpenID Connect: the request's nonce, and when and how the user signed in.
+    pub nonce: Option<String>,
+    pub auth_time: Option<NaiveDateTime>,
+    pub amr: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -34,6 +38,9 @@ pub struct NewCode<'a> {
     pub code_challenge: Option<&'a str>,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    pub nonce: Option<&'a str>,
+    pub auth_time: NaiveDateTime,
+    pub amr: &'a str,
 }
 
 pub fn insert(conn: &mut MysqlConnection, code: &NewCode) -> Result<(), DbError> {

@@ -20,6 +20,9 @@ pub struct GrantRow {
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+    /// When and how the user signed in to authorize it (for the ID tokens of refreshes).
+    pub auth_time: Option<NaiveDateTime>,
+    pub amr: Option<String>,
 }
 
 #[derive(Insertable)]

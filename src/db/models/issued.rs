@@ -21,7 +21,7 @@ pub struct IssuedToken {
     pub jti: String,
     pub client_id: i64,
     pub user_id: Option<i64>,
-    pub scope: &'static str,
+    pub scope: String,
     pub created_at: NaiveDateTime,
     /// When the access token expires.
     pub expires_at: NaiveDateTime,
@@ -166,7 +166,7 @@ fn own_grants(batch: &[IssuedToken]) -> Result<Vec<String>, DbError> {
             t.client_id,
             nullable(t.user_id),
             literal(GrantType::ClientCredentials.as_str())?,
-            literal(t.scope)?,
+            literal(&t.scope)?,
             date(t.created_at)?,
             date(t.expires_at)?,
         ));
@@ -204,7 +204,7 @@ fn own_grants(batch: &[IssuedToken]) -> Result<Vec<String>, DbError> {
 /// The rows of a token that claimed a code or a refresh token, each written only where
 /// the claim names this token: none when another request's claim won.
 fn claimed_rows(t: &IssuedToken) -> Result<Vec<String>, DbError> {
-    let (jti, now, scope) = (literal(&t.jti)?, date(t.created_at)?, literal(t.scope)?);
+    let (jti, now, scope) = (literal(&t.jti)?, date(t.created_at)?, literal(&t.scope)?);
     let expires = date(t.expires_at)?;
     let (mut sql, refresh) = match &t.under {
         Under::OwnGrant { .. } => return Ok(Vec::new()),
@@ -215,8 +215,8 @@ fn claimed_rows(t: &IssuedToken) -> Result<Vec<String>, DbError> {
         } => (
             vec![
                 format!(
-                    "INSERT INTO oauth_grants (client_id, user_id, code_id, grant_type, scope, created_at, expires_at, first_jti) \
-                     SELECT {}, {}, id, {}, {scope}, {now}, {}, {jti} FROM oauth_authorization_codes \
+                    "INSERT INTO oauth_grants (client_id, user_id, code_id, grant_type, scope, created_at, expires_at, first_jti, auth_time, amr) \
+                     SELECT {}, {}, id, {}, {scope}, {now}, {}, {jti}, auth_time, amr FROM oauth_authorization_codes \
                      WHERE id = {code_id} AND used_by = {jti}",
                     t.client_id,
                     nullable(t.user_id),

@@ -22,6 +22,8 @@ pub struct UserRow {
     pub session_epoch: i32,
     /// Set while the user may not sign in.
     pub deactivated_at: Option<NaiveDateTime>,
+    /// The OpenID Connect `sub`: random, never changed or given to anyone else.
+    pub subject: String,
 }
 
 impl UserRow {
@@ -43,6 +45,7 @@ struct NewUser<'a> {
     password_hash: &'a str,
     role: &'a str,
     created_at: NaiveDateTime,
+    subject: &'a str,
 }
 
 /// Inserting failed because the login is taken, or for another reason.
@@ -68,6 +71,7 @@ pub fn insert(
             password_hash,
             role: role.as_str(),
             created_at: super::now(),
+            subject: &uuid::Uuid::new_v4().to_string(),
         })
         .execute(conn)
         .map_err(|e| match e {

@@ -11,8 +11,9 @@ use super::{
 };
 use crate::audit;
 use crate::db::models::{self, authorization_requests::AuthorizationRequestRow};
-use crate::domain::{GrantType, Role, Scope};
+use crate::domain::{GrantType, Role, Scope, ScopeRequest, ScopeSet};
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::oidc::SignIn;
 use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::settings::Settings;
 use crate::oauth::{Protocol, consents, scopes, token_hash};
@@ -25,6 +26,7 @@ pub fn decide(
     request: AuthorizationRequest,
     user_id: i64,
     role: Role,
+    sign_in: &SignIn,
 ) -> Result<Next, AuthorizeError> {
     let offered: Vec<Scope> = request
         .scopes
@@ -32,7 +34,14 @@ pub fn decide(
         .copied()
         .filter(|s| scopes::role_allows(role, *s))
         .collect();
-    let Some(least) = offered.first().copied() else {
+    let with = |matomo: Option<Scope>| ScopeSet::new(matomo, request.identity);
+    // Matomo scopes were asked for and this user may grant none of them.
+    let refused = !request.scopes.is_empty() && offered.is_empty();
+    let (false, Ok(least), Ok(highest)) = (
+        refused,
+        with(offered.first().copied()),
+        with(offered.last().copied()),
+    ) else {
         return Err(redirect_error(
             &request,
             ErrorCode::InvalidScope,
@@ -42,11 +51,12 @@ pub fn decide(
     if !request.force_consent {
         let remembered = consents::remembered(conn, user_id, request.client.id)?;
         // Remembered consent covers a request whose every scope is the same or narrower
-        // (scopes are ordered: each includes the ones below it, as Matomo's access levels
-        // do); trusted clients get the least privileged scope requested, as the screen
-        // would preselect.
-        let highest = offered.last().copied();
-        let covered = highest.filter(|h| remembered.is_some_and(|c| *h <= c));
+        // (Matomo scopes are ordered: each includes the ones below it, as Matomo's access
+        // levels do); trusted clients get the least privileged scope requested, as the
+        // screen would preselect.
+        let covered = remembered
+            .is_some_and(|c| c.covers(highest))
+            .then_some(highest);
         // A self-registered client is never trusted, whatever its flag says.
         let trusted = request.client.trusted && !request.client.self_registered;
         let skip = if trusted {
@@ -64,7 +74,7 @@ pub fn decide(
                 consents::widen(conn, user_id, request.client.id, remembered, scope)?;
             }
             let settings = Settings::load(conn)?;
-            return issue_code(conn, proto, &settings, &request, user_id, scope)
+            return issue_code(conn, proto, &settings, &request, user_id, scope, sign_in)
                 .map(Next::Redirect);
         }
     }
@@ -83,19 +93,30 @@ pub fn decide(
             client_id: request.client.id,
             redirect_uri: request.redirect_uri.clone(),
             redirect_uri_given: request.redirect_uri_given,
-            scopes: Scope::join(&offered),
+            scopes: stored_request(&offered, &request),
             state: request.state.clone(),
             code_challenge: request.challenge.as_ref().map(|c| c.as_str().to_string()),
             expires_at: models::now() + Duration::seconds(CONSENT_WINDOW_SECS),
+            nonce: request.nonce.clone(),
         },
     )?;
     Ok(Next::Consent(Box::new(ConsentPrompt {
         handle,
         redirect_uri: request.redirect_uri.clone(),
         highest_requested: request.scopes.last().copied(),
+        identity: request.identity,
         client: request.client,
         offered,
     })))
+}
+
+/// The scopes offered on the screen as stored with the pending request: the identity
+/// scopes, then the Matomo scopes the user may choose from.
+fn stored_request(offered: &[Scope], request: &AuthorizationRequest) -> String {
+    (request.identity.iter().map(|s| s.as_str()))
+        .chain(offered.iter().map(|s| s.as_str()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The signed-in user answering the consent screen.
@@ -103,6 +124,8 @@ pub struct Approver {
     pub id: i64,
     pub login: String,
     pub role: Role,
+    /// When and how they signed in, for the ID token.
+    pub sign_in: SignIn,
 }
 
 /// The user's answer on the consent screen. Only the handle and the chosen scope come from
@@ -151,15 +174,22 @@ fn answer_steps(
         })?;
     let client = models::clients::find_by_id(conn, row.client_id)?
         .ok_or_else(|| AuthorizeError::Page("This application no longer exists.".into()))?;
-    let offered = Scope::parse_list(&row.scopes).unwrap_or_default();
+    let stored = ScopeRequest::parse(&row.scopes)
+        .map_err(|_| AuthorizeError::Page("This authorization request is damaged.".into()))?;
+    let offered = stored.matomo.clone();
     let request = AuthorizationRequest {
         redirect_uri: row.redirect_uri,
         redirect_uri_given: row.redirect_uri_given,
         state: row.state,
         scopes: offered.clone(),
+        identity: stored.identity,
         challenge: row.code_challenge.as_deref().and_then(CodeChallenge::parse),
         force_consent: false,
         no_prompt: false,
+        nonce: row.nonce,
+        sign_in: Default::default(),
+        login_hint: None,
+        hinted_subject: None,
         client,
     };
     let actor = login.to_string();
@@ -175,10 +205,7 @@ fn answer_steps(
             "The user denied access.",
         ));
     }
-    let scope = chosen
-        .parse::<Scope>()
-        .ok()
-        .filter(|s| offered.contains(s) && scopes::role_allows(role, *s))
+    let scope = chosen_scopes(&request, chosen, role)
         .ok_or_else(|| AuthorizeError::Page("Choose one of the scopes offered.".into()))?;
     // The world may have changed while the screen was open.
     if !request.client.is_active() {
@@ -196,7 +223,11 @@ fn answer_steps(
             &refusal.describe(GrantType::AuthorizationCode),
         ));
     }
-    if !scopes::permitted(&request.client, &settings).contains(&scope) {
+    let still_allowed = scope
+        .matomo()
+        .is_none_or(|m| scopes::permitted(&request.client, &settings).contains(&m))
+        && scope.identity().is_subset(settings.allowed_identity);
+    if !still_allowed {
         return Err(redirect_error(
             &request,
             ErrorCode::InvalidScope,
@@ -209,9 +240,33 @@ fn answer_steps(
         conn,
         audit::Event::new(&actor, audit::CONSENT_GRANTED)
             .target("client", &request.client.client_id)
-            .details(json!({ "scope": scope.as_str() })),
+            .details(json!({ "scope": scope.to_string() })),
     )?;
-    issue_code(conn, proto, &settings, &request, user_id, scope)
+    issue_code(
+        conn,
+        proto,
+        &settings,
+        &request,
+        user_id,
+        scope,
+        &user.sign_in,
+    )
+}
+
+/// The scopes of the user's answer: the Matomo scope they chose among those offered (none
+/// when none was offered) with the identity scopes of the request.
+fn chosen_scopes(request: &AuthorizationRequest, chosen: &str, role: Role) -> Option<ScopeSet> {
+    let matomo = match (request.scopes.is_empty(), chosen) {
+        (true, "") => None,
+        (true, _) => return None,
+        (false, chosen) => Some(
+            chosen
+                .parse::<Scope>()
+                .ok()
+                .filter(|s| request.scopes.contains(s) && scopes::role_allows(role, *s))?,
+        ),
+    };
+    ScopeSet::new(matomo, request.identity).ok()
 }
 
 /// Stores a new code and returns the redirect that delivers it.
@@ -221,7 +276,8 @@ fn issue_code(
     settings: &Settings,
     request: &AuthorizationRequest,
     user_id: i64,
-    scope: Scope,
+    scope: ScopeSet,
+    sign_in: &SignIn,
 ) -> Result<String, AuthorizeError> {
     let code = crate::auth::random_token(32);
     let now = models::now();
@@ -233,10 +289,13 @@ fn issue_code(
             user_id,
             redirect_uri: &request.redirect_uri,
             redirect_uri_given: request.redirect_uri_given,
-            scope: scope.as_str(),
+            scope: &scope.to_string(),
             code_challenge: request.challenge.as_ref().map(|c| c.as_str()),
             created_at: now,
             expires_at: now + Duration::seconds(settings.auth_code_lifetime),
+            nonce: request.nonce.as_deref(),
+            auth_time: sign_in.at,
+            amr: &sign_in.methods,
         },
     )?;
     let mut pairs = vec![("code", code.as_str())];

@@ -8,7 +8,7 @@ use diesel::MysqlConnection;
 
 use crate::db::DbError;
 use crate::db::models;
-use crate::domain::{Client, ClientId, GrantType, Scope};
+use crate::domain::{Client, ClientId, GrantType, Identity, Scope};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
@@ -22,6 +22,8 @@ pub use consent::{Approver, answer, decide};
 /// How long the consent screen may stay open before its request expires.
 const CONSENT_WINDOW_SECS: i64 = 600;
 const MAX_STATE_LEN: usize = 1024;
+/// The nonce is stored with the code (OpenID Connect Core 1.0 §3.1.2.1).
+const MAX_NONCE_LEN: usize = 255;
 
 /// A validated authorization request.
 #[derive(Debug, Clone)]
@@ -30,13 +32,46 @@ pub struct AuthorizationRequest {
     pub redirect_uri: String,
     pub redirect_uri_given: bool,
     pub state: Option<String>,
-    /// The requested scopes the client may have, least privileged first.
+    /// The requested Matomo scopes the client may have, least privileged first.
     pub scopes: Vec<Scope>,
+    /// The requested OpenID Connect scopes.
+    pub identity: Identity,
     pub challenge: Option<CodeChallenge>,
     /// `prompt=consent`: show the screen even when consent is remembered.
     pub force_consent: bool,
     /// `prompt=none`: never show a page; answer `login_required` or `consent_required`.
     pub no_prompt: bool,
+    /// OpenID Connect: echoed in the ID token.
+    pub nonce: Option<String>,
+    /// OpenID Connect `prompt=login` and `max_age`: when the user must have signed in.
+    pub sign_in: Freshness,
+    /// OpenID Connect `login_hint`: what the sign-in form's login field starts with.
+    pub login_hint: Option<String>,
+    /// The `sub` of a valid `id_token_hint`: with `prompt=none`, another signed-in user
+    /// answers `login_required`.
+    pub hinted_subject: Option<String>,
+}
+
+/// How recent the user's sign-in must be (OpenID Connect Core 1.0 §3.1.2.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Freshness {
+    /// `prompt=login`: sign in again, whatever the session.
+    pub again: bool,
+    /// `max_age`: at most this many seconds ago.
+    pub max_age: Option<i64>,
+}
+
+impl Freshness {
+    /// Whether a session signed in at `auth_time` (Unix seconds) is too old at `now`.
+    /// `signed_in_after` is the moment this server sent the user to sign in for this very
+    /// request: a sign-in since then answers both `prompt=login` and `max_age`, however
+    /// long the sign-in page took.
+    pub fn needs_sign_in(&self, auth_time: i64, now: i64, signed_in_after: Option<i64>) -> bool {
+        if signed_in_after.is_some_and(|after| auth_time >= after) {
+            return false;
+        }
+        self.again || self.max_age.is_some_and(|max| now - auth_time > max)
+    }
 }
 
 impl AuthorizationRequest {
@@ -165,6 +200,8 @@ pub struct ConsentPrompt {
     pub offered: Vec<Scope>,
     /// The widest scope the client asked for, even one this user cannot grant.
     pub highest_requested: Option<Scope>,
+    /// The OpenID Connect scopes asked for: what the application learns about the user.
+    pub identity: Identity,
     pub redirect_uri: String,
 }
 
@@ -186,9 +223,14 @@ pub fn validate(
     if let Err(description) = check_client(conn, &client, &settings)? {
         return Err(fail(ErrorCode::UnauthorizedClient, &description));
     }
-    let scopes =
-        scopes::for_authorization(params.get("scope"), &scopes::permitted(&client, &settings))
-            .map_err(|d| fail(ErrorCode::InvalidScope, &d))?;
+    let scopes = scopes::for_authorization(
+        params.get("scope"),
+        &scopes::permitted(&client, &settings),
+        settings.allowed_identity,
+    )
+    .map_err(|d| fail(ErrorCode::InvalidScope, &d))?;
+    let oidc = openid_parameters(conn, proto, params, &client)
+        .map_err(|d| fail(ErrorCode::InvalidRequest, &d))?;
     let challenge = CodeChallenge::from_request(
         params.get("code_challenge"),
         params.get("code_challenge_method"),
@@ -201,18 +243,108 @@ pub fn validate(
         ));
     }
     Ok(AuthorizationRequest {
-        force_consent: params
-            .get("prompt")
-            .is_some_and(|p| p.split(' ').any(|p| p == "consent")),
-        no_prompt: params
-            .get("prompt")
-            .is_some_and(|p| p.split(' ').any(|p| p == "none")),
+        force_consent: oidc.prompt.consent,
+        no_prompt: oidc.prompt.none,
+        sign_in: Freshness {
+            again: oidc.prompt.login,
+            max_age: oidc.max_age,
+        },
+        nonce: oidc.nonce,
+        login_hint: oidc.login_hint,
+        hinted_subject: oidc.hinted_subject,
         client,
         redirect_uri,
         redirect_uri_given,
         state,
-        scopes,
+        scopes: scopes.matomo,
+        identity: scopes.identity,
         challenge,
+    })
+}
+
+/// The values of `prompt` (OpenID Connect Core 1.0 §3.1.2.1).
+#[derive(Debug, Default)]
+struct Prompt {
+    none: bool,
+    login: bool,
+    consent: bool,
+}
+
+impl Prompt {
+    fn parse(raw: Option<&str>) -> Result<Self, String> {
+        let mut prompt = Prompt::default();
+        for value in raw.unwrap_or("").split_whitespace() {
+            match value {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                // One account per browser: there is nothing to select.
+                "select_account" => {}
+                other => {
+                    return Err(format!(
+                        "prompt {} is not supported: use none, login or consent.",
+                        crate::oauth::printable(other)
+                    ));
+                }
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent) {
+            return Err("prompt=none cannot be combined with other values.".into());
+        }
+        Ok(prompt)
+    }
+}
+
+/// The OpenID Connect parameters of an authorization request.
+struct OpenIdParameters {
+    prompt: Prompt,
+    nonce: Option<String>,
+    max_age: Option<i64>,
+    login_hint: Option<String>,
+    hinted_subject: Option<String>,
+}
+
+/// Reads `prompt`, `nonce`, `max_age`, `login_hint` and `id_token_hint`; `Err`: the
+/// `invalid_request` description.
+fn openid_parameters(
+    conn: &mut MysqlConnection,
+    proto: &Protocol,
+    params: &Params,
+    client: &Client,
+) -> Result<OpenIdParameters, String> {
+    let prompt = Prompt::parse(params.get("prompt"))?;
+    let nonce = params.get("nonce").map(str::to_string);
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_LEN) {
+        return Err(format!("nonce is longer than {MAX_NONCE_LEN} characters."));
+    }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<u32>()
+                .map(i64::from)
+                .map_err(|_| "max_age must be a whole number of seconds.".to_string())?,
+        ),
+    };
+    let login_hint = params
+        .get("login_hint")
+        .map(|h| h.chars().filter(|c| !c.is_control()).take(100).collect());
+    let hinted_subject = match params.get("id_token_hint") {
+        None => None,
+        Some(hint) => Some(
+            crate::oauth::oidc::hinted_subject(conn, proto, hint, &client.client_id)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| {
+                    "id_token_hint is not an ID token this server issued to this client."
+                        .to_string()
+                })?,
+        ),
+    };
+    Ok(OpenIdParameters {
+        prompt,
+        nonce,
+        max_age,
+        login_hint,
+        hinted_subject,
     })
 }
 

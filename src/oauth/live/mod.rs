@@ -78,6 +78,9 @@ pub struct UserFacts {
     pub id: i64,
     pub login: String,
     pub role: Role,
+    /// For OpenID Connect's `email` and `sub` claims.
+    pub email: String,
+    pub subject: String,
 }
 
 /// What decides whether a signed, unexpired access token is still good.
@@ -326,6 +329,8 @@ impl Live {
                     id: u.id,
                     role: u.role(),
                     login: u.login,
+                    email: u.email,
+                    subject: u.subject,
                 })
             });
         // A missing user is not remembered: a new one may be about to get this id.

@@ -40,12 +40,37 @@ pub async fn call(
     }
 }
 
-async fn answer(
+/// `/oauth2/userinfo` (OpenID Connect Core 1.0 §5.3), GET or POST: a protected resource
+/// with the API's token rules, answering the OAuth 2.0 way (`error` in a JSON body and the
+/// RFC 6750 challenge).
+pub async fn userinfo(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let answer = async {
+        let (token, _) = bearer_request(&req, payload).await?;
+        let proto = state.protocol.clone();
+        db::run_memory_first(&state.pool, move |db: &mut db::Lazy| {
+            api::userinfo::claims(db, &proto, &token)
+        })
+        .await
+    };
+    match answer.await {
+        Ok(value) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(value),
+        Err(e) => crate::web::error::userinfo_response(e),
+    }
+}
+
+/// The bearer token and the parameters (query, and a form body on POST) of a request to
+/// a protected resource, in RFC 6750 §3.1's order: a token where it must not be is
+/// refused first, then a missing or malformed header gets its challenge.
+async fn bearer_request(
     req: &HttpRequest,
     payload: web::Payload,
-    state: &AppState,
-    method: Option<String>,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<(String, Params), ApiError> {
     if req.method() != Method::GET && req.method() != Method::POST {
         return Err(ApiError::MethodNotAllowed);
     }
@@ -59,12 +84,20 @@ async fn answer(
         })?;
         params = params.and(body);
     }
-    // RFC 6750 §3.1 order: a token where it must not be is refused first, then a missing or
-    // malformed header gets its challenge, and only then are the parameters judged.
     if params.count("token_auth") > 0 || params.count("access_token") > 0 {
         return Err(ApiError::TokenInRequest);
     }
-    let token = bearer(req)?;
+    Ok((bearer(req)?, params))
+}
+
+async fn answer(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    method: Option<String>,
+) -> Result<serde_json::Value, ApiError> {
+    // Only once the token is where it belongs are the parameters judged.
+    let (token, params) = bearer_request(req, payload).await?;
     if let Some(name) = params.repeated() {
         return Err(ApiError::bad_parameter(name, "is repeated"));
     }

@@ -33,6 +33,10 @@ struct LoginPage {
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
+    /// OpenID Connect `login_hint`: what the login field starts with.
+    login_hint: Option<String>,
+    /// An application asked that the user sign in again (`prompt=login`, `max_age`).
+    again: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -82,10 +86,14 @@ pub async fn show_form(
     user: Option<SessionUser>,
 ) -> Result<HttpResponse, AppError> {
     let next = safe_next(query.next.as_deref().unwrap_or("/"));
-    if user.is_some() {
-        return Ok(see_other(&next));
-    }
-    login_page(&session, StatusCode::OK, None, String::new(), next)
+    let again = query.again.is_some();
+    let login = match (&user, &query.login_hint) {
+        (Some(user), _) if again => user.login.clone(),
+        (Some(_), _) => return Ok(see_other(&next)),
+        (None, Some(hint)) => hint.chars().filter(|c| !c.is_control()).take(100).collect(),
+        (None, None) => String::new(),
+    };
+    login_page(&session, StatusCode::OK, None, login, next)
 }
 
 #[post("/login")]

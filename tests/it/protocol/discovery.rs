@@ -42,7 +42,14 @@ async fn metadata_lists_every_endpoint_and_reflects_the_settings() {
     );
     assert_eq!(
         doc["scopes_supported"],
-        serde_json::json!(["matomo:read", "matomo:write", "matomo:admin"])
+        serde_json::json!([
+            "openid",
+            "profile",
+            "email",
+            "matomo:read",
+            "matomo:write",
+            "matomo:admin"
+        ])
     );
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert!(

@@ -5,6 +5,7 @@ mod concurrency;
 mod discovery;
 mod edges;
 mod lifecycle;
+mod openid;
 mod races;
 mod revocation;
 mod seeds;

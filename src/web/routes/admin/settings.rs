@@ -8,7 +8,7 @@ use askama::Template;
 
 use crate::audit::Actor;
 use crate::db;
-use crate::domain::{FieldErrors, Scope, SigningAlg};
+use crate::domain::{FieldErrors, IdentityScope, Scope, SigningAlg};
 use crate::oauth::settings::{Settings, SettingsInput};
 use crate::web::csrf::CsrfForm;
 use crate::web::error::AppError;
@@ -28,12 +28,13 @@ struct SettingsPage {
     form: SettingsInput,
     errors: FieldErrors,
     all_scopes: [Scope; 4],
+    all_identity: [IdentityScope; 3],
     all_algs: [SigningAlg; 3],
 }
 
 impl SettingsPage {
-    fn scope_checked(&self, scope: &Scope) -> bool {
-        self.form.allowed_scopes.iter().any(|s| s == scope.as_str())
+    fn scope_checked(&self, scope: &str) -> bool {
+        self.form.allowed_scopes.iter().any(|s| s == scope)
     }
 }
 
@@ -49,6 +50,7 @@ pub async fn show(
         form: SettingsInput::from(&settings),
         errors: FieldErrors::default(),
         all_scopes: Scope::ALL,
+        all_identity: IdentityScope::ALL,
         all_algs: SigningAlg::ALL,
     })
 }
@@ -104,6 +106,7 @@ pub async fn save(
                 form: input,
                 errors,
                 all_scopes: Scope::ALL,
+                all_identity: IdentityScope::ALL,
                 all_algs: SigningAlg::ALL,
             },
         ),

@@ -6,7 +6,8 @@ use serde::Deserialize;
 
 use super::read_form;
 use crate::db;
-use crate::oauth::authorize::{self, AuthorizeError, ConsentPrompt, Next};
+use crate::domain::{Identity, IdentityScope};
+use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError, ConsentPrompt, Next};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::web::csrf::CsrfForm;
@@ -49,6 +50,7 @@ pub async fn authorize(
         Ok(request) => request,
         Err(e) => return answer_error(&state, e),
     };
+    let now = chrono::Utc::now().timestamp();
     let user = match SessionUser::extract(&req).await {
         Ok(user) => user,
         // prompt=none: the client asked not to show a page, so it hears it must sign in.
@@ -60,16 +62,34 @@ pub async fn authorize(
             return answer_error(&state, error);
         }
         Err(AppError::SignInRequired { .. }) => {
-            return Err(AppError::SignInRequired {
-                next: resume_path(&params),
-            });
+            return Ok(see_other(&sign_in_path(&params, &request, false, now)));
         }
         Err(e) => return Err(e),
     };
+    let after = params.get(SIGNED_IN_AFTER).and_then(|t| t.parse().ok());
+    if request.sign_in.needs_sign_in(user.issued_at, now, after) {
+        if request.no_prompt {
+            let error = request.error(
+                ErrorCode::LoginRequired,
+                "The user signed in longer ago than max_age; send them without prompt=none.",
+            );
+            return answer_error(&state, error);
+        }
+        return Ok(see_other(&sign_in_path(&params, &request, true, now)));
+    }
+    if request.no_prompt
+        && (request.hinted_subject.as_ref()).is_some_and(|hinted| *hinted != user.subject)
+    {
+        let error = request.error(
+            ErrorCode::LoginRequired,
+            "Another user is signed in than the one of id_token_hint.",
+        );
+        return answer_error(&state, error);
+    }
     let proto = state.protocol.clone();
-    let (user_id, role) = (user.id, user.role);
+    let (user_id, role, sign_in) = (user.id, user.role, user.sign_in());
     let next = db::run_with(&state.pool, move |conn| {
-        authorize::decide(conn, &proto, request, user_id, role)
+        authorize::decide(conn, &proto, request, user_id, role, &sign_in)
     })
     .await;
     match next {
@@ -79,14 +99,33 @@ pub async fn authorize(
     }
 }
 
+/// Added to the request sent through the sign-in page: a sign-in from this moment on
+/// answers its `prompt=login` and `max_age` (see `Freshness::needs_sign_in`).
+const SIGNED_IN_AFTER: &str = "signed_in_after";
+
+/// The sign-in page for this request: it comes back to the request afterwards, its login
+/// field starts with the `login_hint`, and with `again` it asks even a signed-in user.
+fn sign_in_path(params: &Params, request: &AuthorizationRequest, again: bool, now: i64) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("next", &resume_path(params, now));
+    if let Some(hint) = &request.login_hint {
+        query.append_pair("login_hint", hint);
+    }
+    if again {
+        query.append_pair("again", "1");
+    }
+    format!("/login?{}", query.finish())
+}
+
 /// The authorization request as a local URL, to come back to after signing in.
-fn resume_path(params: &Params) -> String {
+fn resume_path(params: &Params, now: i64) -> String {
+    let now = now.to_string();
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(
-            params
-                .pairs()
-                .iter()
-                .filter(|(k, _)| k != "module" && k != "action"),
+            (params.pairs().iter())
+                .filter(|(k, _)| k != "module" && k != "action" && k != SIGNED_IN_AFTER)
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .chain([(SIGNED_IN_AFTER, now.as_str())]),
         )
         .finish();
     format!("/oauth2/authorize?{query}")
@@ -124,6 +163,8 @@ struct ConsentPage {
     email: String,
     handle: String,
     options: Vec<ScopeOption>,
+    /// What the OpenID Connect scopes tell the application, in plain words.
+    identity_items: Vec<String>,
     /// Set when the preselected (least privileged) scope is below the highest requested.
     highest_requested: Option<&'static str>,
     /// The client registered itself (RFC 7591); no administrator has vetted it.
@@ -165,8 +206,21 @@ impl ConsentPage {
                 })
                 .collect(),
             highest_requested: highest.filter(|h| Some(*h) != least).map(|h| h.as_str()),
+            identity_items: identity_items(user, prompt.identity),
         }
     }
+}
+
+/// One line per identity scope: what the application will learn.
+fn identity_items(user: &SessionUser, identity: Identity) -> Vec<String> {
+    identity
+        .iter()
+        .map(|scope| match scope {
+            IdentityScope::OpenId => "A stable identifier of your account".to_string(),
+            IdentityScope::Profile => format!("{}: {}", scope.consent_text(), user.login),
+            IdentityScope::Email => format!("{}: {}", scope.consent_text(), user.email),
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -195,6 +249,7 @@ pub async fn consent(
         id: user.id,
         login: user.login.clone(),
         role: user.role,
+        sign_in: user.sign_in(),
     };
     let answer = db::run_with(&state.pool, move |conn| {
         authorize::answer(conn, &proto, &form.request, &approver, allow, &form.scope)

@@ -1,4 +1,5 @@
-//! `/.well-known/oauth-authorization-server` (RFC 8414), `/.well-known/oauth-protected-resource`
+//! `/.well-known/oauth-authorization-server` (RFC 8414) and `/.well-known/openid-configuration`,
+//! `/.well-known/oauth-protected-resource`
 //! (RFC 9728) and `/oauth2/jwks`: bytes built once and rebuilt when the settings or the
 //! keys change (`oauth::documents`).
 
@@ -27,7 +28,11 @@ async fn document(
     }
 }
 
+/// One document for OAuth 2.0 clients (RFC 8414) and OpenID Connect relying parties
+/// (Discovery 1.0 §4), so the two never disagree.
+#[actix_web::routes]
 #[get("/.well-known/oauth-authorization-server")]
+#[get("/.well-known/openid-configuration")]
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let proto = state.protocol.clone();
     // Short: turning registration on or off changes the document.

@@ -1,3 +1,4 @@
+ALTER TABLE oauth_clients DROP COLUMN post_logout_redirect_uris;
 UPDATE oauth_settings SET allowed_scopes = TRIM(REPLACE(REPLACE(REPLACE(allowed_scopes, 'openid', ''), 'profile', ''), 'email', ''));
 ALTER TABLE oauth_settings MODIFY allowed_scopes VARCHAR(255) NOT NULL
     DEFAULT 'matomo:read matomo:write matomo:admin';

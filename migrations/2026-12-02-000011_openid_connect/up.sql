@@ -31,3 +31,7 @@ ALTER TABLE oauth_settings MODIFY allowed_scopes VARCHAR(255) NOT NULL
     DEFAULT 'openid profile email matomo:read matomo:write matomo:admin';
 UPDATE oauth_settings SET allowed_scopes = CONCAT('openid profile email ', allowed_scopes)
     WHERE allowed_scopes NOT LIKE '%openid%';
+
+-- RP-initiated logout 1.0: where a client may send the user after signing out, matched
+-- exactly like redirect URIs. NULL: none.
+ALTER TABLE oauth_clients ADD COLUMN post_logout_redirect_uris JSON NULL;

@@ -57,6 +57,10 @@ pub struct CreateArgs {
     /// Redirect URIs, matched exactly (needed for authorization_code).
     #[arg(long = "redirect-uri", num_args = 1.., value_name = "URI")]
     pub redirect_uris: Vec<String>,
+    /// Where the application may send users after signing them out (OpenID Connect
+    /// RP-initiated logout), matched exactly.
+    #[arg(long = "post-logout-redirect-uri", num_args = 1.., value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
     /// Skip the consent screen for this client.
     #[arg(long)]
     pub trusted: bool,
@@ -85,6 +89,7 @@ fn flag_of(field: &str) -> &'static str {
         "grant_types" => "--grant",
         "scopes" => "--scope",
         "redirect_uris" => "--redirect-uri",
+        "post_logout_redirect_uris" => "--post-logout-redirect-uri",
         "homepage_url" => "--homepage",
         "icon_url" => "--icon",
         _ => "--name",
@@ -107,6 +112,7 @@ fn client_json(c: &Client) -> serde_json::Value {
         "grant_types": c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "scopes": c.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "redirect_uris": c.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        "post_logout_redirect_uris": (c.post_logout_redirect_uris.iter()).map(|u| u.as_str()).collect::<Vec<_>>(),
         "trusted": c.trusted,
         "may_introspect_any": c.may_introspect_any,
         "require_pkce": c.require_pkce,
@@ -176,6 +182,7 @@ fn create(args: CreateArgs) -> Result<(), CliError> {
         grants,
         scopes,
         redirect_uris,
+        post_logout_redirect_uris,
         trusted,
         may_introspect_any,
         homepage,
@@ -193,6 +200,7 @@ fn create(args: CreateArgs) -> Result<(), CliError> {
         grant_types: grants,
         scopes,
         redirect_uris: redirect_uris.join("\n"),
+        post_logout_redirect_uris: post_logout_redirect_uris.join("\n"),
         trusted,
         may_introspect_any,
         homepage_url: homepage.unwrap_or_default(),

@@ -126,6 +126,7 @@ diesel::table! {
         #[max_length = 45]
         registered_from -> Nullable<Varchar>,
         may_introspect_any -> Bool,
+        post_logout_redirect_uris -> Nullable<Json>,
     }
 }
 

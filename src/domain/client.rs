@@ -310,6 +310,8 @@ pub struct Client {
     pub registered_from: Option<String>,
     /// A resource server: may introspect tokens issued to any client.
     pub may_introspect_any: bool,
+    /// Where the client may send the user after signing out (RP-initiated logout 1.0).
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
 }
 
 impl Client {
@@ -329,5 +331,10 @@ impl Client {
     /// §4.1.3: no prefix, no normalisation).
     pub fn has_redirect_uri(&self, uri: &str) -> bool {
         self.redirect_uris.iter().any(|r| r.as_str() == uri)
+    }
+
+    /// Whether `uri` is one of the registered post-logout redirect URIs, compared exactly.
+    pub fn has_post_logout_redirect_uri(&self, uri: &str) -> bool {
+        (self.post_logout_redirect_uris.iter()).any(|r| r.as_str() == uri)
     }
 }

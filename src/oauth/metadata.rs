@@ -38,6 +38,7 @@ pub fn document(issuer: &str, settings: &Settings) -> Value {
         // OpenID Connect Discovery 1.0 §3. ID tokens are signed with the same key as
         // access tokens.
         "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "end_session_endpoint": format!("{issuer}/oauth2/logout"),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [settings.signing_alg.as_str()],
         "claims_supported": oidc::CLAIMS_SUPPORTED,

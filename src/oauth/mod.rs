@@ -13,6 +13,7 @@ pub mod issuer;
 pub mod jwt;
 pub mod keys;
 pub mod live;
+pub mod logout;
 pub mod metadata;
 pub mod oidc;
 pub mod params;

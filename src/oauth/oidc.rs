@@ -136,33 +136,49 @@ pub fn sign(db: &mut impl Connect, proto: &Protocol, t: &IdToken) -> Result<Stri
     jwt::jws(&key, ID_TOKEN_TYP, &claims)
 }
 
-/// The `sub` of an ID token this server signed for `client_id`, expired or not (an
-/// `id_token_hint`, §3.1.2.1); `None` for anything else.
-pub fn hinted_subject(
+/// What a valid `id_token_hint` says: whom it identified, to which client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint {
+    pub subject: String,
+    pub client_id: String,
+}
+
+/// An ID token this server signed, expired or not (an `id_token_hint`, §3.1.2.1 and
+/// RP-initiated logout §2); `None` for anything else.
+pub fn id_token_hint(
     db: &mut impl Connect,
     proto: &Protocol,
     token: &str,
-    client_id: &str,
-) -> Result<Option<String>, OAuthError> {
+) -> Result<Option<Hint>, OAuthError> {
     #[derive(serde::Deserialize)]
-    struct Subject {
+    struct Claims {
         sub: String,
+        aud: String,
     }
-    let Some(kid) = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid) else {
+    let Some(header) = jsonwebtoken::decode_header(token).ok() else {
         return Ok(None);
     };
-    let Some(key) = proto.keys.verifying_key(db, &kid)? else {
+    if header.typ.as_deref() != Some(ID_TOKEN_TYP) {
+        return Ok(None);
+    }
+    let Some(key) = (header.kid.as_deref()).map(|kid| proto.keys.verifying_key(db, kid)) else {
+        return Ok(None);
+    };
+    let Some(key) = key? else {
         return Ok(None);
     };
     let mut validation = jsonwebtoken::Validation::new(jws_algorithm(key.alg));
     validation.validate_exp = false;
+    validation.validate_aud = false;
     validation.set_issuer(&[&proto.issuer]);
-    validation.set_audience(&[client_id]);
     validation.set_required_spec_claims(&["iss", "aud", "sub"]);
     Ok(
-        jsonwebtoken::decode::<Subject>(token, &key.decoding, &validation)
+        jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
             .ok()
-            .map(|data| data.claims.sub),
+            .map(|data| Hint {
+                subject: data.claims.sub,
+                client_id: data.claims.aud,
+            }),
     )
 }
 

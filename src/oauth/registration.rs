@@ -12,7 +12,8 @@ use crate::auth::throttle::{self, Bucket, Verdict};
 use crate::db::DbError;
 use crate::db::models;
 use crate::domain::{
-    ClientId, ClientName, ClientSecret, ClientType, GrantType, RedirectUri, Scope, parse_web_url,
+    ClientId, ClientName, ClientSecret, ClientType, GrantType, Identity, RedirectUri, Scope,
+    ScopeRequest, parse_web_url,
 };
 use crate::oauth::clients::{self, ClientSpec, Origin};
 use crate::oauth::settings::{GrantRefusal, RegistrationPolicy, Settings};
@@ -193,6 +194,9 @@ pub struct Metadata {
     pub grants: Vec<GrantType>,
     pub scopes: Vec<Scope>,
     pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// The OpenID Connect scopes named in `scope`, echoed in the response.
+    pub identity: Identity,
     pub client_uri: Option<String>,
     pub logo_uri: Option<String>,
 }
@@ -209,6 +213,7 @@ pub fn parse_metadata(
         ));
     }
     let redirect_uris = redirect_uris(settings, metadata)?;
+    let post_logout_redirect_uris = post_logout_redirect_uris(settings, metadata)?;
     // RFC 7591 §2: every field is optional; without a name, the consent screen shows where
     // the application sends the user back to.
     let fallback = url::Url::parse(redirect_uris[0].as_str())
@@ -239,7 +244,7 @@ pub fn parse_metadata(
     if response_types.is_empty() || response_types.iter().any(|r| r != "code") {
         return Err(metadata_error("response_types: only code is supported."));
     }
-    let scopes = scope(settings, metadata)?;
+    let (scopes, identity) = scope(settings, metadata)?;
     let client_uri = parse_web_url(string(metadata, "client_uri")?.unwrap_or(""), "client_uri")
         .map_err(|e| metadata_error(e.0))?;
     let logo_uri = parse_web_url(string(metadata, "logo_uri")?.unwrap_or(""), "logo_uri")
@@ -252,6 +257,8 @@ pub fn parse_metadata(
         grants,
         scopes,
         redirect_uris,
+        post_logout_redirect_uris,
+        identity,
         client_uri,
         logo_uri,
     })
@@ -279,6 +286,23 @@ fn redirect_uris(
         }
     }
     Ok(redirect_uris)
+}
+
+/// `post_logout_redirect_uris` (RP-initiated logout 1.0 §3.1): optional, each checked as
+/// a redirect URI is.
+fn post_logout_redirect_uris(
+    settings: &Settings,
+    metadata: &Value,
+) -> Result<Vec<RedirectUri>, RegistrationError> {
+    let mut parsed = Vec::new();
+    for uri in strings(metadata, "post_logout_redirect_uris")?.unwrap_or_default() {
+        let uri = RedirectUri::parse_allowing_native(&uri, &settings.allowed_app_schemes)
+            .map_err(|e| metadata_error(format!("post_logout_redirect_uris: {e}")))?;
+        if !parsed.contains(&uri) {
+            parsed.push(uri);
+        }
+    }
+    Ok(parsed)
 }
 
 /// `grant_types`: authorization code, with refresh tokens if the server issues them;
@@ -320,12 +344,32 @@ fn grant_types(settings: &Settings, metadata: &Value) -> Result<Vec<GrantType>, 
 }
 
 /// `scope`: within the server's allowed scopes, never `matomo:superuser`; all the
-/// allowed ones below superuser when absent.
-fn scope(settings: &Settings, metadata: &Value) -> Result<Vec<Scope>, RegistrationError> {
+/// allowed ones below superuser when absent. OpenID Connect scopes are every client's
+/// when the server allows them; one that names only those may ask for the least Matomo
+/// scope.
+fn scope(
+    settings: &Settings,
+    metadata: &Value,
+) -> Result<(Vec<Scope>, Identity), RegistrationError> {
+    let mut identity = Identity::NONE;
     let scopes = match string(metadata, "scope")? {
         Some(raw) => {
-            let scopes =
-                Scope::parse_list(raw).map_err(|e| metadata_error(format!("scope: {e}")))?;
+            let request =
+                ScopeRequest::parse(raw).map_err(|e| metadata_error(format!("scope: {e}")))?;
+            if let Some(s) =
+                (request.identity.iter()).find(|s| !settings.allowed_identity.contains(*s))
+            {
+                return Err(metadata_error(format!(
+                    "scope: {s} is not allowed on this server."
+                )));
+            }
+            identity = request.identity;
+            let mut scopes = request.matomo;
+            if scopes.is_empty() {
+                scopes.extend(crate::oauth::scopes::default_scope(
+                    &settings.allowed_scopes,
+                ));
+            }
             if scopes.contains(&Scope::Superuser) {
                 return Err(metadata_error(
                     "scope: matomo:superuser is never granted to self-registered clients.",
@@ -353,7 +397,7 @@ fn scope(settings: &Settings, metadata: &Value) -> Result<Vec<Scope>, Registrati
             "scope: no scope is open to self-registered clients.",
         ));
     }
-    Ok(scopes)
+    Ok((scopes, identity))
 }
 
 /// Registers a client from RFC 7591 metadata; unknown fields are ignored.
@@ -372,6 +416,8 @@ pub fn register(
         grants,
         scopes,
         redirect_uris,
+        post_logout_redirect_uris,
+        identity,
         client_uri,
         logo_uri,
     } = parse_metadata(settings, metadata)?;
@@ -387,6 +433,7 @@ pub fn register(
         grants,
         scopes,
         redirect_uris,
+        post_logout_redirect_uris,
         trusted: false,
         may_introspect_any: false,
         homepage_url: client_uri,
@@ -425,7 +472,14 @@ pub fn register(
         )?;
         Ok::<_, RegistrationError>(())
     })?;
-    let body = response_body(&client_id, &spec, &auth_method, secret.as_ref(), now);
+    let body = response_body(
+        &client_id,
+        &spec,
+        identity,
+        &auth_method,
+        secret.as_ref(),
+        now,
+    );
     Ok(Registered { client_id, body })
 }
 
@@ -437,10 +491,14 @@ fn uri_strings(uris: &[RedirectUri]) -> Vec<&str> {
 fn response_body(
     client_id: &ClientId,
     spec: &ClientSpec,
+    identity: Identity,
     auth_method: &str,
     secret: Option<&ClientSecret>,
     issued_at: chrono::NaiveDateTime,
 ) -> Value {
+    let scope: Vec<&str> = (identity.iter().map(|s| s.as_str()))
+        .chain(spec.scopes.iter().map(|s| s.as_str()))
+        .collect();
     let mut body = json!({
         "client_id": client_id.as_str(),
         "client_id_issued_at": issued_at.and_utc().timestamp(),
@@ -449,12 +507,15 @@ fn response_body(
         "token_endpoint_auth_method": auth_method,
         "grant_types": spec.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "response_types": ["code"],
-        "scope": Scope::join(&spec.scopes),
+        "scope": scope.join(" "),
         // 0: the secret does not expire.
         "client_secret_expires_at": 0,
     });
     if let Some(secret) = secret {
         body["client_secret"] = json!(secret.expose());
+    }
+    if !spec.post_logout_redirect_uris.is_empty() {
+        body["post_logout_redirect_uris"] = json!(uri_strings(&spec.post_logout_redirect_uris));
     }
     if let Some(uri) = &spec.homepage_url {
         body["client_uri"] = json!(uri);

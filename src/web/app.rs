@@ -468,6 +468,12 @@ fn protocol_routes(cfg: &mut web::ServiceConfig) {
         oauth_routes::endpoints::introspect,
     ))
     .service(web::resource("/oauth2/userinfo").to(routes::api::userinfo))
+    .service(
+        web::resource("/oauth2/logout")
+            .route(web::get().to(oauth_routes::logout::end_session_get))
+            .route(web::post().to(oauth_routes::logout::end_session_post)),
+    )
+    .service(oauth_routes::logout::confirm)
     .service(oauth_routes::discovery::metadata)
     .service(oauth_routes::discovery::protected_resource)
     .service(oauth_routes::discovery::jwks)

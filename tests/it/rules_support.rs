@@ -99,6 +99,7 @@ pub fn create_confidential(
             grants,
             scopes,
             redirect_uris,
+            post_logout_redirect_uris: Vec::new(),
             trusted: false,
             may_introspect_any: false,
             homepage_url: None,

@@ -36,6 +36,18 @@ struct ClientRow {
     pub registered_from: Option<String>,
     /// A resource server: may introspect tokens issued to any client.
     pub may_introspect_any: bool,
+    pub post_logout_redirect_uris: Option<Value>,
+}
+
+/// A stored JSON list of URIs (written only from parsed ones).
+fn stored_uris(value: Option<&Value>) -> Vec<RedirectUri> {
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(|s| RedirectUri::stored(s.to_string())))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 impl ClientRow {
@@ -43,19 +55,15 @@ impl ClientRow {
     /// could have stored (the table edited by hand) is a query error, never a guess.
     fn typed(self) -> Result<Client, DbError> {
         let corrupt = |e| super::corrupt("oauth_clients", self.id, e);
-        let redirect_uris = match &self.redirect_uris {
-            Value::Array(items) => items
-                .iter()
-                .filter_map(|v| v.as_str().map(|s| RedirectUri::stored(s.to_string())))
-                .collect(),
-            _ => Vec::new(),
-        };
+        let redirect_uris = stored_uris(Some(&self.redirect_uris));
+        let post_logout_redirect_uris = stored_uris(self.post_logout_redirect_uris.as_ref());
         Ok(Client {
             client_type: ClientType::parse(&self.client_type).map_err(corrupt)?,
             grants: GrantType::parse_list(&self.grant_types).map_err(corrupt)?,
             scopes: Scope::parse_list(&self.scopes).map_err(corrupt)?,
             status: ClientStatus::parse(&self.status).map_err(corrupt)?,
             redirect_uris,
+            post_logout_redirect_uris,
             id: self.id,
             client_id: self.client_id,
             name: self.name,
@@ -87,6 +95,7 @@ pub struct NewClient<'a> {
     pub grant_types: &'a str,
     pub scopes: &'a str,
     pub redirect_uris: Value,
+    pub post_logout_redirect_uris: Value,
     pub trusted: bool,
     pub require_pkce: bool,
     pub homepage_url: Option<&'a str>,
@@ -197,6 +206,7 @@ pub struct ClientChanges<'a> {
     pub grant_types: &'a str,
     pub scopes: &'a str,
     pub redirect_uris: Value,
+    pub post_logout_redirect_uris: Value,
     pub trusted: bool,
     pub may_introspect_any: bool,
     pub homepage_url: Option<&'a str>,

@@ -229,7 +229,7 @@ pub fn validate(
         settings.allowed_identity,
     )
     .map_err(|d| fail(ErrorCode::InvalidScope, &d))?;
-    let oidc = openid_parameters(conn, proto, params, &client)
+    let oidc = openid_parameters(conn, proto, params, &client)?
         .map_err(|d| fail(ErrorCode::InvalidRequest, &d))?;
     let challenge = CodeChallenge::from_request(
         params.get("code_challenge"),
@@ -304,13 +304,31 @@ struct OpenIdParameters {
     hinted_subject: Option<String>,
 }
 
-/// Reads `prompt`, `nonce`, `max_age`, `login_hint` and `id_token_hint`; `Err`: the
-/// `invalid_request` description.
+/// Reads `prompt`, `nonce`, `max_age`, `login_hint` and `id_token_hint`; `Err` inside:
+/// the `invalid_request` description.
 fn openid_parameters(
     conn: &mut MysqlConnection,
     proto: &Protocol,
     params: &Params,
     client: &Client,
+) -> Result<Result<OpenIdParameters, String>, OAuthError> {
+    let hinted_subject = match params.get("id_token_hint") {
+        None => None,
+        Some(hint) => match crate::oauth::oidc::id_token_hint(conn, proto, hint)? {
+            Some(hint) if hint.client_id == client.client_id => Some(hint.subject),
+            _ => {
+                return Ok(Err(
+                    "id_token_hint is not an ID token this server issued to this client.".into(),
+                ));
+            }
+        },
+    };
+    Ok(read_openid_parameters(params, hinted_subject))
+}
+
+fn read_openid_parameters(
+    params: &Params,
+    hinted_subject: Option<String>,
 ) -> Result<OpenIdParameters, String> {
     let prompt = Prompt::parse(params.get("prompt"))?;
     let nonce = params.get("nonce").map(str::to_string);
@@ -328,17 +346,6 @@ fn openid_parameters(
     let login_hint = params
         .get("login_hint")
         .map(|h| h.chars().filter(|c| !c.is_control()).take(100).collect());
-    let hinted_subject = match params.get("id_token_hint") {
-        None => None,
-        Some(hint) => Some(
-            crate::oauth::oidc::hinted_subject(conn, proto, hint, &client.client_id)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| {
-                    "id_token_hint is not an ID token this server issued to this client."
-                        .to_string()
-                })?,
-        ),
-    };
     Ok(OpenIdParameters {
         prompt,
         nonce,

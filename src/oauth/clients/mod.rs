@@ -148,6 +148,7 @@ pub fn insert_row(
             grant_types: &grants,
             scopes: &scopes,
             redirect_uris: json!(uris),
+            post_logout_redirect_uris: json!(uri_list(&spec.post_logout_redirect_uris)),
             trusted: spec.trusted && !self_registered,
             may_introspect_any: spec.may_introspect_any,
             // Public and self-registered clients always need PKCE; confidential ones
@@ -293,6 +294,7 @@ pub fn update(
                 grant_types: &grants,
                 scopes: &scopes,
                 redirect_uris: json!(uris),
+                post_logout_redirect_uris: json!(uri_list(&spec.post_logout_redirect_uris)),
                 trusted: spec.trusted,
                 may_introspect_any: spec.may_introspect_any,
                 homepage_url: spec.homepage_url.as_deref(),
@@ -369,6 +371,11 @@ fn changed_fields(
             ),
             json!(uris),
         ),
+        (
+            "post_logout_redirect_uris",
+            json!(uri_list(&before.post_logout_redirect_uris)),
+            json!(uri_list(&spec.post_logout_redirect_uris)),
+        ),
         ("trusted", json!(before.trusted), json!(spec.trusted)),
         (
             "may_introspect_any",
@@ -436,4 +443,8 @@ impl crate::db::Retryable for ClientError {
     fn retryable(&self) -> bool {
         matches!(self, ClientError::Db(e) if e.is_retryable())
     }
+}
+
+fn uri_list(uris: &[RedirectUri]) -> Vec<&str> {
+    uris.iter().map(RedirectUri::as_str).collect()
 }

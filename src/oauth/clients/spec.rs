@@ -18,6 +18,8 @@ pub struct ClientSpec {
     pub grants: Vec<GrantType>,
     pub scopes: Vec<Scope>,
     pub redirect_uris: Vec<RedirectUri>,
+    /// Where the client may send the user after signing out (RP-initiated logout 1.0).
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub trusted: bool,
     /// A resource server that may introspect any client's tokens (RFC 7662 §4).
     pub may_introspect_any: bool,
@@ -75,6 +77,8 @@ pub struct ClientInput {
     pub scopes: Vec<String>,
     /// One URI per line.
     pub redirect_uris: String,
+    /// One URI per line.
+    pub post_logout_redirect_uris: String,
     pub trusted: bool,
     pub may_introspect_any: bool,
     pub homepage_url: String,
@@ -96,6 +100,10 @@ impl ClientInput {
             redirect_uris: (c.redirect_uris.iter().map(RedirectUri::as_str))
                 .collect::<Vec<_>>()
                 .join("\n"),
+            post_logout_redirect_uris: (c.post_logout_redirect_uris.iter())
+                .map(RedirectUri::as_str)
+                .collect::<Vec<_>>()
+                .join("\n"),
             trusted: c.trusted,
             may_introspect_any: c.may_introspect_any,
             homepage_url: c.homepage_url.clone().unwrap_or_default(),
@@ -115,19 +123,13 @@ impl ClientInput {
             GrantType::parse_list(&self.grant_types.join(" ")),
         );
         let scopes = errors.take("scopes", Scope::parse_list(&self.scopes.join(" ")));
-        let mut redirect_uris = Vec::new();
-        for line in self.redirect_uris.lines().filter(|l| !l.trim().is_empty()) {
-            let parsed = if self.native_redirects {
-                RedirectUri::parse_allowing_native(line, &settings.allowed_app_schemes)
-            } else {
-                RedirectUri::parse(line)
-            };
-            if let Some(uri) = errors.take("redirect_uris", parsed)
-                && !redirect_uris.contains(&uri)
-            {
-                redirect_uris.push(uri);
-            }
-        }
+        let redirect_uris = self.uris(&mut errors, "redirect_uris", &self.redirect_uris, settings);
+        let post_logout_redirect_uris = self.uris(
+            &mut errors,
+            "post_logout_redirect_uris",
+            &self.post_logout_redirect_uris,
+            settings,
+        );
         let homepage_url = errors.take(
             "homepage_url",
             parse_web_url(&self.homepage_url, "Homepage URL"),
@@ -160,6 +162,7 @@ impl ClientInput {
             grants,
             scopes,
             redirect_uris,
+            post_logout_redirect_uris,
             trusted: self.trusted,
             may_introspect_any: self.may_introspect_any,
             homepage_url,
@@ -175,5 +178,29 @@ impl ClientInput {
             errors.add(field, message);
         }
         errors.check(|| spec)
+    }
+
+    /// One URI per line, each checked as a redirect URI, repeats dropped.
+    fn uris(
+        &self,
+        errors: &mut FieldErrors,
+        field: &'static str,
+        lines: &str,
+        settings: &Settings,
+    ) -> Vec<RedirectUri> {
+        let mut uris = Vec::new();
+        for line in lines.lines().filter(|l| !l.trim().is_empty()) {
+            let parsed = if self.native_redirects {
+                RedirectUri::parse_allowing_native(line, &settings.allowed_app_schemes)
+            } else {
+                RedirectUri::parse(line)
+            };
+            if let Some(uri) = errors.take(field, parsed)
+                && !uris.contains(&uri)
+            {
+                uris.push(uri);
+            }
+        }
+        uris
     }
 }

@@ -182,8 +182,20 @@ pub async fn logout(
     user: SessionUser,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
+    sign_out(&req, &session, &state, &user).await?;
+    Ok(see_other("/login"))
+}
+
+/// Ends this session for good (its id is refused from now on, even in a copied cookie)
+/// and records it: the console's Sign out and OpenID Connect's logout.
+pub async fn sign_out(
+    req: &HttpRequest,
+    session: &Session,
+    state: &AppState,
+    user: &SessionUser,
+) -> Result<(), AppError> {
     let expires = user.expires_at(state.config.session_absolute);
-    let (sid, login, ip) = (user.session_id.clone(), user.login.clone(), client_ip(&req));
+    let (sid, login, ip) = (user.session_id.clone(), user.login.clone(), client_ip(req));
     db::run(&state.pool, move |conn| {
         models::revoked_sessions::insert(conn, &sid, expires)?;
         audit::record(
@@ -195,7 +207,7 @@ pub async fn logout(
     })
     .await?;
     session.purge();
-    Ok(see_other("/login"))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -202,6 +202,14 @@ async fn every_create_rule_is_enforced_with_a_field_message_and_nothing_is_creat
             "absolute",
         ),
         (
+            vec![(
+                "post_logout_redirect_uris",
+                vec!["http://example-app.com/signed-out"],
+            )],
+            "post_logout_redirect_uris",
+            "https://",
+        ),
+        (
             vec![("redirect_uris", vec![""])],
             "redirect_uris",
             "at least one redirect URI",

@@ -41,6 +41,7 @@ pub struct Spec {
     pub grants: Vec<GrantType>,
     pub scopes: Vec<Scope>,
     pub uris: Vec<&'static str>,
+    pub post_logout_uris: Vec<&'static str>,
     pub trusted: bool,
     pub may_introspect_any: bool,
 }
@@ -56,6 +57,7 @@ impl Spec {
             ],
             scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
             uris: vec![CALLBACK],
+            post_logout_uris: Vec::new(),
             trusted: false,
             may_introspect_any: false,
         }
@@ -105,6 +107,11 @@ pub async fn register(app: &TestApp, spec: Spec) -> Client {
                 scopes: spec.scopes,
                 redirect_uris: spec
                     .uris
+                    .iter()
+                    .map(|u| RedirectUri::parse(u).unwrap())
+                    .collect(),
+                post_logout_redirect_uris: spec
+                    .post_logout_uris
                     .iter()
                     .map(|u| RedirectUri::parse(u).unwrap())
                     .collect(),

@@ -510,3 +510,155 @@ async fn prompt_login_and_max_age_ask_for_a_fresh_sign_in_once() {
     let to = location(&stranger.get(&back).await);
     assert!(param(&to, "code").is_some(), "{to}");
 }
+
+const SIGNED_OUT: &str = "https://example-app.com/signed-out";
+
+fn logout_path(pairs: &[(&str, &str)]) -> String {
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("/oauth2/logout?{query}")
+}
+
+async fn signed_in(app: &TestApp) -> bool {
+    app.get("/account/security").await.status() == 200
+}
+
+/// Signs `login` in (creating them the first time) and returns an ID token for `client`.
+async fn id_token_for(app: &TestApp, client: &Client, login: &str) -> String {
+    if app.login(login, PASSWORD).await.status() != 303 {
+        app.sign_in_as(login, Role::User).await;
+    }
+    let path = openid_request(client, "openid", &[]);
+    let res = app.get(&path).await;
+    let to = if res.status() == 303 {
+        location(&res)
+    } else {
+        consent(app, &path, "allow", "").await
+    };
+    let body = redeem_pkce(app, client, &param(&to, "code").unwrap()).await;
+    body["id_token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_and_returns_only_to_a_registered_uri() {
+    let app = spawn_app().await;
+    let mut spec = Spec::confidential();
+    spec.post_logout_uris = vec![SIGNED_OUT];
+    let client = register(&app, spec).await;
+    let doc: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["end_session_endpoint"],
+        format!("{}/oauth2/logout", app.address)
+    );
+
+    // Refused on a page, the user still signed in: a URI not registered exactly, one
+    // without a client to hold it, a hint that is not our ID token.
+    let hint = id_token_for(&app, &client, "frank").await;
+    for pairs in [
+        vec![
+            ("id_token_hint", hint.as_str()),
+            (
+                "post_logout_redirect_uri",
+                "https://example-app.com/signed-out/",
+            ),
+        ],
+        vec![
+            ("id_token_hint", hint.as_str()),
+            ("post_logout_redirect_uri", "https://evil.example/"),
+        ],
+        vec![("post_logout_redirect_uri", SIGNED_OUT)],
+        vec![
+            ("id_token_hint", &hint[..hint.len() - 2]),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+        ],
+        vec![
+            ("id_token_hint", hint.as_str()),
+            ("client_id", "someone-else"),
+        ],
+    ] {
+        let res = app.get(&logout_path(&pairs)).await;
+        assert_eq!(res.status(), 400, "{pairs:?}");
+        assert!(res.headers().get("location").is_none());
+        assert!(signed_in(&app).await, "{pairs:?}: still signed in");
+    }
+
+    // The hint names the signed-in user: signed out at once, back with the state.
+    let res = app
+        .get(&logout_path(&[
+            ("id_token_hint", &hint),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+            ("state", "af0ifjsldkj"),
+        ]))
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), format!("{SIGNED_OUT}?state=af0ifjsldkj"));
+    assert!(!signed_in(&app).await, "the session ended");
+    assert_eq!(app.audit_actions().last().unwrap(), "logout");
+
+    // No hint: the user is asked, and the form signs them out.
+    app.login("frank", PASSWORD).await;
+    let html = app
+        .get_html(&logout_path(&[
+            ("client_id", &client.id),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+        ]))
+        .await;
+    assert!(html.contains("Sign out of Consentry?"), "{html}");
+    assert!(signed_in(&app).await, "asking signs nobody out");
+    let form = crate::common::FormData::from_page(&html, "/oauth2/logout/confirm");
+    let res = app.submit(&form).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), SIGNED_OUT);
+    assert!(!signed_in(&app).await);
+
+    // Nobody signed in: straight back, or a page that says so.
+    let res = app
+        .get(&logout_path(&[
+            ("client_id", &client.id),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+        ]))
+        .await;
+    assert_eq!(location(&res), SIGNED_OUT);
+    let html = app.get_html("/oauth2/logout").await;
+    assert!(html.contains("You are signed out"));
+}
+
+#[tokio::test]
+async fn dynamic_registration_takes_post_logout_uris_and_identity_scopes() {
+    let app = spawn_app().await;
+    crate::registration::enable(&app, "open");
+    let (status, _, body) = crate::registration::register(
+        &app,
+        None,
+        &serde_json::json!({
+            "client_name": "Relying party",
+            "redirect_uris": [CALLBACK],
+            "post_logout_redirect_uris": [SIGNED_OUT],
+            "scope": "openid email matomo:read",
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["scope"], "openid email matomo:read");
+    assert_eq!(
+        body["post_logout_redirect_uris"],
+        serde_json::json!([SIGNED_OUT])
+    );
+    let (status, _, body) = crate::registration::register(
+        &app,
+        None,
+        &serde_json::json!({
+            "redirect_uris": [CALLBACK],
+            "post_logout_redirect_uris": ["http://example-app.com/out"],
+        }),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_client_metadata");
+}

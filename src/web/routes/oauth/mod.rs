@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod discovery;
 pub mod endpoints;
+pub mod logout;
 pub mod matomo;
 pub mod registration;
 

@@ -81,6 +81,7 @@ fn input_for(fields: &Fields, native_redirects: bool) -> ClientInput {
         grant_types: fields.all("grant_types"),
         scopes: fields.all("scopes"),
         redirect_uris: fields.text("redirect_uris"),
+        post_logout_redirect_uris: fields.text("post_logout_redirect_uris"),
         trusted: fields.checked("trusted"),
         may_introspect_any: fields.checked("may_introspect_any"),
         homepage_url: fields.text("homepage_url"),

@@ -70,6 +70,12 @@ impl ClientView {
             .collect()
     }
 
+    pub fn post_logout_redirect_uris(&self) -> Vec<&str> {
+        (self.row.post_logout_redirect_uris.iter())
+            .map(RedirectUri::as_str)
+            .collect()
+    }
+
     pub fn created(&self) -> String {
         self.row.created_at.format("%Y-%m-%d %H:%M").to_string()
     }

@@ -5,7 +5,7 @@ use super::*;
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
     /// Register a client; a confidential client's secret is printed this once.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List clients.
     List {
         /// Print JSON (times in RFC 3339, UTC) instead of a table.
@@ -131,7 +131,7 @@ fn find_client(conn: &mut MysqlConnection, client_id: &str) -> Result<Client, Cl
 
 pub(super) fn client(command: ClientCommand) -> Result<(), CliError> {
     match command {
-        ClientCommand::Create(args) => create(args)?,
+        ClientCommand::Create(args) => create(*args)?,
         ClientCommand::List { json } => list(json)?,
         ClientCommand::Show { client_id, json } => {
             let mut conn = prepared_connection()?;

@@ -1,6 +1,8 @@
 """Third-party clients against a running Consentry: Authlib's OAuth 2.0 client drives every
-flow and joserfc verifies the access token against the published JWKS. Any deviation from
-RFC 6749, 7636, 7009, 7662, 8414 or 9068 fails the run. Prepared by tests/e2e/run."""
+flow and joserfc verifies the access token against the published JWKS; Authlib's OpenID
+Connect relying party validates ID tokens and signs the user out. Any deviation from RFC
+6749, 7636, 7009, 7662, 8414 or 9068, OpenID Connect Core 1.0, Discovery 1.0 or
+RP-initiated logout 1.0 fails the run. Prepared by tests/e2e/run."""
 
 import html.parser
 import os
@@ -9,6 +11,7 @@ import time
 import urllib.parse
 
 import requests
+from authlib.integrations.base_client.sync_openid import OpenIDMixin
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
@@ -18,6 +21,7 @@ BASE = os.environ["BASE_URL"]
 LOGIN, PASSWORD = os.environ["E2E_USER"], os.environ["E2E_PASSWORD"]
 CLIENT_ID, CLIENT_SECRET = os.environ["E2E_CLIENT_ID"], os.environ["E2E_CLIENT_SECRET"]
 REDIRECT = os.environ["E2E_REDIRECT_URI"]
+SIGNED_OUT = os.environ["E2E_POST_LOGOUT_URI"]
 
 checks = []
 
@@ -77,20 +81,21 @@ def authorization_code():
     authorize(replay=True)
 
 
-def authorize(replay):
+def authorize(replay, scope="matomo:read", **extra):
     """Runs the whole code flow; with `replay`, also checks that the code is single use
     (which revokes the tokens it issued)."""
     meta = state["meta"]
-    oauth = OAuth2Session(CLIENT_ID, CLIENT_SECRET, scope="matomo:read", redirect_uri=REDIRECT,
+    oauth = OAuth2Session(CLIENT_ID, CLIENT_SECRET, scope=scope, redirect_uri=REDIRECT,
                           code_challenge_method="S256", token_endpoint_auth_method="client_secret_basic")
     verifier = os.urandom(32).hex()
-    url, sent_state = oauth.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier)
+    url, sent_state = oauth.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier, **extra)
     check(dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))["code_challenge"] == create_s256_code_challenge(verifier), "challenge")
     browser = requests.Session()
     page = browser.get(f"{BASE}/login", timeout=10).text
     res = browser.post(f"{BASE}/login", data={"csrf_token": inputs(page)["csrf_token"], "login": LOGIN, "password": PASSWORD, "next": "/"},
                        headers={"Origin": BASE}, allow_redirects=False, timeout=10)
     check(res.status_code == 303, f"sign-in: {res.status_code}")
+    state["browser"] = browser
     res = browser.get(url, allow_redirects=False, timeout=10)
     if res.status_code == 200:  # the consent screen
         form = inputs(res.text)
@@ -103,7 +108,7 @@ def authorize(replay):
     check(query["state"] == sent_state, "state is returned unchanged")
     check(query["iss"] == BASE, "RFC 9207 iss")
     token = oauth.fetch_token(meta["token_endpoint"], authorization_response=location, code_verifier=verifier)
-    check(token["token_type"] == "Bearer" and token["scope"] == "matomo:read", token)
+    check(token["token_type"] == "Bearer" and token["scope"] == scope, token)
     check(isinstance(token["expires_in"], int) and token["expires_in"] > 0, token)
     check("refresh_token" in token, "a refresh token")
     state["token"] = token
@@ -187,6 +192,76 @@ def introspect_and_revoke():
     check(api.status_code == 401 and "invalid_token" in api.headers.get("WWW-Authenticate", ""), api.text)
 
 
+class RelyingParty(OpenIDMixin):
+    """Authlib's OpenID Connect client logic (what its Flask, Django and Starlette clients
+    run), fed the discovery document and the JWKS."""
+
+    def __init__(self, metadata, jwks):
+        self.client_id = CLIENT_ID
+        self.server_metadata = dict(metadata, jwks=jwks)
+
+    def load_server_metadata(self):
+        return self.server_metadata
+
+
+@step("OpenID Connect discovery is the RFC 8414 document")
+def openid_discovery():
+    res = requests.get(f"{BASE}/.well-known/openid-configuration", timeout=10)
+    check(res.status_code == 200, res.text)
+    meta = res.json()
+    check(meta == state["meta"], "one document at both addresses")
+    for field in ["userinfo_endpoint", "end_session_endpoint", "jwks_uri"]:
+        check(meta[field].startswith(BASE), field)
+    check(meta["subject_types_supported"] == ["public"], meta)
+    check("RS256" in meta["id_token_signing_alg_values_supported"], meta)
+    check({"openid", "profile", "email"} <= set(meta["scopes_supported"]), meta)
+    jwks = requests.get(meta["jwks_uri"], timeout=10).json()
+    state["rp"] = RelyingParty(meta, jwks)
+
+
+@step("OpenID Connect code flow: Authlib validates the ID token and refuses a wrong nonce")
+def openid_code_flow():
+    nonce = os.urandom(16).hex()
+    authorize(replay=False, scope="openid profile email matomo:read", nonce=nonce)
+    token, rp = state["token"], state["rp"]
+    check("id_token" in token, token)
+    user = rp.parse_id_token(token, nonce=nonce)
+    check(user["preferred_username"] == LOGIN and user["email"] == f"{LOGIN}@example.com", user)
+    check(user["aud"] == CLIENT_ID and user["azp"] == CLIENT_ID and user["amr"] == ["pwd"], user)
+    for bad_nonce in ["tampered", nonce[:-1]]:
+        try:
+            rp.parse_id_token(token, nonce=bad_nonce)
+            check(False, f"nonce {bad_nonce!r} must be refused")
+        except AssertionError:
+            raise
+        except Exception:
+            pass
+    forged = dict(token, id_token=token["id_token"][:-4] + ("AAAA" if not token["id_token"].endswith("AAAA") else "BBBB"))
+    try:
+        rp.parse_id_token(forged, nonce=nonce)
+        check(False, "a forged ID token must not verify")
+    except AssertionError:
+        raise
+    except Exception:
+        pass
+    info = requests.get(state["meta"]["userinfo_endpoint"], headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=10)
+    check(info.status_code == 200 and info.json()["sub"] == user["sub"], info.text)
+    state["id_token"] = token["id_token"]
+
+
+@step("RP-initiated logout returns to the registered URI with the state")
+def openid_logout():
+    browser, rp = state["browser"], state["rp"]
+    check(browser.get(f"{BASE}/account/security", allow_redirects=False, timeout=10).status_code == 200, "signed in")
+    logout = rp.create_logout_url(post_logout_redirect_uri=SIGNED_OUT, id_token_hint=state["id_token"])
+    res = browser.get(logout["url"], allow_redirects=False, timeout=10)
+    check(res.status_code == 303, f"logout: {res.status_code}")
+    back = urllib.parse.urlsplit(res.headers["Location"])
+    check(f"{back.scheme}://{back.netloc}{back.path}" == SIGNED_OUT, res.headers["Location"])
+    check(dict(urllib.parse.parse_qsl(back.query))["state"] == logout["state"], "state returned")
+    check(browser.get(f"{BASE}/account/security", allow_redirects=False, timeout=10).status_code == 303, "signed out")
+
+
 failed = 0
 for name, fn in checks:
     started = time.time()
@@ -196,5 +271,5 @@ for name, fn in checks:
     except Exception as e:  # report every step, then fail
         failed += 1
         print(f"FAIL  {name}: {type(e).__name__}: {e}")
-print(f"third-party clients: {len(checks) - failed} passed, {failed} failed (authlib, joserfc, requests)")
+print(f"third-party clients: {len(checks) - failed} passed, {failed} failed (authlib OAuth 2.0 and OpenID Connect, joserfc, requests)")
 sys.exit(1 if failed else 0)

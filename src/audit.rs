@@ -44,6 +44,11 @@ pub const CLIENT_AUTH_FAILED: &str = "client_auth.failure";
 pub const CLIENT_AUTH_THROTTLED: &str = "client_auth.throttled";
 pub const AUDIT_PURGED: &str = "audit.purged";
 pub const USER_GRANTS_REVOKED: &str = "user.grants_revoked";
+pub const TWO_FACTOR_ENABLED: &str = "2fa.enabled";
+pub const TWO_FACTOR_DISABLED: &str = "2fa.disabled";
+pub const TWO_FACTOR_RESET: &str = "2fa.reset";
+pub const TWO_FACTOR_FAILED: &str = "2fa.failure";
+pub const RECOVERY_CODE_USED: &str = "2fa.recovery_code_used";
 
 /// Every action, for the audit log's filter.
 pub const ACTIONS: &[&str] = &[
@@ -84,6 +89,11 @@ pub const ACTIONS: &[&str] = &[
     USER_DEACTIVATED,
     USER_ACTIVATED,
     USER_DELETED,
+    TWO_FACTOR_ENABLED,
+    TWO_FACTOR_DISABLED,
+    TWO_FACTOR_RESET,
+    TWO_FACTOR_FAILED,
+    RECOVERY_CODE_USED,
     AUDIT_PURGED,
 ];
 

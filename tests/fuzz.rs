@@ -341,6 +341,8 @@ fn open_settings() -> Settings {
         audit_retention_days: 400,
         allowed_app_schemes: vec!["cursor".into()],
         signing_alg: SigningAlg::Rs256,
+        require_2fa_superusers: false,
+        require_2fa_support: false,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod hashing;
 pub mod initial_password;
 pub mod password;
 pub mod password_check;
+pub mod second_factor;
 pub mod throttle;
 
 /// A random URL-safe token of `bytes` random bytes (from the OS generator via `rand`).

@@ -127,20 +127,35 @@ async fn record_success(
     purpose: Purpose,
 ) -> Result<(), DbError> {
     let (id, login, ip) = (user.id, user.login.clone(), ip.to_string());
+    // With a second factor, the sign-in succeeds only at the second step.
+    let signed_in = purpose == Purpose::SignIn && !user.has_second_factor();
     db::run(pool, move |conn| {
         throttle::succeeded(conn, &buckets)?;
-        if purpose == Purpose::SignIn {
-            models::users::update_last_login(conn, id)?;
-            audit::record(
-                conn,
-                audit::Event::new(&login, audit::LOGIN_SUCCEEDED)
-                    .target("user", &login)
-                    .ip(&ip),
-            )?;
+        if signed_in {
+            signed_in_now(conn, id, &login, &ip, None)?;
         }
         Ok(())
     })
     .await
+}
+
+/// A completed sign-in: the account's last sign-in is stamped and the event audited,
+/// with the second factor used when there was one.
+pub fn signed_in_now(
+    conn: &mut diesel::MysqlConnection,
+    id: i64,
+    login: &str,
+    ip: &str,
+    second_factor: Option<&str>,
+) -> Result<(), DbError> {
+    models::users::update_last_login(conn, id)?;
+    let mut event = audit::Event::new(login, audit::LOGIN_SUCCEEDED)
+        .target("user", login)
+        .ip(ip);
+    if let Some(method) = second_factor {
+        event = event.details(json!({ "second_factor": method }));
+    }
+    audit::record(conn, event)
 }
 
 /// A wrong password (or unknown login) is audited under the login as typed.

@@ -76,6 +76,20 @@ impl Bucket {
         }
     }
 
+    /// Second-factor codes for one account, from anywhere (whoever sends them already has
+    /// the password): five wrong ones, then the same growing delays as passwords.
+    pub fn second_factor(login: &str) -> Self {
+        Self {
+            kind: "second_factor",
+            key: login_key(login),
+            policy: Policy::Backoff {
+                free: 5,
+                cap: Duration::minutes(15),
+                quiet: Duration::hours(1),
+            },
+        }
+    }
+
     /// Sign-in failures from one address, whatever the login.
     pub fn sign_in_address(ip: &str) -> Self {
         Self {

@@ -44,6 +44,14 @@ pub enum UserCommand {
         #[arg(long)]
         login: String,
     },
+    /// Remove a user's second factor (a lost authenticator): they sign in with their
+    /// password and set it up again.
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor {
+        /// The user whose authenticator and recovery codes are removed.
+        #[arg(long)]
+        login: String,
+    },
     /// Let a deactivated user sign in again.
     Activate {
         /// The user to reactivate.
@@ -142,6 +150,25 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             println!(
                 "'{login}' is deactivated: their sessions ended and every application they authorized lost access"
             );
+        }
+        UserCommand::ResetTwoFactor { login } => {
+            let login = Login::parse(&login).map_err(invalid("--login"))?;
+            let mut conn = prepared_connection()?;
+            let user = crate::db::models::users::find_by_login(&mut conn, login.as_str())?
+                .ok_or_else(|| accounts::AccountError::UnknownLogin(login.to_string()))?;
+            let had = user.has_second_factor();
+            match crate::auth::second_factor::reset(&mut conn, &user, &cli_actor()) {
+                Ok(()) => {}
+                Err(crate::auth::second_factor::SecondFactorError::Db(e)) => return Err(e.into()),
+                Err(e) => return Err(CliError::Io(e.to_string())),
+            }
+            if had {
+                println!(
+                    "'{login}' signs in with their password alone until they set up two-factor authentication again"
+                );
+            } else {
+                println!("'{login}' had no second factor; nothing to reset");
+            }
         }
         UserCommand::Activate { login } => {
             let login = Login::parse(&login).map_err(invalid("--login"))?;

@@ -17,6 +17,21 @@ diesel::table! {
         deactivated_at -> Nullable<Datetime>,
         #[max_length = 36]
         subject -> Char,
+        #[max_length = 64]
+        totp_secret -> Nullable<Varbinary>,
+        totp_enabled_at -> Nullable<Datetime>,
+        totp_last_step -> Nullable<Bigint>,
+    }
+}
+
+diesel::table! {
+    user_recovery_codes (id) {
+        id -> Bigint,
+        user_id -> Bigint,
+        #[max_length = 32]
+        code_hash -> Binary,
+        created_at -> Datetime,
+        used_at -> Nullable<Datetime>,
     }
 }
 
@@ -42,6 +57,8 @@ diesel::table! {
         allowed_app_schemes -> Varchar,
         #[max_length = 10]
         signing_alg -> Varchar,
+        require_2fa_superusers -> Bool,
+        require_2fa_support -> Bool,
     }
 }
 
@@ -204,6 +221,8 @@ diesel::table! {
         expires_at -> Datetime,
         #[max_length = 255]
         nonce -> Nullable<Varchar>,
+        #[max_length = 64]
+        acr -> Nullable<Varchar>,
     }
 }
 
@@ -231,6 +250,8 @@ diesel::table! {
         auth_time -> Nullable<Datetime>,
         #[max_length = 16]
         amr -> Nullable<Varchar>,
+        #[max_length = 64]
+        acr -> Nullable<Varchar>,
     }
 }
 
@@ -252,6 +273,8 @@ diesel::table! {
         auth_time -> Nullable<Datetime>,
         #[max_length = 16]
         amr -> Nullable<Varchar>,
+        #[max_length = 64]
+        acr -> Nullable<Varchar>,
     }
 }
 

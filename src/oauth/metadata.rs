@@ -46,6 +46,7 @@ pub fn document(issuer: &str, settings: &Settings) -> Value {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "prompt_values_supported": ["none", "login", "consent"],
+        "acr_values_supported": oidc::ACR_VALUES,
     });
     if settings.registration_enabled {
         document["registration_endpoint"] = json!(format!("{issuer}/oauth2/register"));

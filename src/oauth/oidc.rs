@@ -16,7 +16,7 @@ use crate::oauth::keys::jws_algorithm;
 use crate::oauth::live::UserFacts;
 
 /// Every claim an ID token or userinfo may carry (Discovery 1.0 `claims_supported`).
-pub const CLAIMS_SUPPORTED: [&str; 14] = [
+pub const CLAIMS_SUPPORTED: [&str; 15] = [
     "iss",
     "sub",
     "aud",
@@ -27,11 +27,29 @@ pub const CLAIMS_SUPPORTED: [&str; 14] = [
     "azp",
     "at_hash",
     "amr",
+    "acr",
     "preferred_username",
     "name",
     "email",
     "email_verified",
 ];
+
+/// Authentication context classes (`acr_values_supported`): a password, or a password
+/// and a second factor.
+pub const ACR_PASSWORD: &str = "urn:consentry:acr:password";
+pub const ACR_MFA: &str = "urn:consentry:acr:mfa";
+pub const ACR_VALUES: [&str; 2] = [ACR_PASSWORD, ACR_MFA];
+
+/// The first of the requested `acr_values` (in the client's order of preference) that the
+/// sign-in `methods` meet, if any (§3.1.2.1: a voluntary request, so none met is no error).
+pub fn acr_met(requested: Option<&str>, methods: &str) -> Option<&'static str> {
+    let with_code = methods.split_whitespace().any(|m| m == "otp");
+    requested?.split_whitespace().find_map(|value| match value {
+        ACR_PASSWORD => Some(ACR_PASSWORD),
+        ACR_MFA if with_code => Some(ACR_MFA),
+        _ => None,
+    })
+}
 
 /// The `typ` of an ID token's header.
 const ID_TOKEN_TYP: &str = "JWT";
@@ -43,7 +61,7 @@ pub const AMR_PASSWORD: &str = "pwd";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignIn {
     pub at: NaiveDateTime,
-    /// Space-separated RFC 8176 values, as stored (`pwd`, later `pwd otp`).
+    /// Space-separated RFC 8176 values, as stored (`pwd`, or `pwd otp`).
     pub methods: String,
 }
 
@@ -98,6 +116,8 @@ struct IdClaims<'a> {
     auth_time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<&'a str>,
     azp: &'a str,
     at_hash: String,
     amr: Vec<&'a str>,
@@ -113,6 +133,8 @@ pub struct IdToken<'a> {
     pub sign_in: &'a SignIn,
     /// The authorization request's; none in the ID token of a refresh (§12.2).
     pub nonce: Option<&'a str>,
+    /// The requested `acr` value the sign-in met.
+    pub acr: Option<&'a str>,
     pub access_token: &'a str,
     pub issued_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
@@ -128,6 +150,7 @@ pub fn sign(db: &mut impl Connect, proto: &Protocol, t: &IdToken) -> Result<Stri
         iat: t.issued_at.and_utc().timestamp(),
         auth_time: t.sign_in.at.and_utc().timestamp(),
         nonce: t.nonce,
+        acr: t.acr,
         azp: t.client_id,
         at_hash: at_hash(key.alg, t.access_token),
         amr: t.sign_in.methods.split_whitespace().collect(),

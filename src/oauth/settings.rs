@@ -32,6 +32,21 @@ pub struct Settings {
     pub allowed_app_schemes: Vec<String>,
     /// What access tokens are signed with; changing it rotates to a key of the new type.
     pub signing_alg: SigningAlg,
+    /// Superusers (and support staff) must sign in with a second factor; until they enrol
+    /// they reach nothing but the enrolment page.
+    pub require_2fa_superusers: bool,
+    pub require_2fa_support: bool,
+}
+
+impl Settings {
+    /// Whether a user of `role` must have a second factor.
+    pub fn requires_second_factor(&self, role: crate::domain::Role) -> bool {
+        match role {
+            crate::domain::Role::Superuser => self.require_2fa_superusers,
+            crate::domain::Role::Support => self.require_2fa_support,
+            crate::domain::Role::User => false,
+        }
+    }
 }
 
 /// Why a grant may not be used now.
@@ -142,6 +157,8 @@ impl Settings {
                 .collect(),
             // Written only as one of the three names; RS256 is what Matomo's clients expect.
             signing_alg: SigningAlg::parse(&row.signing_alg).unwrap_or_default(),
+            require_2fa_superusers: row.require_2fa_superusers,
+            require_2fa_support: row.require_2fa_support,
         }
     }
 }
@@ -191,6 +208,8 @@ pub struct SettingsInput {
     pub allowed_app_schemes: String,
     /// RS256, ES256 or EdDSA; empty is RS256.
     pub signing_alg: String,
+    pub require_2fa_superusers: bool,
+    pub require_2fa_support: bool,
 }
 
 impl From<&Settings> for SettingsInput {
@@ -210,6 +229,8 @@ impl From<&Settings> for SettingsInput {
             audit_retention_days: s.audit_retention_days.to_string(),
             allowed_app_schemes: s.allowed_app_schemes.join(" "),
             signing_alg: s.signing_alg.as_str().to_string(),
+            require_2fa_superusers: s.require_2fa_superusers,
+            require_2fa_support: s.require_2fa_support,
         }
     }
 }
@@ -300,6 +321,8 @@ impl SettingsInput {
             audit_retention_days: retention,
             allowed_app_schemes: schemes,
             signing_alg: signing_alg.unwrap_or_default(),
+            require_2fa_superusers: self.require_2fa_superusers,
+            require_2fa_support: self.require_2fa_support,
         })
     }
 
@@ -396,6 +419,8 @@ impl Settings {
             "audit_retention_days": self.audit_retention_days,
             "allowed_app_schemes": self.allowed_app_schemes.join(" "),
             "signing_alg": self.signing_alg.as_str(),
+            "require_2fa_superusers": self.require_2fa_superusers,
+            "require_2fa_support": self.require_2fa_support,
         })
     }
 
@@ -431,6 +456,8 @@ impl Settings {
                     audit_retention_days: narrow(self.audit_retention_days),
                     allowed_app_schemes: &schemes_list,
                     signing_alg: self.signing_alg.as_str(),
+                    require_2fa_superusers: self.require_2fa_superusers,
+                    require_2fa_support: self.require_2fa_support,
                     updated_at: Some(crate::db::models::now()),
                     updated_by: Some(&actor.name),
                 },

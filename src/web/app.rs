@@ -446,7 +446,12 @@ fn console_routes(cfg: &mut web::ServiceConfig) {
         .service(routes::account::authorized_apps::list)
         .service(routes::account::authorized_apps::revoke)
         .service(routes::account::security::show)
-        .service(routes::account::security::change_password);
+        .service(routes::account::security::change_password)
+        .service(routes::account::two_factor::show)
+        .service(routes::account::two_factor::enable)
+        .service(routes::account::two_factor::disable)
+        .service(routes::second_factor::show)
+        .service(routes::second_factor::submit);
 }
 
 /// The protocol endpoints, discovery and the analytics API.

@@ -21,6 +21,9 @@ pub enum AppError {
     /// Not signed in: send the browser to the sign-in page and back to `next` afterwards.
     #[error("sign-in required")]
     SignInRequired { next: String },
+    /// Signed in, but this role must have a second factor first: to the enrolment page.
+    #[error("set up two-factor authentication first")]
+    SecondFactorRequired,
     #[error("you do not have access to this page")]
     Forbidden,
     #[error("this form has expired or was sent from another site; reload the page and try again")]
@@ -98,7 +101,9 @@ struct ErrorPage<'a> {
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AppError::SignInRequired { .. } => StatusCode::SEE_OTHER,
+            AppError::SignInRequired { .. } | AppError::SecondFactorRequired => {
+                StatusCode::SEE_OTHER
+            }
             AppError::Forbidden | AppError::CsrfRejected => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -116,6 +121,11 @@ impl ResponseError for AppError {
                 );
                 return HttpResponse::SeeOther()
                     .insert_header((header::LOCATION, location))
+                    .finish();
+            }
+            AppError::SecondFactorRequired => {
+                return HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, crate::web::session::ENROLMENT_PATH))
                     .finish();
             }
             AppError::Unavailable(cause) => {

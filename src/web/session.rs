@@ -20,6 +20,16 @@ const ISSUED_AT: &str = "iat";
 const LAST_SEEN: &str = "seen";
 /// The user's session epoch at sign-in; a password, role or account change raises it.
 const EPOCH: &str = "ep";
+/// How the user signed in (RFC 8176 values): `pwd`, or `pwd otp` with a second factor.
+const AMR: &str = "amr";
+/// A sign-in waiting for its second factor: `user id:epoch:started at`.
+const PENDING: &str = "p2f";
+/// Where a sign-in goes once complete.
+const PENDING_NEXT: &str = "p2f_next";
+/// How long the second step of a sign-in may take.
+const PENDING_SECS: i64 = 300;
+/// Where a user who must have a second factor and has none is sent.
+pub const ENROLMENT_PATH: &str = "/account/security/2fa";
 
 /// Refresh the idle timestamp at most this often, to avoid rewriting the cookie on every hit.
 const SEEN_GRANULARITY_SECS: i64 = 30;
@@ -34,6 +44,8 @@ pub struct SessionUser {
     pub role: Role,
     /// The OpenID Connect `sub`.
     pub subject: String,
+    /// How this session's user signed in (`pwd`, or `pwd otp`).
+    pub amr: String,
     pub csrf_token: String,
     pub session_id: String,
     /// When the user signed in (Unix seconds): OpenID Connect's `auth_time`.
@@ -42,23 +54,67 @@ pub struct SessionUser {
 
 /// Starts a fresh session for `user_id` after a successful sign-in: new cookie, new
 /// session id and a new CSRF token, so nothing from before sign-in carries over.
-pub fn begin(session: &Session, user_id: i64, epoch: i32) -> Result<(), AppError> {
+/// `methods` are the RFC 8176 values of how they signed in.
+pub fn begin(session: &Session, user_id: i64, epoch: i32, methods: &str) -> Result<(), AppError> {
     let now = Utc::now().timestamp();
-    // clear + renew (not purge, which would drop the cookie we are about to fill).
+    restart(session)?;
+    insert(session, USER_ID, user_id.to_string())?;
+    insert(session, SESSION_ID, crate::auth::random_token(32))?;
+    insert(session, ISSUED_AT, now.to_string())?;
+    insert(session, LAST_SEEN, now.to_string())?;
+    insert(session, EPOCH, epoch.to_string())?;
+    insert(session, AMR, methods.to_string())?;
+    Ok(())
+}
+
+/// A fresh, empty session with a new CSRF token: clear + renew (not purge, which would
+/// drop the cookie about to be filled), so nothing from before carries over.
+fn restart(session: &Session) -> Result<(), AppError> {
     session.clear();
     session.renew();
-    let insert = |k: &str, v: String| {
-        session
-            .insert(k, v)
-            .map_err(|e| AppError::Internal(e.to_string()))
+    insert(session, CSRF, crate::auth::random_token(32))
+}
+
+fn insert(session: &Session, key: &str, value: String) -> Result<(), AppError> {
+    session
+        .insert(key, value)
+        .map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// The password was right and the account has a second factor: the session holds only
+/// that, for [`PENDING_SECS`], until the code comes ([`pending_second_factor`]).
+pub fn begin_second_factor(
+    session: &Session,
+    user_id: i64,
+    epoch: i32,
+    next: &str,
+) -> Result<(), AppError> {
+    restart(session)?;
+    let now = Utc::now().timestamp();
+    insert(session, PENDING, format!("{user_id}:{epoch}:{now}"))?;
+    insert(session, PENDING_NEXT, next.to_string())
+}
+
+/// A sign-in waiting for its second factor, still in time: the user, the epoch their
+/// password was checked under, and where to go afterwards.
+pub fn pending_second_factor(session: &Session) -> Option<(i64, i32, String)> {
+    let raw: String = session.get(PENDING).ok().flatten()?;
+    let mut parts = raw.split(':').map(str::parse::<i64>);
+    let (Some(Ok(user_id)), Some(Ok(epoch)), Some(Ok(started))) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return None;
     };
-    insert(USER_ID, user_id.to_string())?;
-    insert(SESSION_ID, crate::auth::random_token(32))?;
-    insert(CSRF, crate::auth::random_token(32))?;
-    insert(ISSUED_AT, now.to_string())?;
-    insert(LAST_SEEN, now.to_string())?;
-    insert(EPOCH, epoch.to_string())?;
-    Ok(())
+    let age = Utc::now().timestamp() - started;
+    if !(0..=PENDING_SECS).contains(&age) {
+        return None;
+    }
+    let next = session
+        .get(PENDING_NEXT)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "/".into());
+    Some((user_id, i32::try_from(epoch).ok()?, next))
 }
 
 fn get_i64(session: &Session, key: &str) -> Option<i64> {
@@ -100,6 +156,11 @@ impl FromRequest for SessionUser {
                 return Err(sign_in());
             };
             let session_id: String = session.get(SESSION_ID).ok().flatten().ok_or_else(sign_in)?;
+            let amr: String = session
+                .get(AMR)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| AMR_PASSWORD.into());
             let csrf_token: String = session.get(CSRF).ok().flatten().ok_or_else(sign_in)?;
             let now = Utc::now().timestamp();
             let idle = state.config.session_idle.as_secs() as i64;
@@ -108,14 +169,26 @@ impl FromRequest for SessionUser {
                 session.purge();
                 return Err(sign_in());
             }
-            let sid = session_id.clone();
-            let user = db::run(&state.pool, move |conn| {
+            let (sid, live) = (session_id.clone(), state.protocol.live.clone());
+            let found = db::run(&state.pool, move |conn| {
                 if models::revoked_sessions::is_revoked(conn, &sid)? {
                     return Ok(None);
                 }
-                models::users::find_by_id(conn, user_id)
+                let user = models::users::find_by_id(conn, user_id)?;
+                let required = match &user {
+                    Some(u) => live.settings(conn)?.requires_second_factor(u.role()),
+                    None => false,
+                };
+                Ok(user.map(|u| (u, required)))
             })
             .await?;
+            let (user, second_factor_missing) = match found {
+                Some((user, required)) => {
+                    let missing = required && !user.has_second_factor();
+                    (Some(user), missing)
+                }
+                None => (None, false),
+            };
             // A session from before the user's last password, role or account change ends,
             // and so does any session of a deactivated user.
             let Some(user) = user.filter(|u| i64::from(u.session_epoch) == epoch && u.is_active())
@@ -126,12 +199,20 @@ impl FromRequest for SessionUser {
             if now - seen >= SEEN_GRANULARITY_SECS {
                 let _ = session.insert(LAST_SEEN, now.to_string());
             }
+            // A role that must have a second factor reaches only its enrolment (and
+            // sign-out) until it has one.
+            let path = req.path();
+            if second_factor_missing && !path.starts_with("/account/security") && path != "/logout"
+            {
+                return Err(AppError::SecondFactorRequired);
+            }
             Ok(SessionUser {
                 id: user.id,
                 role: user.role(),
                 login: user.login,
                 email: user.email,
                 subject: user.subject,
+                amr,
                 csrf_token,
                 session_id,
                 issued_at,
@@ -147,7 +228,7 @@ impl SessionUser {
             at: DateTime::from_timestamp(self.issued_at, 0)
                 .unwrap_or_else(Utc::now)
                 .naive_utc(),
-            methods: AMR_PASSWORD.to_string(),
+            methods: self.amr.clone(),
         }
     }
 

@@ -323,6 +323,7 @@ fn a_token_batch_stores_a_token_only_where_its_own_claim_won() {
                 nonce: None,
                 auth_time: now,
                 amr: "pwd",
+                acr: None,
             },
         )
         .unwrap();

@@ -22,6 +22,8 @@ pub struct AuthorizationRequestRow {
     pub expires_at: NaiveDateTime,
     /// OpenID Connect: echoed in the ID token.
     pub nonce: Option<String>,
+    /// OpenID Connect `acr_values`, as requested.
+    pub acr: Option<String>,
 }
 
 pub fn insert(conn: &mut MysqlConnection, row: &AuthorizationRequestRow) -> Result<(), DbError> {

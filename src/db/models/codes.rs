@@ -24,6 +24,7 @@ pub struct CodeRow {
     pub nonce: Option<String>,
     pub auth_time: Option<NaiveDateTime>,
     pub amr: Option<String>,
+    pub acr: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -41,6 +42,7 @@ pub struct NewCode<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: NaiveDateTime,
     pub amr: &'a str,
+    pub acr: Option<&'a str>,
 }
 
 pub fn insert(conn: &mut MysqlConnection, code: &NewCode) -> Result<(), DbError> {

@@ -23,6 +23,7 @@ pub struct GrantRow {
     /// When and how the user signed in to authorize it (for the ID tokens of refreshes).
     pub auth_time: Option<NaiveDateTime>,
     pub amr: Option<String>,
+    pub acr: Option<String>,
 }
 
 #[derive(Insertable)]

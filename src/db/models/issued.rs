@@ -215,8 +215,8 @@ fn claimed_rows(t: &IssuedToken) -> Result<Vec<String>, DbError> {
         } => (
             vec![
                 format!(
-                    "INSERT INTO oauth_grants (client_id, user_id, code_id, grant_type, scope, created_at, expires_at, first_jti, auth_time, amr) \
-                     SELECT {}, {}, id, {}, {scope}, {now}, {}, {jti}, auth_time, amr FROM oauth_authorization_codes \
+                    "INSERT INTO oauth_grants (client_id, user_id, code_id, grant_type, scope, created_at, expires_at, first_jti, auth_time, amr, acr) \
+                     SELECT {}, {}, id, {}, {scope}, {now}, {}, {jti}, auth_time, amr, acr FROM oauth_authorization_codes \
                      WHERE id = {code_id} AND used_by = {jti}",
                     t.client_id,
                     nullable(t.user_id),

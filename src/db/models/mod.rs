@@ -14,6 +14,7 @@ pub mod grants;
 pub mod issued;
 pub mod leases;
 pub mod oauth_settings;
+pub mod recovery_codes;
 pub mod refresh_tokens;
 pub mod registration;
 pub mod revoked_sessions;

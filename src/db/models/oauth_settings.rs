@@ -20,6 +20,8 @@ pub struct SettingsRow {
     pub audit_retention_days: i32,
     pub allowed_app_schemes: String,
     pub signing_alg: String,
+    pub require_2fa_superusers: bool,
+    pub require_2fa_support: bool,
 }
 
 /// The row, locked until the transaction ends (so a save records the values it replaced).
@@ -54,6 +56,8 @@ pub struct SettingsChanges<'a> {
     pub audit_retention_days: i32,
     pub allowed_app_schemes: &'a str,
     pub signing_alg: &'a str,
+    pub require_2fa_superusers: bool,
+    pub require_2fa_support: bool,
     pub updated_at: Option<chrono::NaiveDateTime>,
     pub updated_by: Option<&'a str>,
 }

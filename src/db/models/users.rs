@@ -24,11 +24,22 @@ pub struct UserRow {
     pub deactivated_at: Option<NaiveDateTime>,
     /// The OpenID Connect `sub`: random, never changed or given to anyone else.
     pub subject: String,
+    /// The authenticator app's secret, encrypted (`auth::second_factor`).
+    pub totp_secret: Option<Vec<u8>>,
+    /// Set while a second factor is required at sign-in.
+    pub totp_enabled_at: Option<NaiveDateTime>,
+    /// The time step of the last code accepted.
+    pub totp_last_step: Option<i64>,
 }
 
 impl UserRow {
     pub fn is_active(&self) -> bool {
         self.deactivated_at.is_none()
+    }
+
+    /// Whether sign-in asks for a code after the password.
+    pub fn has_second_factor(&self) -> bool {
+        self.totp_enabled_at.is_some() && self.totp_secret.is_some()
     }
 
     /// The stored role; the CHECK constraint keeps it one of the three.
@@ -209,4 +220,43 @@ pub fn set_deactivated(
 pub fn delete(conn: &mut MysqlConnection, id: i64) -> Result<(), DbError> {
     diesel::delete(users::table.find(id)).execute(conn)?;
     record(conn, Change::User(id))
+}
+
+/// Turns the second factor on with this (encrypted) secret, the step of the code that
+/// confirmed it counting as used; or off, with `None`.
+pub fn set_second_factor(
+    conn: &mut MysqlConnection,
+    id: i64,
+    secret: Option<(&[u8], i64)>,
+) -> Result<(), DbError> {
+    let (secret, enabled, step) = match secret {
+        Some((secret, step)) => (Some(secret), Some(super::now()), Some(step)),
+        None => (None, None, None),
+    };
+    diesel::update(users::table.find(id))
+        .set((
+            users::totp_secret.eq(secret),
+            users::totp_enabled_at.eq(enabled),
+            users::totp_last_step.eq(step),
+        ))
+        .execute(conn)?;
+    record(conn, Change::User(id))
+}
+
+/// Marks the time step `step` used, only if no code of it or of a later step was: of any
+/// number of concurrent uses of one code, one succeeds.
+pub fn claim_totp_step(conn: &mut MysqlConnection, id: i64, step: i64) -> Result<bool, DbError> {
+    let claimed = diesel::update(
+        users::table
+            .find(id)
+            .filter(users::totp_enabled_at.is_not_null())
+            .filter(
+                users::totp_last_step
+                    .is_null()
+                    .or(users::totp_last_step.lt(step)),
+            ),
+    )
+    .set(users::totp_last_step.eq(step))
+    .execute(conn)?;
+    Ok(claimed == 1)
 }

@@ -98,6 +98,7 @@ pub fn decide(
             code_challenge: request.challenge.as_ref().map(|c| c.as_str().to_string()),
             expires_at: models::now() + Duration::seconds(CONSENT_WINDOW_SECS),
             nonce: request.nonce.clone(),
+            acr: request.acr_values.clone(),
         },
     )?;
     Ok(Next::Consent(Box::new(ConsentPrompt {
@@ -187,6 +188,7 @@ fn answer_steps(
         force_consent: false,
         no_prompt: false,
         nonce: row.nonce,
+        acr_values: row.acr,
         sign_in: Default::default(),
         login_hint: None,
         hinted_subject: None,
@@ -296,6 +298,7 @@ fn issue_code(
             nonce: request.nonce.as_deref(),
             auth_time: sign_in.at,
             amr: &sign_in.methods,
+            acr: crate::oauth::oidc::acr_met(request.acr_values.as_deref(), &sign_in.methods),
         },
     )?;
     let mut pairs = vec![("code", code.as_str())];

@@ -43,6 +43,8 @@ pub struct AuthorizationRequest {
     pub no_prompt: bool,
     /// OpenID Connect: echoed in the ID token.
     pub nonce: Option<String>,
+    /// OpenID Connect `acr_values`: the first one the sign-in meets goes in the ID token.
+    pub acr_values: Option<String>,
     /// OpenID Connect `prompt=login` and `max_age`: when the user must have signed in.
     pub sign_in: Freshness,
     /// OpenID Connect `login_hint`: what the sign-in form's login field starts with.
@@ -250,6 +252,7 @@ pub fn validate(
             max_age: oidc.max_age,
         },
         nonce: oidc.nonce,
+        acr_values: oidc.acr_values,
         login_hint: oidc.login_hint,
         hinted_subject: oidc.hinted_subject,
         client,
@@ -299,6 +302,7 @@ impl Prompt {
 struct OpenIdParameters {
     prompt: Prompt,
     nonce: Option<String>,
+    acr_values: Option<String>,
     max_age: Option<i64>,
     login_hint: Option<String>,
     hinted_subject: Option<String>,
@@ -335,6 +339,10 @@ fn read_openid_parameters(
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_LEN) {
         return Err(format!("nonce is longer than {MAX_NONCE_LEN} characters."));
     }
+    let acr_values = params.get("acr_values").map(str::to_string);
+    if acr_values.as_ref().is_some_and(|a| a.len() > 64) {
+        return Err("acr_values is longer than 64 characters.".into());
+    }
     let max_age = match params.get("max_age") {
         None => None,
         Some(raw) => Some(
@@ -349,6 +357,7 @@ fn read_openid_parameters(
     Ok(OpenIdParameters {
         prompt,
         nonce,
+        acr_values,
         max_age,
         login_hint,
         hinted_subject,

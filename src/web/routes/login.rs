@@ -12,6 +12,7 @@ use crate::audit;
 use crate::auth::password_check::{self, Outcome, Purpose};
 use crate::auth::throttle::Verdict;
 use crate::db::{self, models};
+use crate::oauth::oidc::AMR_PASSWORD;
 use crate::web::csrf::{self, CsrfForm};
 use crate::web::error::AppError;
 use crate::web::routes::client_ip::client_ip;
@@ -116,8 +117,12 @@ pub async fn submit(
     )
     .await?;
     match outcome {
+        Outcome::Valid(user) if user.has_second_factor() => {
+            session::begin_second_factor(&session, user.id, user.session_epoch, &next)?;
+            Ok(see_other(super::second_factor::PATH))
+        }
         Outcome::Valid(user) => {
-            session::begin(&session, user.id, user.session_epoch)?;
+            session::begin(&session, user.id, user.session_epoch, AMR_PASSWORD)?;
             Ok(see_other(&next))
         }
         Outcome::Wrong => login_page(
@@ -162,7 +167,7 @@ pub async fn submit(
 }
 
 /// "1 second", "40 seconds", "3 minutes".
-fn in_words(secs: i64) -> String {
+pub(super) fn in_words(secs: i64) -> String {
     let (n, unit) = if secs < 60 {
         (secs, "second")
     } else {

@@ -12,3 +12,4 @@ pub mod login;
 pub mod oauth;
 pub mod page;
 pub mod reveal;
+pub mod second_factor;

@@ -2,3 +2,4 @@
 
 pub mod authorized_apps;
 pub mod security;
+pub mod two_factor;

@@ -81,7 +81,7 @@ pub async fn change_password(
     .await?;
     initial_password::forget(&state.config.data_dir, &login);
     // The new epoch ended every session; this one starts again under it.
-    session::begin(&session, user.id, epoch)?;
+    session::begin(&session, user.id, epoch, &user.amr)?;
     flash(
         &session,
         "Your password was changed. Your other console sessions have ended.".to_string(),

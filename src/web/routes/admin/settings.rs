@@ -76,6 +76,8 @@ pub async fn save(
         audit_retention_days: fields.text("audit_retention_days"),
         allowed_app_schemes: fields.text("allowed_app_schemes"),
         signing_alg: fields.text("signing_alg"),
+        require_2fa_superusers: fields.checked("require_2fa_superusers"),
+        require_2fa_support: fields.checked("require_2fa_support"),
     };
     // These settings can allow matomo:superuser, open registration or year-long tokens:
     // confirmed with the password like any client change.

@@ -82,8 +82,9 @@ impl Bucket {
         Self {
             kind: "second_factor",
             key: login_key(login),
+            // The fifth wrong code starts the delays: a sixth right after it waits.
             policy: Policy::Backoff {
-                free: 5,
+                free: 4,
                 cap: Duration::minutes(15),
                 quiet: Duration::hours(1),
             },

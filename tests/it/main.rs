@@ -21,3 +21,4 @@ mod rules_support;
 mod security;
 mod sessions;
 mod template;
+mod two_factor;

@@ -184,6 +184,12 @@ pub enum SecondFactorError {
     Db(#[from] DbError),
 }
 
+impl crate::db::Retryable for SecondFactorError {
+    fn retryable(&self) -> bool {
+        matches!(self, SecondFactorError::Db(e) if e.is_retryable())
+    }
+}
+
 impl From<diesel::result::Error> for SecondFactorError {
     fn from(e: diesel::result::Error) -> Self {
         SecondFactorError::Db(e.into())
@@ -191,7 +197,9 @@ impl From<diesel::result::Error> for SecondFactorError {
 }
 
 /// Turns the second factor on once a code from the app proves it holds `pending`;
-/// returns the recovery codes, to be shown this once.
+/// returns the recovery codes, to be shown this once. Every console session of the user
+/// ends (the caller starts its own again): one opened with the password alone, perhaps
+/// by whoever made the user want a second factor, does not go on.
 pub fn enable(
     conn: &mut MysqlConnection,
     user: &UserRow,
@@ -207,12 +215,15 @@ pub fn enable(
     let sealed = seal(&key, user.id, &pending.0)?;
     let (codes, hashes) = recovery_codes();
     crate::db::transaction(conn, |conn| {
-        models::users::set_second_factor(conn, user.id, Some((&sealed, step)))?;
+        if !models::users::enable_second_factor(conn, user.id, &sealed, step)? {
+            return Err(SecondFactorError::AlreadyOn);
+        }
         models::recovery_codes::replace(conn, user.id, &hashes)?;
         audit::record(
             conn,
             audit::Event::by(actor, audit::TWO_FACTOR_ENABLED).target("user", &user.login),
-        )
+        )?;
+        Ok(())
     })?;
     Ok(codes)
 }
@@ -311,7 +322,8 @@ fn verify(
     Ok(None)
 }
 
-/// Turns the second factor off (the caller has confirmed the password and a code).
+/// Turns the second factor off (the caller has confirmed the password and a code); the
+/// user's console sessions end.
 pub fn disable(
     conn: &mut MysqlConnection,
     user: &UserRow,
@@ -340,7 +352,7 @@ fn remove(
     action: &'static str,
 ) -> Result<(), SecondFactorError> {
     crate::db::transaction(conn, |conn| {
-        models::users::set_second_factor(conn, user.id, None)?;
+        models::users::remove_second_factor(conn, user.id)?;
         models::recovery_codes::delete_all(conn, user.id)?;
         audit::record(
             conn,

@@ -103,6 +103,7 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                             "created_at": rfc3339(u.created_at),
                             "last_login_at": u.last_login_at.map(rfc3339),
                             "deactivated_at": u.deactivated_at.map(rfc3339),
+                            "two_factor": u.has_second_factor(),
                         })
                     })
                     .collect();

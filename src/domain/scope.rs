@@ -291,6 +291,27 @@ impl ScopeSet {
         matomo && other.identity.is_subset(self.identity)
     }
 
+    /// Every scope set whose Matomo scope, if any, is one of `matomo`: what a grant of a
+    /// client allowed those scopes may carry.
+    pub fn within(matomo: &[Scope]) -> Vec<ScopeSet> {
+        use IdentityScope::{Email, OpenId, Profile};
+        let identities = [
+            Identity::NONE,
+            Identity::of(&[OpenId]),
+            Identity::of(&[OpenId, Profile]),
+            Identity::of(&[OpenId, Email]),
+            Identity::of(&[OpenId, Profile, Email]),
+        ];
+        let levels = std::iter::once(None).chain(matomo.iter().copied().map(Some));
+        levels
+            .flat_map(|m| {
+                identities
+                    .iter()
+                    .filter_map(move |i| ScopeSet::new(m, *i).ok())
+            })
+            .collect()
+    }
+
     /// Both together: the wider Matomo scope and every identity scope of either.
     pub fn union(self, other: ScopeSet) -> ScopeSet {
         Self {
@@ -373,6 +394,10 @@ mod tests {
                 .to_string(),
             "openid matomo:write"
         );
+        let within = ScopeSet::within(&[Scope::Read]);
+        assert_eq!(within.len(), 9, "4 with openid alone, 5 with matomo:read");
+        assert!(within.contains(&"openid email matomo:read".parse().unwrap()));
+        assert!(!within.contains(&ScopeSet::only(Scope::Write)));
         let request = ScopeRequest::parse("matomo:admin openid matomo:read").unwrap();
         assert_eq!(request.matomo, vec![Scope::Read, Scope::Admin]);
         assert_eq!(request.identity, Identity::of(&[IdentityScope::OpenId]));

@@ -23,6 +23,12 @@ pub enum ErrorCode {
     LoginRequired,
     /// `prompt=none` when the user would have to be asked (same section).
     ConsentRequired,
+    /// `prompt=none` when the user would have to do something else first (same section).
+    InteractionRequired,
+    /// A `request` object (OpenID Connect Core §6), which this server does not take.
+    RequestNotSupported,
+    /// A `request_uri` (same section).
+    RequestUriNotSupported,
 }
 
 impl ErrorCode {
@@ -40,6 +46,9 @@ impl ErrorCode {
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::InteractionRequired => "interaction_required",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
         }
     }
 }

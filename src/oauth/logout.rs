@@ -60,11 +60,22 @@ pub fn validate(
             "No application is registered with this client_id.".into()
         ));
     }
+    if client.as_ref().is_some_and(|c| !c.is_active()) {
+        return Ok(Err("This application is paused by an administrator.".into()));
+    }
     let redirect = match (params.get("post_logout_redirect_uri"), &client) {
         (None, _) => None,
         (Some(_), None) => {
             return Ok(Err(
                 "post_logout_redirect_uri needs id_token_hint or client_id to say whose it is."
+                    .into(),
+            ));
+        }
+        // Anyone may register a client (RFC 7591): without an ID token the client issued,
+        // its URI is no proof it asks, and the redirect would serve anyone (RFC 9700 §4.11).
+        (Some(_), Some(client)) if client.self_registered && hint.is_none() => {
+            return Ok(Err(
+                "A self-registered application must send id_token_hint with post_logout_redirect_uri."
                     .into(),
             ));
         }

@@ -28,6 +28,13 @@ const PENDING: &str = "p2f";
 const PENDING_NEXT: &str = "p2f_next";
 /// How long the second step of a sign-in may take.
 const PENDING_SECS: i64 = 300;
+/// When an application asked this browser to sign in again (`prompt=login`, `max_age`):
+/// kept in the encrypted cookie, across the sign-in, until the request comes back.
+const REAUTH: &str = "reauth";
+/// ... and the sign-in that answered it (the time it was asked for).
+const REAUTHED: &str = "reauthed";
+/// How long such a request waits for the sign-in.
+const REAUTH_WINDOW_SECS: i64 = 600;
 /// Where a user who must have a second factor and has none is sent.
 pub const ENROLMENT_PATH: &str = "/account/security/2fa";
 
@@ -70,9 +77,33 @@ pub fn begin(session: &Session, user_id: i64, epoch: i32, methods: &str) -> Resu
 /// A fresh, empty session with a new CSRF token: clear + renew (not purge, which would
 /// drop the cookie about to be filled), so nothing from before carries over.
 fn restart(session: &Session) -> Result<(), AppError> {
+    // A pending request to sign in again is what this sign-in answers: it carries over,
+    // as answered (by construction: this runs only after a password was checked).
+    let asked: Option<String> =
+        (session.get(REAUTH).ok().flatten()).or_else(|| session.get(REAUTHED).ok().flatten());
     session.clear();
     session.renew();
+    if let Some(at) = asked {
+        insert(session, REAUTHED, at)?;
+    }
     insert(session, CSRF, crate::auth::random_token(32))
+}
+
+/// Notes that an application asked for a sign-in from `now` on (see [`signed_in_again`]).
+pub fn ask_to_sign_in_again(session: &Session, now: i64) -> Result<(), AppError> {
+    insert(session, REAUTH, now.to_string())
+}
+
+/// Whether the user signed in after this server asked them to (within the last ten
+/// minutes); the answer is used up. Only this server writes the note, in the encrypted
+/// cookie, and only a sign-in turns it into an answer, so no parameter of a request and
+/// no clock can claim a sign-in that did not happen.
+pub fn signed_in_again(session: &Session, now: i64) -> bool {
+    let answered: Option<i64> = get_i64(session, REAUTHED);
+    if answered.is_some() {
+        session.remove(REAUTHED);
+    }
+    answered.is_some_and(|at| now - at <= REAUTH_WINDOW_SECS)
 }
 
 fn insert(session: &Session, key: &str, value: String) -> Result<(), AppError> {
@@ -202,8 +233,10 @@ impl FromRequest for SessionUser {
             // A role that must have a second factor reaches only its enrolment (and
             // sign-out) until it has one.
             let path = req.path();
-            if second_factor_missing && !path.starts_with("/account/security") && path != "/logout"
-            {
+            let open = path.starts_with("/account/security")
+                || path == "/logout"
+                || path.starts_with("/oauth2/logout");
+            if second_factor_missing && !open {
                 return Err(AppError::SecondFactorRequired);
             }
             Ok(SessionUser {

@@ -1,7 +1,7 @@
 // Browser scenarios: a superuser, an end user and a support user clicking through the
 // console in Debian's Chromium (playwright-core), with axe-core run on every page visited.
 // The server, its database and the accounts are prepared by tests/e2e/run.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -59,6 +59,18 @@ async function signIn(page, login) {
   await page.waitForURL((u) => !u.pathname.startsWith('/login'));
 }
 
+/** The RFC 6238 code an authenticator app shows for a base32 key, `steps` steps from now. */
+function totp(base32, steps = 0) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const bits = [...base32.replace(/=+$/, '')].map((c) => alphabet.indexOf(c).toString(2).padStart(5, '0')).join('');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + steps));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 15;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1e6).padStart(6, '0');
+}
+
 async function flash(page) {
   return (await page.locator('.flash').textContent())?.trim() ?? '';
 }
@@ -80,6 +92,7 @@ const clientServer = http.createServer(async (req, res) => {
       for (const [k, v] of Object.entries({ response_type: 'code', client_id: client.clientId, redirect_uri: CALLBACK, scope: 'matomo:read', state: client.state, code_challenge: challenge, code_challenge_method: 'S256' })) authorize.searchParams.set(k, v);
       // The second run asks for the consent screen again, as a client lets its user choose.
       if (url.searchParams.get('prompt')) authorize.searchParams.set('prompt', url.searchParams.get('prompt'));
+      if (url.searchParams.get('scope')) authorize.searchParams.set('scope', url.searchParams.get('scope'));
       return page(`<p><a href="${authorize.href.replace(/&/g, '&amp;')}">Connect to Consentry</a></p>`);
     }
     if (url.pathname === '/callback') {
@@ -135,7 +148,7 @@ const scenarios = [
     await page.getByLabel(/^Confidential/).check();
     await page.getByLabel(/^Authorisation code/).check();
     await page.getByLabel(/^Refresh token/).check();
-    await page.getByLabel('Redirect URIs').fill(CALLBACK);
+    await page.getByLabel('Redirect URIs', { exact: true }).fill(CALLBACK);
     await page.getByLabel('Your password').fill(PASSWORD);
     await shot(page, '02-create-client');
     await page.getByRole('button', { name: 'Create client' }).click();
@@ -153,7 +166,7 @@ const scenarios = [
     await page.getByLabel('Name', { exact: true }).fill('Pocket app');
     await page.getByLabel(/^Public/).check();
     await page.getByLabel(/^Client credentials/).uncheck();
-    await page.getByLabel('Redirect URIs').fill('http://127.0.0.1:9/cb');
+    await page.getByLabel('Redirect URIs', { exact: true }).fill('http://127.0.0.1:9/cb');
     await page.getByLabel('Your password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Create client' }).click();
     await page.waitForURL(/\/admin\/oauth2\/clients\/[0-9a-f]{32}$/);
@@ -266,6 +279,45 @@ const scenarios = [
     check((await page.locator('#current_password-error').textContent()).includes('incorrect'), 'a wrong current password is refused');
     await audit(page, 'refused');
     await shot(page, '07-security');
+    await ctx.close();
+  }],
+  ['7 support user turns on two-factor authentication, signs in with a code, sees an OpenID Connect consent', async () => {
+    const ctx = await newContext();
+    const page = await ctx.newPage();
+    await signIn(page, 'helper');
+    await visit(page, '/account/security');
+    await page.getByRole('link', { name: 'Set up or manage two-factor authentication' }).click();
+    await audit(page, 'enrolment');
+    check(await page.locator('.qr svg').count() === 1, 'the QR code is drawn as SVG');
+    await shot(page, '08-two-factor-enrolment');
+    const secret = (await page.locator('#totp-secret').textContent()).trim();
+    await page.getByLabel('Code from your app').fill(totp(secret));
+    await page.getByLabel('Your password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Turn on two-factor authentication' }).click();
+    check(await page.locator('ul.recovery-codes code').count() === 10, 'ten recovery codes');
+    await audit(page, 'recovery codes');
+    await shot(page, '08-recovery-codes');
+    // Signing in again asks for a code after the password.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await visit(page, '/login', 'sign-in');
+    await page.getByLabel('Username or e-mail').fill('helper');
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/login\/2fa/);
+    await audit(page, 'code step');
+    await page.getByLabel('Code from your authenticator app').fill(totp(secret, 1));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL((u) => !u.pathname.startsWith('/login'));
+    // An application asking who the user is: the consent screen says so in plain words.
+    await page.goto(`http://127.0.0.1:${CLIENT_PORT}/?scope=${encodeURIComponent('openid profile email matomo:read')}&prompt=consent`);
+    await page.getByRole('link', { name: 'Connect to Consentry' }).click();
+    await page.getByRole('button', { name: 'Allow' }).waitFor();
+    await audit(page, 'consent with openid');
+    const consent = await page.content();
+    check(consent.includes('Confirm your identity') && consent.includes('Your email address: helper@example.com'), 'the identity scopes in plain words');
+    await shot(page, '09-consent-openid');
+    await page.getByRole('button', { name: 'Deny' }).click();
+    await page.waitForURL(/127\.0\.0\.1:\d+\/callback/);
     await ctx.close();
   }],
 ];

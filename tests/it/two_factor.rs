@@ -35,7 +35,9 @@ async fn enrol(app: &TestApp) -> (String, Vec<String>, String) {
     let html = app.get_html(ENROL).await;
     let secret = text_of(&html, "#totp-secret").expect("the key as text");
     let first = code(&secret, 0);
-    let form = FormData::from_page(&html, ENROL).set("code", &first);
+    let form = FormData::from_page(&html, ENROL)
+        .set("code", &first)
+        .set("enable_password", PASSWORD);
     let res = app.submit(&form).await;
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
@@ -76,7 +78,14 @@ async fn enrolment_then_sign_in_with_a_code_once_and_with_recovery_codes_once() 
     assert!(!html.contains("<img"), "no image from anywhere");
     let secret = text_of(&html, "#totp-secret").unwrap();
     // A wrong first code: a field message, still off.
-    let wrong = FormData::from_page(&html, ENROL).set("code", "000000");
+    // A session alone cannot turn it on: the password is asked.
+    let no_password = FormData::from_page(&html, ENROL).set("code", &code(&secret, 0));
+    let res = app.submit(&no_password).await;
+    assert_eq!(res.status(), 422);
+    assert!(text_of(&res.text().await.unwrap(), "#enable_password-error").is_some());
+    let wrong = FormData::from_page(&html, ENROL)
+        .set("code", "000000")
+        .set("enable_password", PASSWORD);
     let res = app.submit(&wrong).await;
     assert_eq!(res.status(), 422);
     let page = res.text().await.unwrap();
@@ -88,7 +97,16 @@ async fn enrolment_then_sign_in_with_a_code_once_and_with_recovery_codes_once() 
         "the same key until it is confirmed"
     );
 
+    // Another session, opened with the password alone, ends when the second factor starts.
+    let before = app.new_browser();
+    assert_eq!(password_step(&before, "tess").await, "/");
     let (secret, codes, first) = enrol(&app).await;
+    assert_eq!(before.get("/account/security").await.status(), 303);
+    assert_eq!(
+        app.get("/account/security").await.status(),
+        200,
+        "this one goes on"
+    );
     let row = user_row(&app, "tess");
     assert!(row.totp_enabled_at.is_some());
     let raw = totp_rs::Secret::Encoded(secret.clone()).to_bytes().unwrap();
@@ -216,11 +234,15 @@ async fn turning_it_off_takes_the_password_and_a_code() {
 #[tokio::test]
 async fn required_for_superusers_they_reach_only_enrolment_until_they_enrol() {
     let app = spawn_app().await;
-    protocol::sql(
-        &app,
-        "UPDATE oauth_settings SET require_2fa_superusers = TRUE",
-    );
     app.sign_in_as("wanda", Role::Superuser).await;
+    // Ticked on the General settings form, with the password.
+    let settings = "/admin/settings/oauth2";
+    let form = app
+        .form(settings, settings)
+        .await
+        .set("require_2fa_superusers", "1")
+        .set("confirm_password", PASSWORD);
+    assert_eq!(app.submit(&form).await.status(), 303);
     for path in ["/admin/oauth2/clients", "/admin/settings/oauth2", "/"] {
         let res = app.get(path).await;
         assert_eq!(res.status(), 303, "{path}");
@@ -299,4 +321,19 @@ fn claims_of(jwt: &str) -> Value {
             .unwrap(),
     )
     .unwrap()
+}
+
+#[tokio::test]
+async fn prompt_none_answers_interaction_required_while_enrolment_is_due() {
+    let app = spawn_app().await;
+    let client = protocol::register(&app, Spec::confidential()).await;
+    protocol::sql(
+        &app,
+        "UPDATE oauth_settings SET require_2fa_superusers = TRUE",
+    );
+    app.sign_in_as("abe", Role::Superuser).await;
+    let mut pairs = protocol::code_request(&client, true);
+    pairs.push(("prompt", "none"));
+    let to = location(&app.get(&protocol::authorize_path(&pairs)).await);
+    assert_eq!(param(&to, "error").as_deref(), Some("interaction_required"));
 }

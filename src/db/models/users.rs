@@ -223,21 +223,38 @@ pub fn delete(conn: &mut MysqlConnection, id: i64) -> Result<(), DbError> {
 }
 
 /// Turns the second factor on with this (encrypted) secret, the step of the code that
-/// confirmed it counting as used; or off, with `None`.
-pub fn set_second_factor(
+/// confirmed it counting as used, unless it is on already (false then: of two concurrent
+/// enrolments, one wins). The user's console sessions end, as on a password change.
+pub fn enable_second_factor(
     conn: &mut MysqlConnection,
     id: i64,
-    secret: Option<(&[u8], i64)>,
-) -> Result<(), DbError> {
-    let (secret, enabled, step) = match secret {
-        Some((secret, step)) => (Some(secret), Some(super::now()), Some(step)),
-        None => (None, None, None),
-    };
+    secret: &[u8],
+    step: i64,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        users::table
+            .find(id)
+            .filter(users::totp_enabled_at.is_null()),
+    )
+    .set((
+        users::totp_secret.eq(Some(secret)),
+        users::totp_enabled_at.eq(Some(super::now())),
+        users::totp_last_step.eq(Some(step)),
+        users::session_epoch.eq(users::session_epoch + 1),
+    ))
+    .execute(conn)?;
+    record(conn, Change::User(id))?;
+    Ok(n == 1)
+}
+
+/// Turns the second factor off; the user's console sessions end.
+pub fn remove_second_factor(conn: &mut MysqlConnection, id: i64) -> Result<(), DbError> {
     diesel::update(users::table.find(id))
         .set((
-            users::totp_secret.eq(secret),
-            users::totp_enabled_at.eq(enabled),
-            users::totp_last_step.eq(step),
+            users::totp_secret.eq(None::<Vec<u8>>),
+            users::totp_enabled_at.eq(None::<NaiveDateTime>),
+            users::totp_last_step.eq(None::<i64>),
+            users::session_epoch.eq(users::session_epoch + 1),
         ))
         .execute(conn)?;
     record(conn, Change::User(id))

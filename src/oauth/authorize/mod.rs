@@ -8,7 +8,7 @@ use diesel::MysqlConnection;
 
 use crate::db::DbError;
 use crate::db::models;
-use crate::domain::{Client, ClientId, GrantType, Identity, Scope};
+use crate::domain::{Client, ClientId, GrantType, Identity, IdentityScope, Scope};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
@@ -65,11 +65,11 @@ pub struct Freshness {
 
 impl Freshness {
     /// Whether a session signed in at `auth_time` (Unix seconds) is too old at `now`.
-    /// `signed_in_after` is the moment this server sent the user to sign in for this very
-    /// request: a sign-in since then answers both `prompt=login` and `max_age`, however
-    /// long the sign-in page took.
-    pub fn needs_sign_in(&self, auth_time: i64, now: i64, signed_in_after: Option<i64>) -> bool {
-        if signed_in_after.is_some_and(|after| auth_time >= after) {
+    /// `signed_in_again`: this browser signed in after this server sent it to for this very
+    /// request, which answers both `prompt=login` and `max_age` however long the sign-in
+    /// page took.
+    pub fn needs_sign_in(&self, auth_time: i64, now: i64, signed_in_again: bool) -> bool {
+        if signed_in_again {
             return false;
         }
         self.again || self.max_age.is_some_and(|max| now - auth_time > max)
@@ -233,6 +233,25 @@ pub fn validate(
     .map_err(|d| fail(ErrorCode::InvalidScope, &d))?;
     let oidc = openid_parameters(conn, proto, params, &client)?
         .map_err(|d| fail(ErrorCode::InvalidRequest, &d))?;
+    if params.get("request").is_some() {
+        return Err(fail(
+            ErrorCode::RequestNotSupported,
+            "Request objects are not supported: send the parameters themselves.",
+        ));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(fail(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported: send the parameters themselves.",
+        ));
+    }
+    // OpenID Connect Core §3.1.2.1: an authentication request names its redirect URI.
+    if scopes.identity.contains(IdentityScope::OpenId) && !redirect_uri_given {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "redirect_uri is required with the openid scope.",
+        ));
+    }
     let challenge = CodeChallenge::from_request(
         params.get("code_challenge"),
         params.get("code_challenge_method"),

@@ -9,7 +9,7 @@ use crate::db::DbError;
 use crate::db::models::{self, clients::NewClient};
 use crate::domain::{
     Client, ClientId, ClientSecret, ClientStatus, ClientType, GrantType, InvalidInput, RedirectUri,
-    Scope,
+    Scope, ScopeSet,
 };
 use crate::oauth::settings::Settings;
 
@@ -305,7 +305,12 @@ pub fn update(
         let revoked = if made_public {
             0
         } else {
-            let scope_names: Vec<&str> = spec.scopes.iter().map(|s| s.as_str()).collect();
+            // Every scope text a grant within the new Matomo scopes can carry.
+            let within: Vec<String> = ScopeSet::within(&spec.scopes)
+                .iter()
+                .map(ScopeSet::to_string)
+                .collect();
+            let scope_names: Vec<&str> = within.iter().map(String::as_str).collect();
             // A grant's type is how its family began; refresh tokens only continue one.
             let grant_names: Vec<&str> = spec
                 .grants

@@ -662,3 +662,141 @@ async fn dynamic_registration_takes_post_logout_uris_and_identity_scopes() {
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_client_metadata");
 }
+
+#[tokio::test]
+async fn editing_a_client_keeps_its_openid_grants_within_the_new_limits() {
+    let app = spawn_app().await;
+    let client = register(&app, Spec::confidential()).await;
+    app.sign_in_as("gina", Role::User).await;
+    let mut tokens = Vec::new();
+    for scope in ["openid email matomo:read", "openid"] {
+        let path = openid_request(&client, scope, &[("prompt", "consent")]);
+        let choice = if scope == "openid" { "" } else { "matomo:read" };
+        let to = consent(&app, &path, "allow", choice).await;
+        tokens.push(redeem_pkce(&app, &client, &param(&to, "code").unwrap()).await);
+    }
+    // The owner renames the client and narrows it to matomo:read: both grants stay.
+    let owner = app.new_browser();
+    assert_eq!(owner.login("owner", PASSWORD).await.status(), 303);
+    let edit = format!("/admin/oauth2/clients/{}/edit", client.id);
+    let form = owner
+        .form(&edit, &edit)
+        .await
+        .set("name", "Renamed app")
+        .set_all("scopes", &["matomo:read"])
+        .set("password", PASSWORD);
+    assert_eq!(owner.submit(&form).await.status(), 303);
+    for body in &tokens {
+        let token = body["access_token"].as_str().unwrap();
+        assert!(active(&introspect(&app, &client, token).await), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn nothing_in_the_url_stands_in_for_a_fresh_sign_in_and_unsupported_requests_say_so() {
+    let app = spawn_app().await;
+    let mut spec = Spec::confidential();
+    spec.trusted = true;
+    let client = register(&app, spec).await;
+    app.sign_in_as("hana", Role::User).await;
+    // The old resume marker, or any made-up one, does not answer prompt=login.
+    for forged in ["0", "99999999999"] {
+        let res = app
+            .get(&openid_request(
+                &client,
+                "openid",
+                &[("prompt", "login"), ("signed_in_after", forged)],
+            ))
+            .await;
+        assert!(location(&res).starts_with("/login?"), "{forged}");
+    }
+    for (name, value, code) in [
+        (
+            "request",
+            "eyJhbGciOiJub25lIn0.e30.",
+            "request_not_supported",
+        ),
+        (
+            "request_uri",
+            "https://example-app.com/r",
+            "request_uri_not_supported",
+        ),
+    ] {
+        let to = location(
+            &app.get(&openid_request(&client, "openid", &[(name, value)]))
+                .await,
+        );
+        assert_eq!(param(&to, "error").as_deref(), Some(code));
+    }
+    // OpenID Connect requests name their redirect URI.
+    let mut pairs = code_request(&client, true);
+    pairs.retain(|(k, _)| *k != "scope" && *k != "redirect_uri");
+    pairs.push(("scope", "openid"));
+    let to = location(&app.get(&authorize_path(&pairs)).await);
+    assert_eq!(param(&to, "error").as_deref(), Some("invalid_request"));
+}
+
+#[tokio::test]
+async fn a_posted_logout_goes_on_as_a_get_and_paused_or_self_registered_clients_do_not_redirect() {
+    let app = spawn_app().await;
+    let mut spec = Spec::confidential();
+    spec.post_logout_uris = vec![SIGNED_OUT];
+    let client = register(&app, spec).await;
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url("/oauth2/logout"))
+        .form(&[
+            ("client_id", client.id.as_str()),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let to = location(&res);
+    assert!(to.starts_with("/oauth2/logout?"), "{to}");
+    assert_eq!(
+        param(&to, "post_logout_redirect_uri").as_deref(),
+        Some(SIGNED_OUT)
+    );
+
+    sql(
+        &app,
+        &format!(
+            "UPDATE oauth_clients SET status = 'paused' WHERE client_id = '{}'",
+            client.id
+        ),
+    );
+    let res = app
+        .get(&logout_path(&[
+            ("client_id", &client.id),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+        ]))
+        .await;
+    assert_eq!(res.status(), 400);
+
+    crate::registration::enable(&app, "open");
+    let (_, _, body) = crate::registration::register(
+        &app,
+        None,
+        &serde_json::json!({
+            "redirect_uris": [CALLBACK],
+            "post_logout_redirect_uris": ["https://evil.example/landing"],
+        }),
+    )
+    .await;
+    let id = body["client_id"].as_str().unwrap();
+    let res = app
+        .get(&logout_path(&[
+            ("client_id", id),
+            ("post_logout_redirect_uri", "https://evil.example/landing"),
+        ]))
+        .await;
+    assert_eq!(
+        res.status(),
+        400,
+        "no redirect for anyone who registers a URI"
+    );
+}

@@ -9,6 +9,7 @@ use crate::audit::Actor;
 use crate::auth::{accounts, initial_password};
 use crate::db::{self, models};
 use crate::domain::{FieldErrors, Login, Password};
+use crate::oauth::oidc::AMR_PASSWORD;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::AppError;
 use crate::web::reauth;
@@ -81,7 +82,8 @@ pub async fn change_password(
     .await?;
     initial_password::forget(&state.config.data_dir, &login);
     // The new epoch ended every session; this one starts again under it.
-    session::begin(&session, user.id, epoch, &user.amr)?;
+    // Only the password was proven just now: the new session says so (auth_time, amr).
+    session::begin(&session, user.id, epoch, AMR_PASSWORD)?;
     flash(
         &session,
         "Your password was changed. Your other console sessions have ended.".to_string(),

@@ -13,18 +13,21 @@ use crate::audit::Actor;
 use crate::auth::second_factor::{self, Check, PendingSecret, SecondFactorError};
 use crate::db::{self, DbError, models};
 use crate::domain::FieldErrors;
+use crate::oauth::oidc::AMR_PASSWORD;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::AppError;
 use crate::web::reauth;
 use crate::web::routes::client_ip::client_ip;
 use crate::web::routes::form::{Fields, flash};
 use crate::web::routes::page::{Layout, render, render_form, see_other};
-use crate::web::session::{ENROLMENT_PATH, SessionUser};
+use crate::web::routes::second_factor::AMR_WITH_CODE;
+use crate::web::session::{self, ENROLMENT_PATH, SessionUser};
 use crate::web::state::AppState;
 
 /// The secret being enrolled, kept in the (encrypted) session cookie until confirmed.
 const PENDING_SECRET: &str = "enrol_secret";
-const PASSWORD_FIELD: &str = "disable_password";
+const DISABLE_PASSWORD: &str = "disable_password";
+const ENABLE_PASSWORD: &str = "enable_password";
 
 #[derive(Template)]
 #[template(path = "account/two_factor.html")]
@@ -58,6 +61,13 @@ fn pending(session: &Session) -> Result<PendingSecret, AppError> {
         .insert(PENDING_SECRET, fresh.base32())
         .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(fresh)
+}
+
+/// The user's session epoch now (raised by the change just made).
+fn epoch_of(conn: &mut diesel::MysqlConnection, user_id: i64) -> Result<i32, DbError> {
+    models::users::find_by_id(conn, user_id)?
+        .map(|u| u.session_epoch)
+        .ok_or_else(|| DbError::Vanished("the user".into()))
 }
 
 /// The enrolment QR code as inline SVG, with a text alternative.
@@ -127,7 +137,9 @@ pub async fn show(
     page(&state, &user, &session, FieldErrors::default()).await
 }
 
-/// Confirms enrolment with a first code; answers with the recovery codes, this once.
+/// Confirms enrolment with the password and a first code; answers with the recovery
+/// codes, this once. Every other session of the user ends; this one starts again as a
+/// sign-in with both factors.
 #[post("/account/security/2fa")]
 pub async fn enable(
     user: SessionUser,
@@ -136,17 +148,22 @@ pub async fn enable(
     state: web::Data<AppState>,
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<HttpResponse, AppError> {
+    // Whoever holds a session alone must not lock its owner out with their own app.
+    if let Err(errors) = reauth::confirm(&state, &user, &req, &fields, ENABLE_PASSWORD).await? {
+        return page(&state, &user, &session, errors).await;
+    }
     let secret = pending(&session)?;
     let (user_id, code) = (user.id, fields.text("code"));
     let actor = Actor::new(&user.login).from_ip(client_ip(&req));
     let enabled = db::run_with(&state.pool, move |conn| {
         let row = models::users::find_by_id(conn, user_id)?.ok_or(SecondFactorError::NotOn)?;
-        second_factor::enable(conn, &row, &secret, &code, &actor)
+        let codes = second_factor::enable(conn, &row, &secret, &code, &actor)?;
+        Ok::<_, SecondFactorError>((codes, epoch_of(conn, user_id)?))
     })
     .await;
     match enabled {
-        Ok(codes) => {
-            session.remove(PENDING_SECRET);
+        Ok((codes, epoch)) => {
+            session::begin(&session, user.id, epoch, AMR_WITH_CODE)?;
             render(&RecoveryCodesPage {
                 layout: Layout::for_user(&user, "security"),
                 codes,
@@ -175,7 +192,7 @@ pub async fn disable(
     state: web::Data<AppState>,
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<HttpResponse, AppError> {
-    if let Err(errors) = reauth::confirm(&state, &user, &req, &fields, PASSWORD_FIELD).await? {
+    if let Err(errors) = reauth::confirm(&state, &user, &req, &fields, DISABLE_PASSWORD).await? {
         return page(&state, &user, &session, errors).await;
     }
     let (user_id, code, ip) = (user.id, fields.text("disable_code"), client_ip(&req));
@@ -183,20 +200,25 @@ pub async fn disable(
     let outcome = db::run_with(&state.pool, move |conn| {
         let row = models::users::find_by_id(conn, user_id)?.ok_or(SecondFactorError::NotOn)?;
         match second_factor::check(conn, &row, &code, &ip)? {
-            Check::Valid(_) => second_factor::disable(conn, &row, &actor).map(|()| None),
-            Check::Wrong => Ok(Some("That code is not right.".to_string())),
-            Check::Throttled { .. } => Ok(Some(
+            Check::Valid(_) => {
+                second_factor::disable(conn, &row, &actor)?;
+                Ok(Ok(epoch_of(conn, user_id)?))
+            }
+            Check::Wrong => Ok(Err("That code is not right.".to_string())),
+            Check::Throttled { .. } => Ok(Err(
                 "Too many wrong codes; wait a few minutes and try again.".to_string(),
             )),
         }
     })
     .await;
     match outcome {
-        Ok(None) => {
+        Ok(Ok(epoch)) => {
+            // Every session ended with the change; this one goes on, with the password.
+            session::begin(&session, user.id, epoch, AMR_PASSWORD)?;
             flash(&session, "Two-factor authentication is off.");
             Ok(see_other(ENROLMENT_PATH))
         }
-        Ok(Some(message)) => {
+        Ok(Err(message)) => {
             page(
                 &state,
                 &user,

@@ -1,5 +1,6 @@
 //! `/oauth2/authorize` and the consent screen's `/oauth2/consent`.
 
+use actix_session::SessionExt;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, post, web};
 use askama::Template;
 use serde::Deserialize;
@@ -13,7 +14,7 @@ use crate::oauth::params::Params;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::AppError;
 use crate::web::routes::page::{Layout, render, see_other};
-use crate::web::session::SessionUser;
+use crate::web::session::{self, SessionUser};
 use crate::web::state::AppState;
 
 pub async fn authorize_get(
@@ -62,12 +63,21 @@ pub async fn authorize(
             return answer_error(&state, error);
         }
         Err(AppError::SignInRequired { .. }) => {
-            return Ok(see_other(&sign_in_path(&params, &request, false, now)));
+            session::ask_to_sign_in_again(&req.get_session(), now)?;
+            return Ok(see_other(&sign_in_path(&params, &request, false)));
+        }
+        // A role that must have a second factor and has none: no page with prompt=none.
+        Err(AppError::SecondFactorRequired) if request.no_prompt => {
+            let error = request.error(
+                ErrorCode::InteractionRequired,
+                "The user must set up two-factor authentication first; send them without prompt=none.",
+            );
+            return answer_error(&state, error);
         }
         Err(e) => return Err(e),
     };
-    let after = params.get(SIGNED_IN_AFTER).and_then(|t| t.parse().ok());
-    if request.sign_in.needs_sign_in(user.issued_at, now, after) {
+    let again = session::signed_in_again(&req.get_session(), now);
+    if request.sign_in.needs_sign_in(user.issued_at, now, again) {
         if request.no_prompt {
             let error = request.error(
                 ErrorCode::LoginRequired,
@@ -75,7 +85,8 @@ pub async fn authorize(
             );
             return answer_error(&state, error);
         }
-        return Ok(see_other(&sign_in_path(&params, &request, true, now)));
+        session::ask_to_sign_in_again(&req.get_session(), now)?;
+        return Ok(see_other(&sign_in_path(&params, &request, true)));
     }
     if request.no_prompt
         && (request.hinted_subject.as_ref()).is_some_and(|hinted| *hinted != user.subject)
@@ -99,15 +110,11 @@ pub async fn authorize(
     }
 }
 
-/// Added to the request sent through the sign-in page: a sign-in from this moment on
-/// answers its `prompt=login` and `max_age` (see `Freshness::needs_sign_in`).
-const SIGNED_IN_AFTER: &str = "signed_in_after";
-
 /// The sign-in page for this request: it comes back to the request afterwards, its login
 /// field starts with the `login_hint`, and with `again` it asks even a signed-in user.
-fn sign_in_path(params: &Params, request: &AuthorizationRequest, again: bool, now: i64) -> String {
+fn sign_in_path(params: &Params, request: &AuthorizationRequest, again: bool) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
-    query.append_pair("next", &resume_path(params, now));
+    query.append_pair("next", &resume_path(params));
     if let Some(hint) = &request.login_hint {
         query.append_pair("login_hint", hint);
     }
@@ -118,14 +125,13 @@ fn sign_in_path(params: &Params, request: &AuthorizationRequest, again: bool, no
 }
 
 /// The authorization request as a local URL, to come back to after signing in.
-fn resume_path(params: &Params, now: i64) -> String {
-    let now = now.to_string();
+fn resume_path(params: &Params) -> String {
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(
-            (params.pairs().iter())
-                .filter(|(k, _)| k != "module" && k != "action" && k != SIGNED_IN_AFTER)
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .chain([(SIGNED_IN_AFTER, now.as_str())]),
+            params
+                .pairs()
+                .iter()
+                .filter(|(k, _)| k != "module" && k != "action"),
         )
         .finish();
     format!("/oauth2/authorize?{query}")

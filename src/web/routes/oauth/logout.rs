@@ -49,15 +49,20 @@ pub async fn end_session_get(
     end_session(req, state, params).await
 }
 
+/// A logout form posted from the application's site carries no session cookie (it is
+/// `SameSite=Lax`), so nobody could be signed out or asked: the browser is sent on to the
+/// same request as a GET, which a top-level navigation makes with the cookie.
 pub async fn end_session_post(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let params = read_form(&req, payload)
         .await
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    end_session(req, state, params).await
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.pairs())
+        .finish();
+    Ok(see_other(&format!("/oauth2/logout?{query}")))
 }
 
 async fn end_session(

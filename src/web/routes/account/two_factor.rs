@@ -14,7 +14,7 @@ use crate::auth::second_factor::{self, Check, PendingSecret, SecondFactorError};
 use crate::db::{self, DbError, models};
 use crate::domain::FieldErrors;
 use crate::oauth::oidc::AMR_PASSWORD;
-use crate::web::csrf::CsrfForm;
+use crate::web::csrf::{self, CsrfForm};
 use crate::web::error::AppError;
 use crate::web::reauth;
 use crate::web::routes::client_ip::client_ip;
@@ -164,10 +164,10 @@ pub async fn enable(
     match enabled {
         Ok((codes, epoch)) => {
             session::begin(&session, user.id, epoch, AMR_WITH_CODE)?;
-            render(&RecoveryCodesPage {
-                layout: Layout::for_user(&user, "security"),
-                codes,
-            })
+            // The new session has a new CSRF token: the page's forms carry it.
+            let mut layout = Layout::for_user(&user, "security");
+            layout.csrf_token = csrf::token(&session)?;
+            render(&RecoveryCodesPage { layout, codes })
         }
         Err(SecondFactorError::Db(e)) => Err(e.into()),
         Err(SecondFactorError::AlreadyOn) => Ok(see_other(ENROLMENT_PATH)),

@@ -4,7 +4,9 @@
 -- login, which a superuser may rename.
 ALTER TABLE users ADD COLUMN subject CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NULL;
 UPDATE users SET subject = UUID() WHERE subject IS NULL;
-ALTER TABLE users MODIFY subject CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL;
+-- The default is for servers of the previous version still creating users during a rolling
+-- upgrade (this version makes a random UUID itself).
+ALTER TABLE users MODIFY subject CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT (UUID());
 ALTER TABLE users ADD CONSTRAINT users_subject_unique UNIQUE (subject);
 
 -- A scope is now "openid profile email matomo:superuser" at the longest (37 characters).

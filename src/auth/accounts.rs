@@ -104,11 +104,20 @@ fn existing(conn: &mut MysqlConnection, login: &Login) -> Result<users::UserRow,
 /// Refuses to take away the last active superuser. Locks the superusers, so two
 /// removals at once cannot both see "another one is left".
 fn keep_a_superuser(conn: &mut MysqlConnection, user: &users::UserRow) -> Result<(), AccountError> {
-    if user.role() == Role::Superuser && user.is_active() && users::lock_superusers(conn)? <= 1 {
+    if user.role() != Role::Superuser || !user.is_active() {
+        return Ok(());
+    }
+    // The shared guard row first, then the count: the row locks alone are node-local on
+    // Galera, where two nodes could each remove one of the last two superusers.
+    crate::db::models::leases::touch(conn, SUPERUSER_GUARD, crate::db::models::now())?;
+    if users::lock_superusers(conn)? <= 1 {
         return Err(AccountError::LastSuperuser(user.login.clone()));
     }
     Ok(())
 }
+
+/// The guard row of [`keep_a_superuser`] (migration `superuser_guard`).
+const SUPERUSER_GUARD: &str = "superusers";
 
 /// Deactivates a user: they cannot sign in, their console sessions end, and every grant
 /// and token they gave an application is revoked, so API calls with them fail at once.

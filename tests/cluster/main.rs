@@ -805,3 +805,87 @@ fn print_server_warnings() {
         }
     }
 }
+
+/// The active superusers, as node `db` lists them.
+fn active_superusers(cluster: &Cluster, db: usize) -> Vec<String> {
+    let listed: Value =
+        serde_json::from_str(&cluster.cli(db, &["user", "list", "--json"])).unwrap();
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["role"] == "superuser" && u["deactivated_at"].is_null())
+        .map(|u| u["login"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs scripts/cluster up (the README's test command runs it)"]
+async fn every_superuser_deactivated_at_once_across_nodes_leaves_one() {
+    let cluster = Cluster::load();
+    let password_file = std::env::temp_dir().join(format!("cluster-su-{}", std::process::id()));
+    std::fs::write(&password_file, "cluster superuser password\n").unwrap();
+    let file = password_file.to_str().unwrap();
+    for round in 0..5 {
+        let tag = format!("{round}{:06x}", rand::random::<u32>() & 0xff_ffff);
+        for side in ["a", "b"] {
+            let login = format!("su{side}{tag}");
+            let email = format!("{login}@example.com");
+            cluster.cli(
+                0,
+                &[
+                    "user",
+                    "create",
+                    "--login",
+                    &login,
+                    "--email",
+                    &email,
+                    "--role",
+                    "superuser",
+                    "--password-file",
+                    file,
+                ],
+            );
+        }
+        // Every active superuser at once, each at another database node.
+        let targets = active_superusers(&cluster, 0);
+        assert!(targets.len() >= 3, "{targets:?}");
+        let outs: Vec<std::process::Output> = std::thread::scope(|s| {
+            let handles: Vec<_> = targets
+                .iter()
+                .enumerate()
+                .map(|(i, login)| {
+                    let cluster = &cluster;
+                    s.spawn(move || {
+                        cluster.cli_run(i % 3, &["user", "deactivate", "--login", login])
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let refused = outs.iter().filter(|o| o.status.code() == Some(2)).count();
+        for out in &outs {
+            assert!(
+                matches!(out.status.code(), Some(0 | 2)),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let left: Vec<Vec<String>> = (0..3).map(|db| active_superusers(&cluster, db)).collect();
+        println!(
+            "round {round}: {} superusers, {refused} refused, left {:?}",
+            targets.len(),
+            left[0]
+        );
+        for (db, active) in left.iter().enumerate() {
+            assert!(
+                !active.is_empty(),
+                "round {round}: no active superuser at node {db}"
+            );
+        }
+        for login in &targets {
+            cluster.cli(0, &["user", "activate", "--login", login]);
+        }
+    }
+    let _ = std::fs::remove_file(&password_file);
+}

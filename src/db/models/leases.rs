@@ -47,3 +47,13 @@ pub fn release(
     .execute(conn)?;
     Ok(())
 }
+
+/// Writes the guard row `name` (its `expires_at` to `now`), so that two transactions that
+/// both write it conflict: on one node the second waits for the first, on a Galera cluster
+/// the second fails certification (1213) and is run again after the first.
+pub fn touch(conn: &mut MysqlConnection, name: &str, now: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(leases::table.filter(leases::name.eq(name)))
+        .set(leases::expires_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}

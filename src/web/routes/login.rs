@@ -56,7 +56,8 @@ fn safe_next(next: &str) -> String {
         && !next.starts_with("//")
         && !next.contains('\\')
         && !next.chars().any(char::is_control)
-        && next.len() <= 4096;
+        // Room for an authorization request with its state, nonce and id_token_hint.
+        && next.len() <= 8192;
     if local {
         next.to_string()
     } else {

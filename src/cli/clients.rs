@@ -61,6 +61,13 @@ pub struct CreateArgs {
     /// RP-initiated logout), matched exactly.
     #[arg(long = "post-logout-redirect-uri", num_args = 1.., value_name = "URI")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Its access tokens' lifetime in seconds, within the General settings' bounds
+    /// (default: the server's).
+    #[arg(long, value_name = "SECONDS")]
+    pub access_token_lifetime: Option<String>,
+    /// Its refresh tokens' lifetime in seconds (default: the server's).
+    #[arg(long, value_name = "SECONDS")]
+    pub refresh_token_lifetime: Option<String>,
     /// Skip the consent screen for this client.
     #[arg(long)]
     pub trusted: bool,
@@ -90,6 +97,8 @@ fn flag_of(field: &str) -> &'static str {
         "scopes" => "--scope",
         "redirect_uris" => "--redirect-uri",
         "post_logout_redirect_uris" => "--post-logout-redirect-uri",
+        "access_token_lifetime" => "--access-token-lifetime",
+        "refresh_token_lifetime" => "--refresh-token-lifetime",
         "homepage_url" => "--homepage",
         "icon_url" => "--icon",
         _ => "--name",
@@ -113,6 +122,8 @@ fn client_json(c: &Client) -> serde_json::Value {
         "scopes": c.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "redirect_uris": c.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
         "post_logout_redirect_uris": (c.post_logout_redirect_uris.iter()).map(|u| u.as_str()).collect::<Vec<_>>(),
+        "access_token_lifetime": c.access_token_lifetime,
+        "refresh_token_lifetime": c.refresh_token_lifetime,
         "trusted": c.trusted,
         "may_introspect_any": c.may_introspect_any,
         "require_pkce": c.require_pkce,
@@ -183,6 +194,8 @@ fn create(args: CreateArgs) -> Result<(), CliError> {
         scopes,
         redirect_uris,
         post_logout_redirect_uris,
+        access_token_lifetime,
+        refresh_token_lifetime,
         trusted,
         may_introspect_any,
         homepage,
@@ -201,6 +214,8 @@ fn create(args: CreateArgs) -> Result<(), CliError> {
         scopes,
         redirect_uris: redirect_uris.join("\n"),
         post_logout_redirect_uris: post_logout_redirect_uris.join("\n"),
+        access_token_lifetime: access_token_lifetime.unwrap_or_default(),
+        refresh_token_lifetime: refresh_token_lifetime.unwrap_or_default(),
         trusted,
         may_introspect_any,
         homepage_url: homepage.unwrap_or_default(),

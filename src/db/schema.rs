@@ -144,6 +144,8 @@ diesel::table! {
         registered_from -> Nullable<Varchar>,
         may_introspect_any -> Bool,
         post_logout_redirect_uris -> Nullable<Json>,
+        access_token_lifetime -> Nullable<Integer>,
+        refresh_token_lifetime -> Nullable<Integer>,
     }
 }
 

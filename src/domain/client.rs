@@ -312,6 +312,9 @@ pub struct Client {
     pub may_introspect_any: bool,
     /// Where the client may send the user after signing out (RP-initiated logout 1.0).
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Its own token lifetimes in seconds; `None`: the General settings' ones.
+    pub access_token_lifetime: Option<i64>,
+    pub refresh_token_lifetime: Option<i64>,
 }
 
 impl Client {

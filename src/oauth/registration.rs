@@ -434,6 +434,8 @@ pub fn register(
         scopes,
         redirect_uris,
         post_logout_redirect_uris,
+        access_token_lifetime: None,
+        refresh_token_lifetime: None,
         trusted: false,
         may_introspect_any: false,
         homepage_url: client_uri,

@@ -39,6 +39,21 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// How long an access token issued to `client` lives: its own lifetime, else this one.
+    pub fn access_lifetime(&self, client: &Client) -> i64 {
+        client
+            .access_token_lifetime
+            .unwrap_or(self.access_token_lifetime)
+            .clamp(1, crate::oauth::keys::MAX_ACCESS_TOKEN_LIFETIME_SECS)
+    }
+
+    /// How long a refresh-token family of `client` lives: its own lifetime, else this one.
+    pub fn refresh_lifetime(&self, client: &Client) -> i64 {
+        client
+            .refresh_token_lifetime
+            .unwrap_or(self.refresh_token_lifetime)
+    }
+
     /// Whether a user of `role` must have a second factor.
     pub fn requires_second_factor(&self, role: crate::domain::Role) -> bool {
         match role {
@@ -235,7 +250,7 @@ impl From<&Settings> for SettingsInput {
     }
 }
 
-fn seconds(
+pub(crate) fn seconds(
     errors: &mut FieldErrors,
     field: &'static str,
     raw: &str,

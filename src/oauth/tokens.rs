@@ -176,7 +176,7 @@ fn redeem_code(
     let with_refresh = refresh_enabled(settings, client);
     let (refresh, refresh_token) = match with_refresh {
         true => {
-            let (refresh, token) = new_refresh(family_expiry(settings, now, true));
+            let (refresh, token) = new_refresh(family_expiry(settings, client, now, true));
             (Some(refresh), Some(token))
         }
         false => (None, None),
@@ -187,10 +187,10 @@ fn redeem_code(
         user_id: Some(user.id),
         scope: scopes.to_string(),
         created_at: now,
-        expires_at: access_expiry(settings, now),
+        expires_at: access_expiry(settings, client, now),
         under: Under::Code {
             code_id: row.id,
-            grant_expires: family_expiry(settings, now, with_refresh),
+            grant_expires: family_expiry(settings, client, now, with_refresh),
             refresh,
         },
     };
@@ -218,7 +218,7 @@ fn redeem_code(
         )?),
         false => None,
     };
-    let mut answer = response(settings, access_token, refresh_token, scopes);
+    let mut answer = response(settings, client, access_token, refresh_token, scopes);
     answer.id_token = id_token;
     deliver(
         db,
@@ -360,7 +360,7 @@ fn refresh(
     };
     // Refresh tokens rotate, but the family's lifetime counts from the authorization
     // (RFC 9700 §4.14.2): a client cannot keep access forever by refreshing.
-    let family_ends = grant.created_at + Duration::seconds(settings.refresh_token_lifetime);
+    let family_ends = grant.created_at + Duration::seconds(settings.refresh_lifetime(client));
     if family_ends <= now {
         return Err(OAuthError::invalid_grant(BAD_REFRESH));
     }
@@ -371,7 +371,7 @@ fn refresh(
         user_id: grant.user_id,
         scope: scopes.to_string(),
         created_at: now,
-        expires_at: access_expiry(settings, now),
+        expires_at: access_expiry(settings, client, now),
         under: Under::Refresh {
             refresh_id: row.id,
             grant_id: grant.id,
@@ -400,7 +400,7 @@ fn refresh(
         )?),
         _ => None,
     };
-    let mut answer = response(settings, access_token, Some(refresh_token), scopes);
+    let mut answer = response(settings, client, access_token, Some(refresh_token), scopes);
     answer.id_token = id_token;
     deliver(
         db,
@@ -470,7 +470,7 @@ fn client_credentials(
         user_id: Some(owner.id),
         scope: scope.as_str().to_string(),
         created_at: now,
-        expires_at: access_expiry(settings, now),
+        expires_at: access_expiry(settings, client, now),
         under: Under::OwnGrant {
             secret_hash: client.secret_hash.clone().unwrap_or_default(),
         },
@@ -485,7 +485,7 @@ fn client_credentials(
             replay: None,
         },
         "",
-        response(settings, access_token, None, ScopeSet::only(scope)),
+        response(settings, client, access_token, None, ScopeSet::only(scope)),
         alg,
     )
 }
@@ -521,13 +521,14 @@ fn deliver(
 
 fn response(
     settings: &Settings,
+    client: &Client,
     access_token: String,
     refresh_token: Option<String>,
     scopes: ScopeSet,
 ) -> TokenResponse {
     TokenResponse {
         token_type: "Bearer",
-        expires_in: settings.access_token_lifetime,
+        expires_in: settings.access_lifetime(client),
         access_token,
         refresh_token,
         scope: scopes.to_string(),
@@ -572,20 +573,25 @@ fn sign_access(
     )
 }
 
-/// When an access token issued now expires.
-fn access_expiry(settings: &Settings, now: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
-    now + Duration::seconds(settings.access_token_lifetime)
+/// When an access token issued now to `client` expires.
+fn access_expiry(
+    settings: &Settings,
+    client: &Client,
+    now: chrono::NaiveDateTime,
+) -> chrono::NaiveDateTime {
+    now + Duration::seconds(settings.access_lifetime(client))
 }
 
 /// When the last token issued now would expire: the grant may be purged after that.
 fn family_expiry(
     settings: &Settings,
+    client: &Client,
     now: chrono::NaiveDateTime,
     with_refresh: bool,
 ) -> chrono::NaiveDateTime {
-    let access = access_expiry(settings, now);
+    let access = access_expiry(settings, client, now);
     if with_refresh {
-        access.max(now + Duration::seconds(settings.refresh_token_lifetime))
+        access.max(now + Duration::seconds(settings.refresh_lifetime(client)))
     } else {
         access
     }

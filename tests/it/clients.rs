@@ -289,3 +289,45 @@ async fn clients_can_be_paused_resumed_and_deleted() {
         assert!(actions.contains(&a.to_string()), "{a} in {actions:?}");
     }
 }
+
+#[tokio::test]
+async fn a_clients_own_token_lifetimes_are_set_and_checked_like_the_forms() {
+    let app = spawn_app().await;
+    app.create_user("root2", Role::Superuser).await;
+    let base = [
+        "--name",
+        "Short-lived",
+        "--type",
+        "confidential",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "matomo:read",
+    ];
+    let out = create(
+        &app,
+        &[&base[..], &["--access-token-lifetime", "30"]].concat(),
+    );
+    assert_one_line_exit_2(&out, "--access-token-lifetime");
+    let out = create(
+        &app,
+        &[
+            &base[..],
+            &[
+                "--access-token-lifetime",
+                "600",
+                "--refresh-token-lifetime",
+                "7200",
+                "--json",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    let shown = consentry(&app, &["client", "show", id, "--json"], "");
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["access_token_lifetime"], 600);
+    assert_eq!(shown["refresh_token_lifetime"], 7200);
+}

@@ -100,6 +100,8 @@ pub fn create_confidential(
             scopes,
             redirect_uris,
             post_logout_redirect_uris: Vec::new(),
+            access_token_lifetime: None,
+            refresh_token_lifetime: None,
             trusted: false,
             may_introspect_any: false,
             homepage_url: None,

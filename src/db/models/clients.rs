@@ -37,6 +37,8 @@ struct ClientRow {
     /// A resource server: may introspect tokens issued to any client.
     pub may_introspect_any: bool,
     pub post_logout_redirect_uris: Option<Value>,
+    pub access_token_lifetime: Option<i32>,
+    pub refresh_token_lifetime: Option<i32>,
 }
 
 /// A stored JSON list of URIs (written only from parsed ones).
@@ -64,6 +66,8 @@ impl ClientRow {
             status: ClientStatus::parse(&self.status).map_err(corrupt)?,
             redirect_uris,
             post_logout_redirect_uris,
+            access_token_lifetime: self.access_token_lifetime.map(i64::from),
+            refresh_token_lifetime: self.refresh_token_lifetime.map(i64::from),
             id: self.id,
             client_id: self.client_id,
             name: self.name,
@@ -96,6 +100,8 @@ pub struct NewClient<'a> {
     pub scopes: &'a str,
     pub redirect_uris: Value,
     pub post_logout_redirect_uris: Value,
+    pub access_token_lifetime: Option<i32>,
+    pub refresh_token_lifetime: Option<i32>,
     pub trusted: bool,
     pub require_pkce: bool,
     pub homepage_url: Option<&'a str>,
@@ -207,6 +213,8 @@ pub struct ClientChanges<'a> {
     pub scopes: &'a str,
     pub redirect_uris: Value,
     pub post_logout_redirect_uris: Value,
+    pub access_token_lifetime: Option<i32>,
+    pub refresh_token_lifetime: Option<i32>,
     pub trusted: bool,
     pub may_introspect_any: bool,
     pub homepage_url: Option<&'a str>,

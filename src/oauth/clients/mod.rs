@@ -149,6 +149,8 @@ pub fn insert_row(
             scopes: &scopes,
             redirect_uris: json!(uris),
             post_logout_redirect_uris: json!(uri_list(&spec.post_logout_redirect_uris)),
+            access_token_lifetime: seconds_column(spec.access_token_lifetime),
+            refresh_token_lifetime: seconds_column(spec.refresh_token_lifetime),
             trusted: spec.trusted && !self_registered,
             may_introspect_any: spec.may_introspect_any,
             // Public and self-registered clients always need PKCE; confidential ones
@@ -295,6 +297,8 @@ pub fn update(
                 scopes: &scopes,
                 redirect_uris: json!(uris),
                 post_logout_redirect_uris: json!(uri_list(&spec.post_logout_redirect_uris)),
+                access_token_lifetime: seconds_column(spec.access_token_lifetime),
+                refresh_token_lifetime: seconds_column(spec.refresh_token_lifetime),
                 trusted: spec.trusted,
                 may_introspect_any: spec.may_introspect_any,
                 homepage_url: spec.homepage_url.as_deref(),
@@ -381,6 +385,16 @@ fn changed_fields(
             json!(uri_list(&before.post_logout_redirect_uris)),
             json!(uri_list(&spec.post_logout_redirect_uris)),
         ),
+        (
+            "access_token_lifetime",
+            json!(before.access_token_lifetime),
+            json!(spec.access_token_lifetime),
+        ),
+        (
+            "refresh_token_lifetime",
+            json!(before.refresh_token_lifetime),
+            json!(spec.refresh_token_lifetime),
+        ),
         ("trusted", json!(before.trusted), json!(spec.trusted)),
         (
             "may_introspect_any",
@@ -452,4 +466,10 @@ impl crate::db::Retryable for ClientError {
 
 fn uri_list(uris: &[RedirectUri]) -> Vec<&str> {
     uris.iter().map(RedirectUri::as_str).collect()
+}
+
+/// A lifetime as stored: the parser kept it within the settings' bounds, far below
+/// `i32::MAX`.
+fn seconds_column(seconds: Option<i64>) -> Option<i32> {
+    seconds.map(|s| i32::try_from(s).unwrap_or(i32::MAX))
 }

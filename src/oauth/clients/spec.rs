@@ -20,6 +20,10 @@ pub struct ClientSpec {
     pub redirect_uris: Vec<RedirectUri>,
     /// Where the client may send the user after signing out (RP-initiated logout 1.0).
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Its own token lifetimes in seconds, within the General settings' bounds; `None`:
+    /// the server's.
+    pub access_token_lifetime: Option<i64>,
+    pub refresh_token_lifetime: Option<i64>,
     pub trusted: bool,
     /// A resource server that may introspect any client's tokens (RFC 7662 §4).
     pub may_introspect_any: bool,
@@ -79,6 +83,9 @@ pub struct ClientInput {
     pub redirect_uris: String,
     /// One URI per line.
     pub post_logout_redirect_uris: String,
+    /// Seconds, or empty for the server's.
+    pub access_token_lifetime: String,
+    pub refresh_token_lifetime: String,
     pub trusted: bool,
     pub may_introspect_any: bool,
     pub homepage_url: String,
@@ -104,6 +111,12 @@ impl ClientInput {
                 .map(RedirectUri::as_str)
                 .collect::<Vec<_>>()
                 .join("\n"),
+            access_token_lifetime: c
+                .access_token_lifetime
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            refresh_token_lifetime: (c.refresh_token_lifetime.map(|n| n.to_string()))
+                .unwrap_or_default(),
             trusted: c.trusted,
             may_introspect_any: c.may_introspect_any,
             homepage_url: c.homepage_url.clone().unwrap_or_default(),
@@ -130,6 +143,7 @@ impl ClientInput {
             &self.post_logout_redirect_uris,
             settings,
         );
+        let (access_token_lifetime, refresh_token_lifetime) = self.lifetimes(&mut errors);
         let homepage_url = errors.take(
             "homepage_url",
             parse_web_url(&self.homepage_url, "Homepage URL"),
@@ -163,6 +177,8 @@ impl ClientInput {
             scopes,
             redirect_uris,
             post_logout_redirect_uris,
+            access_token_lifetime,
+            refresh_token_lifetime,
             trusted: self.trusted,
             may_introspect_any: self.may_introspect_any,
             homepage_url,
@@ -178,6 +194,34 @@ impl ClientInput {
             errors.add(field, message);
         }
         errors.check(|| spec)
+    }
+
+    /// The client's own lifetimes: empty is the server's, anything else within the bounds of
+    /// the General settings (the one rule, `settings::seconds`).
+    fn lifetimes(&self, errors: &mut FieldErrors) -> (Option<i64>, Option<i64>) {
+        let mut read = |field: &'static str, raw: &str, range: (i64, i64)| match raw.trim() {
+            "" => None,
+            raw => crate::oauth::settings::seconds(errors, field, raw, range),
+        };
+        let access = read(
+            "access_token_lifetime",
+            &self.access_token_lifetime,
+            crate::oauth::settings::ACCESS_LIFETIME_RANGE,
+        );
+        let refresh = read(
+            "refresh_token_lifetime",
+            &self.refresh_token_lifetime,
+            (1, crate::oauth::settings::MAX_REFRESH_LIFETIME_SECS),
+        );
+        if let (Some(a), Some(r)) = (access, refresh)
+            && r < a
+        {
+            errors.add(
+                "refresh_token_lifetime",
+                format!("The refresh token lifetime must be at least the access token lifetime ({a} seconds)."),
+            );
+        }
+        (access, refresh)
     }
 
     /// One URI per line, each checked as a redirect URI, repeats dropped.

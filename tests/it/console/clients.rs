@@ -202,6 +202,19 @@ async fn every_create_rule_is_enforced_with_a_field_message_and_nothing_is_creat
             "absolute",
         ),
         (
+            vec![("access_token_lifetime", vec!["59"])],
+            "access_token_lifetime",
+            "from 60 to 86400",
+        ),
+        (
+            vec![
+                ("access_token_lifetime", vec!["7200"]),
+                ("refresh_token_lifetime", vec!["3600"]),
+            ],
+            "refresh_token_lifetime",
+            "at least the access token lifetime",
+        ),
+        (
             vec![(
                 "post_logout_redirect_uris",
                 vec!["http://example-app.com/signed-out"],

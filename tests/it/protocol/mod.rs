@@ -5,6 +5,7 @@ mod concurrency;
 mod discovery;
 mod edges;
 mod lifecycle;
+mod lifetimes;
 mod openid;
 mod races;
 mod revocation;
@@ -42,6 +43,8 @@ pub struct Spec {
     pub scopes: Vec<Scope>,
     pub uris: Vec<&'static str>,
     pub post_logout_uris: Vec<&'static str>,
+    /// The client's own token lifetimes (seconds); `None`: the server's.
+    pub lifetimes: (Option<i64>, Option<i64>),
     pub trusted: bool,
     pub may_introspect_any: bool,
 }
@@ -58,6 +61,7 @@ impl Spec {
             scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
             uris: vec![CALLBACK],
             post_logout_uris: Vec::new(),
+            lifetimes: (None, None),
             trusted: false,
             may_introspect_any: false,
         }
@@ -115,6 +119,8 @@ pub async fn register(app: &TestApp, spec: Spec) -> Client {
                     .iter()
                     .map(|u| RedirectUri::parse(u).unwrap())
                     .collect(),
+                access_token_lifetime: spec.lifetimes.0,
+                refresh_token_lifetime: spec.lifetimes.1,
                 trusted: spec.trusted,
                 may_introspect_any: spec.may_introspect_any,
                 homepage_url: Some("https://example-app.com/".into()),

@@ -82,6 +82,8 @@ fn input_for(fields: &Fields, native_redirects: bool) -> ClientInput {
         scopes: fields.all("scopes"),
         redirect_uris: fields.text("redirect_uris"),
         post_logout_redirect_uris: fields.text("post_logout_redirect_uris"),
+        access_token_lifetime: fields.text("access_token_lifetime"),
+        refresh_token_lifetime: fields.text("refresh_token_lifetime"),
         trusted: fields.checked("trusted"),
         may_introspect_any: fields.checked("may_introspect_any"),
         homepage_url: fields.text("homepage_url"),

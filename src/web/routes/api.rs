@@ -22,17 +22,24 @@ pub async fn by_path(
     state: web::Data<AppState>,
     method: web::Path<String>,
 ) -> HttpResponse {
-    call(req, payload, state, Some(method.into_inner())).await
+    call(req, Body::Unread(payload), state, Some(method.into_inner())).await
+}
+
+/// A request's form body: still to be read, or already read (by `index.php`, to find
+/// `module=API` in it, as Matomo accepts).
+pub enum Body {
+    Unread(web::Payload),
+    Read(Params),
 }
 
 /// Answers one API call, GET or POST; `method` comes from the path or the parameters.
 pub async fn call(
     req: HttpRequest,
-    payload: web::Payload,
+    body: Body,
     state: web::Data<AppState>,
     method: Option<String>,
 ) -> HttpResponse {
-    match answer(&req, payload, &state, method).await {
+    match answer(&req, body, &state, method).await {
         Ok(value) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(value),
@@ -49,7 +56,7 @@ pub async fn userinfo(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let answer = async {
-        let (token, _) = bearer_request(&req, payload).await?;
+        let (token, _) = bearer_request(&req, Body::Unread(payload)).await?;
         let proto = state.protocol.clone();
         db::run_memory_first(&state.pool, move |db: &mut db::Lazy| {
             api::userinfo::claims(db, &proto, &token)
@@ -67,22 +74,23 @@ pub async fn userinfo(
 /// The bearer token and the parameters (query, and a form body on POST) of a request to
 /// a protected resource, in RFC 6750 §3.1's order: a token where it must not be is
 /// refused first, then a missing or malformed header gets its challenge.
-async fn bearer_request(
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<(String, Params), ApiError> {
+async fn bearer_request(req: &HttpRequest, body: Body) -> Result<(String, Params), ApiError> {
     if req.method() != Method::GET && req.method() != Method::POST {
         return Err(ApiError::MethodNotAllowed);
     }
     let mut params = Params::parse(req.query_string().as_bytes());
-    if req.method() == Method::POST && has_body(req) {
-        let body = read_form(req, payload).await.map_err(|e| match e {
-            crate::oauth::error::OAuthError::Protocol { description, .. } => {
-                ApiError::BadRequest(description)
-            }
-            other => ApiError::Internal(other.to_string()),
-        })?;
-        params = params.and(body);
+    match body {
+        Body::Read(body) => params = params.and(body),
+        Body::Unread(payload) if req.method() == Method::POST && has_body(req) => {
+            let body = read_form(req, payload).await.map_err(|e| match e {
+                crate::oauth::error::OAuthError::Protocol { description, .. } => {
+                    ApiError::BadRequest(description)
+                }
+                other => ApiError::Internal(other.to_string()),
+            })?;
+            params = params.and(body);
+        }
+        Body::Unread(_) => {}
     }
     if params.count("token_auth") > 0 || params.count("access_token") > 0 {
         return Err(ApiError::TokenInRequest);
@@ -92,12 +100,12 @@ async fn bearer_request(
 
 async fn answer(
     req: &HttpRequest,
-    payload: web::Payload,
+    body: Body,
     state: &AppState,
     method: Option<String>,
 ) -> Result<serde_json::Value, ApiError> {
     // Only once the token is where it belongs are the parameters judged.
-    let (token, params) = bearer_request(req, payload).await?;
+    let (token, params) = bearer_request(req, body).await?;
     if let Some(name) = params.repeated() {
         return Err(ApiError::bad_parameter(name, "is repeated"));
     }

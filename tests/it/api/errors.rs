@@ -300,3 +300,49 @@ async fn the_api_answers_at_both_addresses_and_to_post() {
             .contains(&"annotation.added".to_string())
     );
 }
+
+/// As Matomo does, `module=API`, the method and its parameters may all come in the body.
+#[tokio::test]
+async fn module_and_method_may_come_in_a_posted_body() {
+    let w = world().await;
+    let browser = w.user("poster", Role::User, Some(AccessLevel::Write)).await;
+    let token = w.token(&browser, Scope::Write).await;
+    let post = |form: Vec<(&'static str, String)>| {
+        reqwest::Client::new()
+            .post(w.app.url("/index.php"))
+            .bearer_auth(&token)
+            .form(&form)
+            .send()
+    };
+    let site = w.site1.to_string();
+    let a = answer(
+        post(vec![
+            ("module", "API".into()),
+            ("method", "Annotations.add".into()),
+            ("format", "json".into()),
+            ("idSite", site.clone()),
+            ("date", "2026-11-25".into()),
+            ("note", "From the body".into()),
+        ])
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["note"], "From the body");
+    // The same rules as anywhere else: no token in the body.
+    let a = answer(
+        post(vec![
+            ("module", "API".into()),
+            ("method", "API.getConsentryVersion".into()),
+            ("token_auth", "anything".into()),
+        ])
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    // Any other module in a body is still nothing here.
+    let res = post(vec![("module", "CoreHome".into())]).await.unwrap();
+    assert_eq!(res.status(), 404);
+}

@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::{authorize, endpoints, post_only};
 use crate::oauth::params::Params;
 use crate::web::error::AppError;
+use crate::web::routes::api::{self, Body};
 use crate::web::state::AppState;
 
 pub async fn dispatch(
@@ -33,7 +34,17 @@ pub async fn dispatch(
             super::registration::register(req, payload, state).await
         }
         (Some("OAuth2"), Some("token" | "revoke" | "introspect" | "register")) => post_only().await,
-        (Some("API"), _) => crate::web::routes::api::call(req, payload, state, None).await,
+        (Some("API"), _) => api::call(req, Body::Unread(payload), state, None).await,
+        // Matomo also takes `module=API` (with the method and its parameters) in a POST body.
+        (None, _) if post && super::has_media_type(&req, "application/x-www-form-urlencoded") => {
+            let body = super::read_form(&req, payload)
+                .await
+                .map_err(|e| AppError::BadRequest(e.to_string()))?;
+            match body.get("module") {
+                Some("API") => api::call(req, Body::Read(body), state, None).await,
+                _ => return Err(AppError::NotFound),
+            }
+        }
         _ => return Err(AppError::NotFound),
     })
 }

@@ -6,6 +6,9 @@ use super::*;
 pub enum ClientCommand {
     /// Register a client; a confidential client's secret is printed this once.
     Create(Box<CreateArgs>),
+    /// Change a client: what a flag names is replaced, the rest stays (the same rules and
+    /// revocations as the console's edit form).
+    Edit(Box<EditArgs>),
     /// List clients.
     List {
         /// Print JSON (times in RFC 3339, UTC) instead of a table.
@@ -88,6 +91,48 @@ pub struct CreateArgs {
     pub json: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    /// The client's ID (as `client list` shows it).
+    pub client_id: String,
+    /// The name users see on the consent screen.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// What the application does, shown to superusers.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Grant types, replacing the current ones.
+    #[arg(long = "grant", num_args = 1.., value_name = "GRANT")]
+    pub grants: Option<Vec<String>>,
+    /// Scopes, replacing the current ones; narrowing revokes the grants beyond them.
+    #[arg(long = "scope", num_args = 1.., value_name = "SCOPE")]
+    pub scopes: Option<Vec<String>>,
+    /// Redirect URIs, replacing the current ones.
+    #[arg(long = "redirect-uri", num_args = 1.., value_name = "URI")]
+    pub redirect_uris: Option<Vec<String>>,
+    /// Post-logout redirect URIs, replacing the current ones.
+    #[arg(long = "post-logout-redirect-uri", num_args = 1.., value_name = "URI")]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// Skip the consent screen for this client, or not.
+    #[arg(long, value_name = "true|false")]
+    pub trusted: Option<bool>,
+    /// A resource server that may introspect tokens issued to any client, or not.
+    #[arg(long, value_name = "true|false")]
+    pub may_introspect_any: Option<bool>,
+    /// Its access tokens' lifetime in seconds, or `default` for the server's.
+    #[arg(long, value_name = "SECONDS|default")]
+    pub access_token_lifetime: Option<String>,
+    /// Its refresh tokens' lifetime in seconds, or `default` for the server's.
+    #[arg(long, value_name = "SECONDS|default")]
+    pub refresh_token_lifetime: Option<String>,
+    /// The application's home page (https); empty to remove it.
+    #[arg(long, value_name = "URL")]
+    pub homepage: Option<String>,
+    /// Print the client as `client show --json` does afterwards.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// The command-line flag that sets a field of the client form.
 fn flag_of(field: &str) -> &'static str {
     match field {
@@ -143,6 +188,7 @@ fn find_client(conn: &mut MysqlConnection, client_id: &str) -> Result<Client, Cl
 pub(super) fn client(command: ClientCommand) -> Result<(), CliError> {
     match command {
         ClientCommand::Create(args) => create(*args)?,
+        ClientCommand::Edit(args) => edit(*args)?,
         ClientCommand::List { json } => list(json)?,
         ClientCommand::Show { client_id, json } => {
             let mut conn = prepared_connection()?;
@@ -181,6 +227,66 @@ pub(super) fn client(command: ClientCommand) -> Result<(), CliError> {
             registrar::delete(&mut conn, &client_id, &Actor::new("cli"))?;
             println!("client {client_id} deleted");
         }
+    }
+    Ok(())
+}
+
+fn edit(args: EditArgs) -> Result<(), CliError> {
+    let mut conn = prepared_connection()?;
+    let before = find_client(&mut conn, &args.client_id)?;
+    let settings = crate::oauth::settings::Settings::load(&mut conn)?;
+    // The stored client as the console's form shows it, with the flags given typed over it.
+    let mut input = ClientInput::from_row(&before);
+    let lifetime = |value: String| {
+        if value == "default" {
+            String::new()
+        } else {
+            value
+        }
+    };
+    let set = |field: &mut String, value: Option<String>| {
+        if let Some(value) = value {
+            *field = value;
+        }
+    };
+    set(&mut input.name, args.name);
+    set(&mut input.description, args.description);
+    set(
+        &mut input.redirect_uris,
+        args.redirect_uris.map(|u| u.join("\n")),
+    );
+    set(
+        &mut input.post_logout_redirect_uris,
+        args.post_logout_redirect_uris.map(|u| u.join("\n")),
+    );
+    set(
+        &mut input.access_token_lifetime,
+        args.access_token_lifetime.map(lifetime),
+    );
+    set(
+        &mut input.refresh_token_lifetime,
+        args.refresh_token_lifetime.map(lifetime),
+    );
+    set(&mut input.homepage_url, args.homepage);
+    input.grant_types = args.grants.unwrap_or(input.grant_types);
+    input.scopes = args.scopes.unwrap_or(input.scopes);
+    input.trusted = args.trusted.unwrap_or(input.trusted);
+    input.may_introspect_any = args.may_introspect_any.unwrap_or(input.may_introspect_any);
+    let spec = input.parse(&settings).map_err(|errors| {
+        let (field, message) = errors.first().unwrap_or(("name", "invalid client"));
+        CliError::Invalid {
+            flag: flag_of(field),
+            message: InvalidInput::new(message.to_string()),
+        }
+    })?;
+    let updated = registrar::update(&mut conn, &args.client_id, &spec, &Actor::new("cli"))?;
+    if args.json {
+        println!("{}", client_json(&find_client(&mut conn, &args.client_id)?));
+    } else {
+        println!(
+            "client {} saved; {} authorization(s) beyond its new limits revoked",
+            args.client_id, updated.grants_revoked
+        );
     }
     Ok(())
 }

@@ -331,3 +331,84 @@ async fn a_clients_own_token_lifetimes_are_set_and_checked_like_the_forms() {
     assert_eq!(shown["access_token_lifetime"], 600);
     assert_eq!(shown["refresh_token_lifetime"], 7200);
 }
+
+#[tokio::test]
+async fn client_edit_changes_what_a_flag_names_and_keeps_the_rest() {
+    let app = spawn_app().await;
+    app.create_user("root3", Role::Superuser).await;
+    let out = create(
+        &app,
+        &[
+            "--name",
+            "Before",
+            "--type",
+            "confidential",
+            "--grant",
+            "authorization_code",
+            "client_credentials",
+            "--scope",
+            "matomo:read",
+            "matomo:write",
+            "--redirect-uri",
+            "https://example-app.com/cb",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    let edit = |args: &[&str]| {
+        let mut all = vec!["client", "edit", id];
+        all.extend_from_slice(args);
+        consentry(&app, &all, "")
+    };
+    let out = edit(&[
+        "--name",
+        "After",
+        "--scope",
+        "matomo:read",
+        "--access-token-lifetime",
+        "900",
+        "--trusted",
+        "true",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["client_id"], id, "the ID stays");
+    assert_eq!(shown["name"], "After");
+    assert_eq!(shown["scopes"], serde_json::json!(["matomo:read"]));
+    assert_eq!(shown["access_token_lifetime"], 900);
+    assert_eq!(shown["trusted"], true);
+    assert_eq!(
+        shown["redirect_uris"],
+        serde_json::json!(["https://example-app.com/cb"]),
+        "what no flag named is kept"
+    );
+    assert_eq!(
+        shown["grant_types"],
+        serde_json::json!(["authorization_code", "client_credentials"])
+    );
+    assert!(app.audit_actions().contains(&"client.edited".to_string()));
+    // Back to the server's lifetime; bad values refused in one line naming the flag.
+    let out = edit(&["--access-token-lifetime", "default", "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(shown["access_token_lifetime"].is_null());
+    assert_one_line_exit_2(&edit(&["--scope", "matomo:root"]), "--scope");
+    assert_one_line_exit_2(
+        &edit(&["--refresh-token-lifetime", "5"]),
+        "--refresh-token-lifetime",
+    );
+    let out = consentry(
+        &app,
+        &[
+            "client",
+            "edit",
+            "0123456789abcdef0123456789abcdef",
+            "--name",
+            "x",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

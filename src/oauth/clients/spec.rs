@@ -143,7 +143,7 @@ impl ClientInput {
             &self.post_logout_redirect_uris,
             settings,
         );
-        let (access_token_lifetime, refresh_token_lifetime) = self.lifetimes(&mut errors);
+        let (access_token_lifetime, refresh_token_lifetime) = self.lifetimes(&mut errors, settings);
         let homepage_url = errors.take(
             "homepage_url",
             parse_web_url(&self.homepage_url, "Homepage URL"),
@@ -198,7 +198,11 @@ impl ClientInput {
 
     /// The client's own lifetimes: empty is the server's, anything else within the bounds of
     /// the General settings (the one rule, `settings::seconds`).
-    fn lifetimes(&self, errors: &mut FieldErrors) -> (Option<i64>, Option<i64>) {
+    fn lifetimes(
+        &self,
+        errors: &mut FieldErrors,
+        settings: &Settings,
+    ) -> (Option<i64>, Option<i64>) {
         let mut read = |field: &'static str, raw: &str, range: (i64, i64)| match raw.trim() {
             "" => None,
             raw => crate::oauth::settings::seconds(errors, field, raw, range),
@@ -213,7 +217,9 @@ impl ClientInput {
             &self.refresh_token_lifetime,
             (1, crate::oauth::settings::MAX_REFRESH_LIFETIME_SECS),
         );
-        if let (Some(a), Some(r)) = (access, refresh)
+        // Against the access lifetime its tokens will have: its own, else the server's.
+        let a = access.unwrap_or(settings.access_token_lifetime);
+        if let Some(r) = refresh
             && r < a
         {
             errors.add(

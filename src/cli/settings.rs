@@ -1,8 +1,7 @@
 //! `consentry settings`: the General settings (OAuth 2.0), as the console's form has them.
 
 use super::*;
-use crate::domain::SigningAlg;
-use crate::oauth::settings::Settings;
+use crate::oauth::settings::{Settings, SettingsInput};
 
 #[derive(Subcommand, Debug)]
 pub enum SettingsCommand {
@@ -12,13 +11,56 @@ pub enum SettingsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Change settings; the others keep their values. Recorded in the audit log.
-    Set {
-        /// RS256 (default), ES256 or EdDSA. Changing it starts a key of the new type at
-        /// once; tokens signed with the old key stay valid until they expire.
-        #[arg(long, value_name = "RS256|ES256|EdDSA")]
-        signing_alg: Option<String>,
-    },
+    /// Change settings; the others keep their values. The console form's rules apply;
+    /// recorded in the audit log.
+    Set(Box<SetArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct SetArgs {
+    /// Access token lifetime in seconds (60 to 86400).
+    #[arg(long, value_name = "SECONDS")]
+    access_token_lifetime: Option<String>,
+    /// Refresh token lifetime in seconds (at least the access token lifetime).
+    #[arg(long, value_name = "SECONDS")]
+    refresh_token_lifetime: Option<String>,
+    /// Authorisation code lifetime in seconds (10 to 600).
+    #[arg(long, value_name = "SECONDS")]
+    auth_code_lifetime: Option<String>,
+    /// The authorisation code grant on or off.
+    #[arg(long, value_name = "true|false")]
+    auth_code_enabled: Option<bool>,
+    /// The client credentials grant on or off.
+    #[arg(long, value_name = "true|false")]
+    client_credentials_enabled: Option<bool>,
+    /// Refresh tokens on or off.
+    #[arg(long, value_name = "true|false")]
+    refresh_tokens_enabled: Option<bool>,
+    /// The allowed scopes, replacing the current ones (matomo:* and openid, profile, email).
+    #[arg(long = "allowed-scope", num_args = 1.., value_name = "SCOPE")]
+    allowed_scopes: Option<Vec<String>>,
+    /// Dynamic client registration (RFC 7591) on or off.
+    #[arg(long, value_name = "true|false")]
+    registration_enabled: Option<bool>,
+    /// Who may register: anyone (open) or holders of an initial access token (token).
+    #[arg(long, value_name = "open|token")]
+    registration_policy: Option<String>,
+    /// Days audit events are kept; 0 keeps them forever.
+    #[arg(long, value_name = "DAYS")]
+    audit_retention_days: Option<String>,
+    /// Private-use redirect schemes native apps may use, separated by spaces or commas.
+    #[arg(long, value_name = "SCHEMES")]
+    allowed_app_schemes: Option<String>,
+    /// RS256 (default), ES256 or EdDSA. Changing it starts a key of the new type at
+    /// once; tokens signed with the old key stay valid until they expire.
+    #[arg(long, value_name = "RS256|ES256|EdDSA")]
+    signing_alg: Option<String>,
+    /// Require two-factor authentication for superusers.
+    #[arg(long, value_name = "true|false")]
+    require_2fa_superusers: Option<bool>,
+    /// Require two-factor authentication for support staff.
+    #[arg(long, value_name = "true|false")]
+    require_2fa_support: Option<bool>,
 }
 
 pub(super) fn settings(command: SettingsCommand) -> Result<(), CliError> {
@@ -35,11 +77,16 @@ pub(super) fn settings(command: SettingsCommand) -> Result<(), CliError> {
                 }
             }
         }
-        SettingsCommand::Set { signing_alg } => {
-            let mut changed = current.clone();
-            if let Some(raw) = signing_alg {
-                changed.signing_alg = SigningAlg::parse(&raw).map_err(invalid("--signing-alg"))?;
-            }
+        SettingsCommand::Set(args) => {
+            let changed = set(SettingsInput::from(&current), *args)
+                .validate()
+                .map_err(|errors| {
+                    let (field, message) = errors.first().unwrap_or(("settings", "invalid"));
+                    CliError::Invalid {
+                        flag: flag_of(field),
+                        message: InvalidInput::new(message.to_string()),
+                    }
+                })?;
             if changed.save(&mut conn, &cli_actor())? {
                 println!("settings saved");
             } else {
@@ -48,4 +95,61 @@ pub(super) fn settings(command: SettingsCommand) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// The current settings as the console's form has them, with the flags given typed over.
+fn set(mut input: SettingsInput, args: SetArgs) -> SettingsInput {
+    fn text(field: &mut String, value: Option<String>) {
+        if let Some(value) = value {
+            *field = value;
+        }
+    }
+    fn flag(field: &mut bool, value: Option<bool>) {
+        if let Some(value) = value {
+            *field = value;
+        }
+    }
+    text(&mut input.access_token_lifetime, args.access_token_lifetime);
+    text(
+        &mut input.refresh_token_lifetime,
+        args.refresh_token_lifetime,
+    );
+    text(&mut input.auth_code_lifetime, args.auth_code_lifetime);
+    flag(&mut input.auth_code_enabled, args.auth_code_enabled);
+    flag(
+        &mut input.client_credentials_enabled,
+        args.client_credentials_enabled,
+    );
+    flag(
+        &mut input.refresh_tokens_enabled,
+        args.refresh_tokens_enabled,
+    );
+    if let Some(scopes) = args.allowed_scopes {
+        input.allowed_scopes = scopes;
+    }
+    flag(&mut input.registration_enabled, args.registration_enabled);
+    text(&mut input.registration_policy, args.registration_policy);
+    text(&mut input.audit_retention_days, args.audit_retention_days);
+    text(&mut input.allowed_app_schemes, args.allowed_app_schemes);
+    text(&mut input.signing_alg, args.signing_alg);
+    flag(
+        &mut input.require_2fa_superusers,
+        args.require_2fa_superusers,
+    );
+    flag(&mut input.require_2fa_support, args.require_2fa_support);
+    input
+}
+
+/// The flag that sets a field of the settings form.
+fn flag_of(field: &str) -> &'static str {
+    match field {
+        "access_token_lifetime" => "--access-token-lifetime",
+        "refresh_token_lifetime" => "--refresh-token-lifetime",
+        "auth_code_lifetime" => "--auth-code-lifetime",
+        "allowed_scopes" => "--allowed-scope",
+        "registration_policy" => "--registration-policy",
+        "audit_retention_days" => "--audit-retention-days",
+        "allowed_app_schemes" => "--allowed-app-schemes",
+        _ => "--signing-alg",
+    }
 }

@@ -412,3 +412,45 @@ async fn client_edit_changes_what_a_flag_names_and_keeps_the_rest() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn settings_set_takes_every_setting_with_the_forms_rules() {
+    let app = spawn_app().await;
+    let set = |args: &[&str]| {
+        let mut all = vec!["settings", "set"];
+        all.extend_from_slice(args);
+        consentry(&app, &all, "")
+    };
+    let out = set(&[
+        "--access-token-lifetime",
+        "900",
+        "--allowed-scope",
+        "openid",
+        "matomo:read",
+        "--registration-enabled",
+        "true",
+        "--require-2fa-superusers",
+        "true",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = consentry(&app, &["settings", "show", "--json"], "");
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["access_token_lifetime"], 900);
+    assert_eq!(shown["allowed_scopes"], "openid matomo:read");
+    assert_eq!(shown["registration_enabled"], true);
+    assert_eq!(shown["require_2fa_superusers"], true);
+    assert_eq!(shown["refresh_token_lifetime"], 2_592_000, "the rest kept");
+    assert!(
+        app.audit_actions()
+            .contains(&"settings.changed".to_string())
+    );
+    assert_one_line_exit_2(
+        &set(&["--access-token-lifetime", "59"]),
+        "--access-token-lifetime",
+    );
+    assert_one_line_exit_2(&set(&["--allowed-scope", "profile"]), "--allowed-scope");
+    assert_one_line_exit_2(
+        &set(&["--registration-policy", "maybe"]),
+        "--registration-policy",
+    );
+}

@@ -3,8 +3,11 @@
 use diesel::MysqlConnection;
 use serde_json::{Value, json};
 
+use chrono::NaiveDate;
+
 use crate::db::DbError;
-use crate::db::models::audit_events::{self, NewAuditEvent};
+use crate::db::models::audit_events::{self, AuditEventRow, AuditFilter, NewAuditEvent};
+use crate::domain::FieldErrors;
 
 pub const LOGIN_SUCCEEDED: &str = "login.success";
 pub const LOGIN_FAILED: &str = "login.failure";
@@ -188,4 +191,138 @@ pub fn record_counted(conn: &mut MysqlConnection, event: Event) -> Result<(), Db
         h.update([0]);
     }
     audit_events::insert_counted(conn, &event.0, &h.finalize(), now)
+}
+
+/// The audit log's filter as typed (console query or command-line flags); dates are
+/// YYYY-MM-DD in UTC, both ends inclusive.
+pub struct FilterInput<'a> {
+    pub action: &'a str,
+    pub client: &'a str,
+    pub user: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+}
+
+impl FilterInput<'_> {
+    /// The filter, or a message for each field that could not be read.
+    pub fn filter(&self) -> Result<AuditFilter, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let date = |errors: &mut FieldErrors, field: &'static str, raw: &str| {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                return None;
+            }
+            let parsed = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok();
+            if parsed.is_none() {
+                errors.add(field, "Enter a date as YYYY-MM-DD, such as 2026-11-24.");
+            }
+            parsed
+        };
+        let from = date(&mut errors, "from", self.from);
+        let to = date(&mut errors, "to", self.to);
+        if let (Some(f), Some(t)) = (from, to)
+            && t < f
+        {
+            errors.add("to", "The end date must not be before the start date.");
+        }
+        let action = self.action.trim();
+        if !action.is_empty() && !ACTIONS.contains(&action) {
+            errors.add("action", "Choose an action from the list.");
+        }
+        let text = |raw: &str| {
+            let t = raw.trim();
+            (!t.is_empty()).then(|| t.chars().take(190).collect::<String>())
+        };
+        let start_of = |day: NaiveDate| day.and_hms_opt(0, 0, 0).unwrap_or_default();
+        errors.check(|| AuditFilter {
+            action: text(action),
+            client: text(self.client),
+            user: text(self.user),
+            from: from.map(start_of),
+            // The end date is inclusive: everything before the next midnight.
+            until: to.and_then(|d| d.succ_opt()).map(start_of),
+            before_id: None,
+        })
+    }
+}
+
+/// An export stops here; narrow the filter for more.
+pub const EXPORT_LIMIT: i64 = 100_000;
+
+/// Every event the filter matches, newest first; `Err` inside: more than [`EXPORT_LIMIT`].
+pub fn export(
+    conn: &mut MysqlConnection,
+    filter: &AuditFilter,
+) -> Result<Result<Vec<AuditEventRow>, String>, DbError> {
+    let mut filter = filter.clone();
+    filter.before_id = None;
+    let rows = audit_events::search(conn, &filter, EXPORT_LIMIT + 1)?;
+    if rows.len() as i64 > EXPORT_LIMIT {
+        return Ok(Err(format!(
+            "More than {EXPORT_LIMIT} events match; narrow the date range and export each part."
+        )));
+    }
+    Ok(Ok(rows))
+}
+
+/// The events as CSV: one header row, times in RFC 3339 UTC, every text cell safe to open
+/// in a spreadsheet ([`csv_cell`]).
+pub fn to_csv(rows: &[AuditEventRow]) -> Result<Vec<u8>, csv::Error> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record([
+        "time_utc",
+        "actor",
+        "action",
+        "target_type",
+        "target",
+        "details",
+        "client_address",
+        "count",
+    ])?;
+    for e in rows {
+        out.write_record([
+            e.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            csv_cell(&e.actor),
+            csv_cell(&e.action),
+            csv_cell(e.target_type.as_deref().unwrap_or("")),
+            csv_cell(e.target_id.as_deref().unwrap_or("")),
+            csv_cell(&e.details.to_string()),
+            csv_cell(e.ip.as_deref().unwrap_or("")),
+            e.repeat_count.to_string(),
+        ])?;
+    }
+    out.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// The events as a JSON array, with the CSV's fields.
+pub fn to_json(rows: &[AuditEventRow]) -> Value {
+    Value::Array(
+        rows.iter()
+            .map(|e| {
+                json!({
+                    "time_utc": e.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "target_type": e.target_type,
+                    "target": e.target_id,
+                    "details": e.details,
+                    "client_address": e.ip,
+                    "count": e.repeat_count,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// A CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection): a
+/// leading `=`, `+`, `-`, `@`, tab or carriage return, even after spaces, gets a quote.
+pub fn csv_cell(value: &str) -> String {
+    if value
+        .trim_start_matches([' ', '\u{a0}'])
+        .starts_with(['=', '+', '-', '@', '\t', '\r'])
+    {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    }
 }

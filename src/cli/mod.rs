@@ -22,12 +22,15 @@ use crate::domain::{
 use crate::oauth::clients::{self as registrar, ClientError, ClientInput};
 use crate::web::app::StartupError;
 
+mod audit;
 mod clients;
 mod keys;
 mod settings;
 mod sites;
 mod users;
 
+pub use audit::AuditCommand;
+use audit::audit;
 pub use clients::ClientCommand;
 use clients::{client, client_error_line};
 pub use keys::KeysCommand;
@@ -74,6 +77,11 @@ pub enum Command {
     Settings {
         #[command(subcommand)]
         command: SettingsCommand,
+    },
+    /// Export the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Manage the keys that sign access tokens.
     Keys {
@@ -209,6 +217,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Client { command } => client(command),
         Command::Keys { command } => keys(command),
         Command::Settings { command } => settings(command),
+        Command::Audit { command } => audit(command),
         Command::Site { command } => site(command),
         Command::Access { command } => access(command),
         Command::Completions { shell } => {

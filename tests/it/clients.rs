@@ -454,3 +454,66 @@ async fn settings_set_takes_every_setting_with_the_forms_rules() {
         "--registration-policy",
     );
 }
+
+#[tokio::test]
+async fn audit_export_prints_the_filtered_log_as_csv_or_json() {
+    let app = spawn_app().await;
+    app.create_user("root4", Role::Superuser).await;
+    let out = create(
+        &app,
+        &[
+            "--name",
+            "Audited",
+            "--type",
+            "confidential",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "matomo:read",
+            "--json",
+        ],
+    );
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    assert!(
+        consentry(&app, &["client", "pause", id], "")
+            .status
+            .success()
+    );
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let out = consentry(
+        &app,
+        &["audit", "export", "--client", id, "--since", &today],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        csv.starts_with("time_utc,actor,action,target_type,target,details,client_address,count")
+    );
+    assert_eq!(csv.lines().count(), 3, "created and paused: {csv}");
+    assert!(csv.contains("client.paused") && !csv.contains("user.created"));
+    let out = consentry(
+        &app,
+        &[
+            "audit",
+            "export",
+            "--format",
+            "json",
+            "--action",
+            "user.created",
+        ],
+        "",
+    );
+    let events: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(events.as_array().unwrap().len(), 1);
+    assert_eq!(events[0]["target"], "root4");
+    assert_one_line_exit_2(
+        &consentry(&app, &["audit", "export", "--since", "yesterday"], ""),
+        "--since",
+    );
+    assert_one_line_exit_2(
+        &consentry(&app, &["audit", "export", "--format", "xml"], ""),
+        "--format",
+    );
+}

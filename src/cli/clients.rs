@@ -204,27 +204,17 @@ pub(super) fn client(command: ClientCommand) -> Result<(), CliError> {
         }
         ClientCommand::Pause { client_id } => {
             let mut conn = prepared_connection()?;
-            registrar::set_status(
-                &mut conn,
-                &client_id,
-                ClientStatus::Paused,
-                &Actor::new("cli"),
-            )?;
+            registrar::set_status(&mut conn, &client_id, ClientStatus::Paused, &cli_actor())?;
             println!("client {client_id} paused");
         }
         ClientCommand::Resume { client_id } => {
             let mut conn = prepared_connection()?;
-            registrar::set_status(
-                &mut conn,
-                &client_id,
-                ClientStatus::Active,
-                &Actor::new("cli"),
-            )?;
+            registrar::set_status(&mut conn, &client_id, ClientStatus::Active, &cli_actor())?;
             println!("client {client_id} resumed");
         }
         ClientCommand::Delete { client_id } => {
             let mut conn = prepared_connection()?;
-            registrar::delete(&mut conn, &client_id, &Actor::new("cli"))?;
+            registrar::delete(&mut conn, &client_id, &cli_actor())?;
             println!("client {client_id} deleted");
         }
     }
@@ -279,7 +269,7 @@ fn edit(args: EditArgs) -> Result<(), CliError> {
             message: InvalidInput::new(message.to_string()),
         }
     })?;
-    let updated = registrar::update(&mut conn, &args.client_id, &spec, &Actor::new("cli"))?;
+    let updated = registrar::update(&mut conn, &args.client_id, &spec, &cli_actor())?;
     if args.json {
         println!("{}", client_json(&find_client(&mut conn, &args.client_id)?));
     } else {
@@ -340,12 +330,7 @@ fn create(args: CreateArgs) -> Result<(), CliError> {
             flag: "--owner",
             message,
         })?;
-    let created = registrar::create(
-        &mut conn,
-        &spec,
-        owner.id,
-        &Actor::new(format!("cli:{}", owner.login)),
-    )?;
+    let created = registrar::create(&mut conn, &spec, owner.id, &cli_actor())?;
     let secret = created.secret.as_ref().map(|s| s.expose().to_string());
     if json {
         println!(

@@ -9,7 +9,6 @@ use clap::{Args, Parser, Subcommand};
 use diesel::{Connection, MysqlConnection};
 use serde_json::json;
 
-use crate::audit::Actor;
 use crate::auth::accounts::{self, AccountError};
 use crate::auth::initial_password;
 use crate::config::{Config, ConfigError, KeySource};
@@ -175,8 +174,28 @@ fn invalid(flag: &'static str) -> impl FnOnce(InvalidInput) -> CliError {
 
 /// One line, whatever the driver printed.
 /// Who the command line acts as in the audit log.
+/// Who acts from the command line, written the same way in every audit event: `cli:` and
+/// the operating-system user who ran it.
 fn cli_actor() -> crate::audit::Actor {
-    crate::audit::Actor::new("cli")
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| format!("uid {}", real_uid()));
+    let user: String = user.chars().filter(|c| !c.is_control()).take(60).collect();
+    crate::audit::Actor::new(format!("cli:{user}"))
+}
+
+/// The real user id, for an environment without `USER` (a service, a container).
+fn real_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        })
+        .and_then(|uid| uid.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Every time in `--json` output: RFC 3339, UTC, to the second ("2026-12-02T09:41:42Z").

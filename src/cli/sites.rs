@@ -52,7 +52,7 @@ pub(super) fn site(command: SiteCommand) -> Result<(), CliError> {
             let name = SiteName::parse(&name).map_err(invalid("--name"))?;
             let url = SiteUrl::parse(&url).map_err(invalid("--url"))?;
             let mut conn = prepared_connection()?;
-            let id = crate::sites::create(&mut conn, &name, &url, &Actor::new("cli"))?;
+            let id = crate::sites::create(&mut conn, &name, &url, &cli_actor())?;
             println!("{id}");
         }
         SiteCommand::List { json } => {
@@ -84,7 +84,7 @@ pub(super) fn access(command: AccessCommand) -> Result<(), CliError> {
     };
     let site = parse_site_id(&site).map_err(invalid("--site"))?;
     let mut conn = prepared_connection()?;
-    crate::sites::set_access(&mut conn, &login, site, level, &Actor::new("cli"))?;
+    crate::sites::set_access(&mut conn, &login, site, level, &cli_actor())?;
     match level {
         Some(level) => println!("{login} now has {level} access to website {site}"),
         None => println!("{login} no longer has access to website {site}"),

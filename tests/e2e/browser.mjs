@@ -147,7 +147,7 @@ const scenarios = [
     await page.getByLabel('Description').fill('Syncs dashboards nightly');
     await page.getByLabel(/^Confidential/).check();
     await page.getByLabel(/^Authorisation code/).check();
-    await page.getByLabel(/^Refresh token/).check();
+    await page.getByRole('checkbox', { name: /^Refresh token/ }).check();
     await page.getByLabel('Redirect URIs', { exact: true }).fill(CALLBACK);
     await page.getByLabel('Your password').fill(PASSWORD);
     await shot(page, '02-create-client');

@@ -517,3 +517,48 @@ async fn audit_export_prints_the_filtered_log_as_csv_or_json() {
         "--format",
     );
 }
+
+/// Every command-line audit event names `cli:` and the operating-system user.
+#[tokio::test]
+async fn command_line_events_name_the_operating_system_user() {
+    let app = spawn_app().await;
+    app.create_user("root5", Role::Superuser).await;
+    let out = create(
+        &app,
+        &[
+            "--name",
+            "Actor check",
+            "--type",
+            "confidential",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "matomo:read",
+            "--json",
+        ],
+    );
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    assert!(
+        consentry(&app, &["client", "pause", id], "")
+            .status
+            .success()
+    );
+    assert!(
+        consentry(
+            &app,
+            &["settings", "set", "--audit-retention-days", "30"],
+            ""
+        )
+        .status
+        .success()
+    );
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    for action in ["client.created", "client.paused", "settings.changed"] {
+        let (actor, _, _) = crate::console::last_event(&app, action);
+        assert!(actor.starts_with("cli:"), "{action}: {actor}");
+        if std::env::var("USER").is_ok() {
+            assert_eq!(actor, format!("cli:{user}"), "{action}");
+        }
+    }
+}

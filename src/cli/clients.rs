@@ -74,6 +74,9 @@ pub struct CreateArgs {
     /// Skip the consent screen for this client.
     #[arg(long)]
     pub trusted: bool,
+    /// Require PKCE of a confidential client too (public clients always need it).
+    #[arg(long)]
+    pub require_pkce: bool,
     /// A resource server: may introspect tokens issued to any client.
     #[arg(long)]
     pub may_introspect_any: bool,
@@ -116,6 +119,9 @@ pub struct EditArgs {
     /// Skip the consent screen for this client, or not.
     #[arg(long, value_name = "true|false")]
     pub trusted: Option<bool>,
+    /// Require PKCE of this confidential client, or not (public clients always need it).
+    #[arg(long, value_name = "true|false")]
+    pub require_pkce: Option<bool>,
     /// A resource server that may introspect tokens issued to any client, or not.
     #[arg(long, value_name = "true|false")]
     pub may_introspect_any: Option<bool>,
@@ -261,6 +267,7 @@ fn edit(args: EditArgs) -> Result<(), CliError> {
     input.grant_types = args.grants.unwrap_or(input.grant_types);
     input.scopes = args.scopes.unwrap_or(input.scopes);
     input.trusted = args.trusted.unwrap_or(input.trusted);
+    input.require_pkce = args.require_pkce.unwrap_or(input.require_pkce);
     input.may_introspect_any = args.may_introspect_any.unwrap_or(input.may_introspect_any);
     let spec = input.parse(&settings).map_err(|errors| {
         let (field, message) = errors.first().unwrap_or(("name", "invalid client"));
@@ -293,6 +300,7 @@ fn create(args: CreateArgs) -> Result<(), CliError> {
         access_token_lifetime,
         refresh_token_lifetime,
         trusted,
+        require_pkce,
         may_introspect_any,
         homepage,
         icon,
@@ -312,6 +320,7 @@ fn create(args: CreateArgs) -> Result<(), CliError> {
         post_logout_redirect_uris: post_logout_redirect_uris.join("\n"),
         access_token_lifetime: access_token_lifetime.unwrap_or_default(),
         refresh_token_lifetime: refresh_token_lifetime.unwrap_or_default(),
+        require_pkce,
         trusted,
         may_introspect_any,
         homepage_url: homepage.unwrap_or_default(),

@@ -436,6 +436,7 @@ pub fn register(
         post_logout_redirect_uris,
         access_token_lifetime: None,
         refresh_token_lifetime: None,
+        require_pkce: true,
         trusted: false,
         may_introspect_any: false,
         homepage_url: client_uri,

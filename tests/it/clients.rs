@@ -562,3 +562,58 @@ async fn command_line_events_name_the_operating_system_user() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_confidential_client_can_be_made_to_require_pkce() {
+    let app = spawn_app().await;
+    app.create_user("root6", Role::Superuser).await;
+    let out = create(
+        &app,
+        &[
+            "--name",
+            "Strict",
+            "--type",
+            "confidential",
+            "--grant",
+            "authorization_code",
+            "--scope",
+            "matomo:read",
+            "--redirect-uri",
+            "https://example-app.com/cb",
+            "--require-pkce",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let show = |app: &crate::common::TestApp| {
+        let out = consentry(app, &["client", "show", &id, "--json"], "");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["require_pkce"].clone()
+    };
+    assert_eq!(show(&app), true);
+    let path = crate::protocol::authorize_path(&[
+        ("response_type", "code"),
+        ("client_id", &id),
+        ("redirect_uri", "https://example-app.com/cb"),
+        ("scope", "matomo:read"),
+    ]);
+    let to = crate::protocol::location(&app.get(&path).await);
+    assert_eq!(
+        crate::protocol::param(&to, "error").as_deref(),
+        Some("invalid_request"),
+        "no code_challenge: {to}"
+    );
+    let out = consentry(
+        &app,
+        &["client", "edit", &id, "--require-pkce", "false"],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(show(&app), false);
+    let to = crate::protocol::location(&app.get(&path).await);
+    assert!(
+        to.starts_with("/login"),
+        "now it may go on without PKCE: {to}"
+    );
+}

@@ -102,6 +102,7 @@ pub fn create_confidential(
             post_logout_redirect_uris: Vec::new(),
             access_token_lifetime: None,
             refresh_token_lifetime: None,
+            require_pkce: false,
             trusted: false,
             may_introspect_any: false,
             homepage_url: None,

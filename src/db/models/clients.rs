@@ -215,6 +215,7 @@ pub struct ClientChanges<'a> {
     pub post_logout_redirect_uris: Value,
     pub access_token_lifetime: Option<i32>,
     pub refresh_token_lifetime: Option<i32>,
+    pub require_pkce: bool,
     pub trusted: bool,
     pub may_introspect_any: bool,
     pub homepage_url: Option<&'a str>,

@@ -155,7 +155,9 @@ pub fn insert_row(
             may_introspect_any: spec.may_introspect_any,
             // Public and self-registered clients always need PKCE; confidential ones
             // opt in (the seed's confidential example has no code_challenge).
-            require_pkce: self_registered || spec.client_type == ClientType::Public,
+            require_pkce: spec.require_pkce
+                || self_registered
+                || spec.client_type == ClientType::Public,
             homepage_url: spec.homepage_url.as_deref(),
             icon_url: spec.icon_url.as_deref(),
             status: ClientStatus::Active.as_str(),
@@ -299,6 +301,10 @@ pub fn update(
                 post_logout_redirect_uris: json!(uri_list(&spec.post_logout_redirect_uris)),
                 access_token_lifetime: seconds_column(spec.access_token_lifetime),
                 refresh_token_lifetime: seconds_column(spec.refresh_token_lifetime),
+                // Public and self-registered clients always need PKCE.
+                require_pkce: spec.require_pkce
+                    || before.self_registered
+                    || spec.client_type == ClientType::Public,
                 trusted: spec.trusted,
                 may_introspect_any: spec.may_introspect_any,
                 homepage_url: spec.homepage_url.as_deref(),
@@ -394,6 +400,11 @@ fn changed_fields(
             "refresh_token_lifetime",
             json!(before.refresh_token_lifetime),
             json!(spec.refresh_token_lifetime),
+        ),
+        (
+            "require_pkce",
+            json!(before.require_pkce),
+            json!(spec.require_pkce || spec.client_type == ClientType::Public),
         ),
         ("trusted", json!(before.trusted), json!(spec.trusted)),
         (

@@ -24,6 +24,8 @@ pub struct ClientSpec {
     /// the server's.
     pub access_token_lifetime: Option<i64>,
     pub refresh_token_lifetime: Option<i64>,
+    /// A confidential client must use PKCE too (public and self-registered ones always do).
+    pub require_pkce: bool,
     pub trusted: bool,
     /// A resource server that may introspect any client's tokens (RFC 7662 §4).
     pub may_introspect_any: bool,
@@ -86,6 +88,7 @@ pub struct ClientInput {
     /// Seconds, or empty for the server's.
     pub access_token_lifetime: String,
     pub refresh_token_lifetime: String,
+    pub require_pkce: bool,
     pub trusted: bool,
     pub may_introspect_any: bool,
     pub homepage_url: String,
@@ -117,6 +120,7 @@ impl ClientInput {
                 .unwrap_or_default(),
             refresh_token_lifetime: (c.refresh_token_lifetime.map(|n| n.to_string()))
                 .unwrap_or_default(),
+            require_pkce: c.require_pkce,
             trusted: c.trusted,
             may_introspect_any: c.may_introspect_any,
             homepage_url: c.homepage_url.clone().unwrap_or_default(),
@@ -179,6 +183,7 @@ impl ClientInput {
             post_logout_redirect_uris,
             access_token_lifetime,
             refresh_token_lifetime,
+            require_pkce: self.require_pkce,
             trusted: self.trusted,
             may_introspect_any: self.may_introspect_any,
             homepage_url,

@@ -121,6 +121,7 @@ pub async fn register(app: &TestApp, spec: Spec) -> Client {
                     .collect(),
                 access_token_lifetime: spec.lifetimes.0,
                 refresh_token_lifetime: spec.lifetimes.1,
+                require_pkce: false,
                 trusted: spec.trusted,
                 may_introspect_any: spec.may_introspect_any,
                 homepage_url: Some("https://example-app.com/".into()),

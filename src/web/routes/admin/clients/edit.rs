@@ -83,6 +83,7 @@ fn input_for(fields: &Fields, native_redirects: bool) -> ClientInput {
         redirect_uris: fields.text("redirect_uris"),
         post_logout_redirect_uris: fields.text("post_logout_redirect_uris"),
         access_token_lifetime: fields.text("access_token_lifetime"),
+        require_pkce: fields.checked("require_pkce"),
         refresh_token_lifetime: fields.text("refresh_token_lifetime"),
         trusted: fields.checked("trusted"),
         may_introspect_any: fields.checked("may_introspect_any"),

@@ -62,18 +62,7 @@ pub(super) fn audit(command: AuditCommand) -> Result<(), CliError> {
         to: &until,
     }
     .filter()
-    .map_err(|errors| {
-        let (field, message) = errors.first().unwrap_or(("from", "invalid filter"));
-        let flag = match field {
-            "from" => "--since",
-            "to" => "--until",
-            _ => "--action",
-        };
-        CliError::Invalid {
-            flag,
-            message: InvalidInput::new(message.to_string()),
-        }
-    })?;
+    .map_err(|errors| form_error(errors, flag_of))?;
     let mut conn = prepared_connection()?;
     let rows = crate::audit::export(&mut conn, &filter)?.map_err(|too_many| CliError::Invalid {
         flag: "--since",
@@ -89,4 +78,13 @@ pub(super) fn audit(command: AuditCommand) -> Result<(), CliError> {
             .map_err(|e| CliError::Io(e.to_string()))?;
     }
     Ok(())
+}
+
+/// The flag that sets a field of the audit log's filter.
+fn flag_of(field: &str) -> &'static str {
+    match field {
+        "from" => "--since",
+        "to" => "--until",
+        _ => "--action",
+    }
 }

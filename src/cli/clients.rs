@@ -269,13 +269,9 @@ fn edit(args: EditArgs) -> Result<(), CliError> {
     input.trusted = args.trusted.unwrap_or(input.trusted);
     input.require_pkce = args.require_pkce.unwrap_or(input.require_pkce);
     input.may_introspect_any = args.may_introspect_any.unwrap_or(input.may_introspect_any);
-    let spec = input.parse(&settings).map_err(|errors| {
-        let (field, message) = errors.first().unwrap_or(("name", "invalid client"));
-        CliError::Invalid {
-            flag: flag_of(field),
-            message: InvalidInput::new(message.to_string()),
-        }
-    })?;
+    let spec = input
+        .parse(&settings)
+        .map_err(|errors| form_error(errors, flag_of))?;
     let updated = registrar::update(&mut conn, &args.client_id, &spec, &cli_actor())?;
     if args.json {
         println!("{}", client_json(&find_client(&mut conn, &args.client_id)?));
@@ -327,13 +323,9 @@ fn create(args: CreateArgs) -> Result<(), CliError> {
         icon_url: icon.unwrap_or_default(),
         native_redirects: false,
     };
-    let spec = input.parse(&settings).map_err(|errors| {
-        let (field, message) = errors.first().unwrap_or(("name", "invalid client"));
-        CliError::Invalid {
-            flag: flag_of(field),
-            message: InvalidInput::new(message.to_string()),
-        }
-    })?;
+    let spec = input
+        .parse(&settings)
+        .map_err(|errors| form_error(errors, flag_of))?;
     let owner =
         registrar::owner(&mut conn, owner.as_deref())?.map_err(|message| CliError::Invalid {
             flag: "--owner",

@@ -174,6 +174,16 @@ fn invalid(flag: &'static str) -> impl FnOnce(InvalidInput) -> CliError {
 
 /// One line, whatever the driver printed.
 /// Who the command line acts as in the audit log.
+/// A form's refusal as the command line says it: the first message, under the flag that
+/// sets its field (`flag_of`), since the console's forms and the commands share parsers.
+fn form_error(errors: crate::domain::FieldErrors, flag_of: fn(&str) -> &'static str) -> CliError {
+    let (field, message) = errors.first().unwrap_or(("", "invalid input"));
+    CliError::Invalid {
+        flag: flag_of(field),
+        message: InvalidInput::new(message.to_string()),
+    }
+}
+
 /// Who acts from the command line, written the same way in every audit event: `cli:` and
 /// the operating-system user who ran it.
 fn cli_actor() -> crate::audit::Actor {

@@ -80,13 +80,7 @@ pub(super) fn settings(command: SettingsCommand) -> Result<(), CliError> {
         SettingsCommand::Set(args) => {
             let changed = set(SettingsInput::from(&current), *args)
                 .validate()
-                .map_err(|errors| {
-                    let (field, message) = errors.first().unwrap_or(("settings", "invalid"));
-                    CliError::Invalid {
-                        flag: flag_of(field),
-                        message: InvalidInput::new(message.to_string()),
-                    }
-                })?;
+                .map_err(|errors| form_error(errors, flag_of))?;
             if changed.save(&mut conn, &cli_actor())? {
                 println!("settings saved");
             } else {

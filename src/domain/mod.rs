@@ -22,7 +22,7 @@ pub use login::Login;
 pub use password::Password;
 pub use redirect_uri::{RedirectUri, parse_web_url};
 pub use role::Role;
-pub use scope::{Identity, IdentityScope, Scope, ScopeRequest, ScopeSet};
+pub use scope::{Identity, IdentityScope, Scope, ScopeRequest, ScopeSet, scope_text};
 pub use signing_alg::SigningAlg;
 pub use site::{AccessLevel, SiteName, SiteUrl, parse_site_id};
 

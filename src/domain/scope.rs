@@ -321,13 +321,18 @@ impl ScopeSet {
     }
 }
 
+/// Scopes as text, the one way every list of them is written: the identity scopes
+/// (openid, profile, email), then the Matomo ones in the order given, space-separated.
+pub fn scope_text(identity: Identity, matomo: &[Scope]) -> String {
+    (identity.iter().map(IdentityScope::as_str))
+        .chain(matomo.iter().map(|s| s.as_str()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl fmt::Display for ScopeSet {
-    /// Canonical: the identity scopes (openid, profile, email), then the Matomo scope.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<&str> = (self.identity.iter().map(IdentityScope::as_str))
-            .chain(self.matomo.map(Scope::as_str))
-            .collect();
-        f.write_str(&parts.join(" "))
+        f.write_str(&scope_text(self.identity, self.matomo.as_slice()))
     }
 }
 

@@ -499,9 +499,6 @@ fn response_body(
     secret: Option<&ClientSecret>,
     issued_at: chrono::NaiveDateTime,
 ) -> Value {
-    let scope: Vec<&str> = (identity.iter().map(|s| s.as_str()))
-        .chain(spec.scopes.iter().map(|s| s.as_str()))
-        .collect();
     let mut body = json!({
         "client_id": client_id.as_str(),
         "client_id_issued_at": issued_at.and_utc().timestamp(),
@@ -510,7 +507,7 @@ fn response_body(
         "token_endpoint_auth_method": auth_method,
         "grant_types": spec.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "response_types": ["code"],
-        "scope": scope.join(" "),
+        "scope": crate::domain::scope_text(identity, &spec.scopes),
         // 0: the secret does not expire.
         "client_secret_expires_at": 0,
     });

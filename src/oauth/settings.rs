@@ -236,8 +236,8 @@ impl From<&Settings> for SettingsInput {
             auth_code_enabled: s.auth_code_enabled,
             client_credentials_enabled: s.client_credentials_enabled,
             refresh_tokens_enabled: s.refresh_tokens_enabled,
-            allowed_scopes: (s.allowed_identity.iter().map(|i| i.as_str().to_string()))
-                .chain(s.allowed_scopes.iter().map(|s| s.as_str().to_string()))
+            allowed_scopes: (s.scopes_text().split_whitespace())
+                .map(str::to_string)
                 .collect(),
             registration_enabled: s.registration_enabled,
             registration_policy: s.registration_policy.as_str().to_string(),
@@ -414,10 +414,7 @@ fn identity_of(stored: &str) -> Identity {
 impl Settings {
     /// Every allowed scope, space-separated: the identity scopes, then the Matomo ones.
     pub fn scopes_text(&self) -> String {
-        (self.allowed_identity.iter().map(IdentityScope::as_str))
-            .chain(self.allowed_scopes.iter().map(|s| s.as_str()))
-            .collect::<Vec<_>>()
-            .join(" ")
+        crate::domain::scope_text(self.allowed_identity, &self.allowed_scopes)
     }
 
     fn to_json(&self) -> serde_json::Value {

@@ -260,7 +260,8 @@ fn fault_json(fault: Fault) -> HttpResponse {
     response
 }
 
-fn retry_after(response: &mut HttpResponse, seconds: i64) {
+/// Sets `Retry-After` to `seconds` (the throttles' answers).
+pub fn retry_after(response: &mut HttpResponse, seconds: i64) {
     if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, v);
     }

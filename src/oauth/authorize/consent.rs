@@ -114,10 +114,7 @@ pub fn decide(
 /// The scopes offered on the screen as stored with the pending request: the identity
 /// scopes, then the Matomo scopes the user may choose from.
 fn stored_request(offered: &[Scope], request: &AuthorizationRequest) -> String {
-    (request.identity.iter().map(|s| s.as_str()))
-        .chain(offered.iter().map(|s| s.as_str()))
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::domain::scope_text(request.identity, offered)
 }
 
 /// The signed-in user answering the consent screen.

@@ -156,12 +156,7 @@ pub async fn submit(
                 typed,
                 next,
             )?;
-            response.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                wait.to_string()
-                    .parse()
-                    .expect("digits are a valid header value"),
-            );
+            crate::web::error::retry_after(&mut response, wait);
             Ok(response)
         }
     }

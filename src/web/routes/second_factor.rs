@@ -3,7 +3,7 @@
 //! a recovery code completes it.
 
 use actix_session::Session;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use chrono::Utc;
@@ -122,10 +122,7 @@ pub async fn submit(
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(format!("Too many wrong codes. Try again in {}.", in_words(wait))),
             )?;
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                wait.to_string().parse().expect("digits are a valid header value"),
-            );
+            crate::web::error::retry_after(&mut response, wait);
             Ok(response)
         }
         Step::Stale => {

@@ -92,19 +92,14 @@ async fn page(
     session: &Session,
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
-    let user_id = user.id;
-    let (row, left) = db::run(&state.pool, move |conn| {
+    let (user_id, live) = (user.id, state.protocol.live.clone());
+    let (row, left, settings) = db::run(&state.pool, move |conn| {
         let row = models::users::find_by_id(conn, user_id)?;
         let left = second_factor::recovery_codes_left(conn, user_id)?;
-        Ok::<_, DbError>((row, left))
+        Ok::<_, DbError>((row, left, live.settings(conn)?))
     })
     .await?;
     let row = row.ok_or(AppError::Forbidden)?;
-    let settings = db::run(&state.pool, {
-        let live = state.protocol.live.clone();
-        move |conn| live.settings(conn)
-    })
-    .await?;
     let (enabled, secret, qr) = match row.totp_enabled_at.filter(|_| row.has_second_factor()) {
         Some(at) => (
             Some((at.format("%Y-%m-%d %H:%M UTC").to_string(), left)),

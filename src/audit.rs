@@ -36,6 +36,7 @@ pub const KEYS_ROTATED: &str = "keys.rotated";
 pub const SETTINGS_CHANGED: &str = "settings.changed";
 pub const CLIENT_EDITED: &str = "client.edited";
 pub const CLIENT_SECRET_REGENERATED: &str = "client.secret_regenerated";
+pub const CLIENT_PREVIOUS_SECRET_ENDED: &str = "client.previous_secret_ended";
 pub const CONSENT_REVOKED: &str = "consent.revoked";
 pub const REAUTH_FAILED: &str = "reauth.failure";
 pub const SITE_CREATED: &str = "site.created";
@@ -69,6 +70,7 @@ pub const ACTIONS: &[&str] = &[
     CLIENT_PAUSED,
     CLIENT_RESUMED,
     CLIENT_SECRET_REGENERATED,
+    CLIENT_PREVIOUS_SECRET_ENDED,
     CLIENT_MADE_PUBLIC,
     CLIENT_DELETED,
     CLIENT_REGISTERED,

@@ -343,6 +343,7 @@ fn open_settings() -> Settings {
         signing_alg: SigningAlg::Rs256,
         require_2fa_superusers: false,
         require_2fa_support: false,
+        device_flow_enabled: true,
     }
 }
 

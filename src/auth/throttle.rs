@@ -145,6 +145,32 @@ impl Bucket {
         }
     }
 
+    /// User codes typed at `/device` by one account (RFC 8628 §5.1: the code is short, so
+    /// guesses must be few): five wrong ones per quarter hour, then 429 until it ends.
+    pub fn device_user_code(user_id: i64) -> Self {
+        Self {
+            kind: "device_user_code",
+            key: user_id.to_string(),
+            policy: Policy::Window {
+                limit: 5,
+                window: Duration::minutes(15),
+            },
+        }
+    }
+
+    /// Device authorizations one client may start: each is a row until it expires, so
+    /// the table stays bounded by the clients times this.
+    pub fn device_authorization(client_id: &str) -> Self {
+        Self {
+            kind: "device_authz",
+            key: client_id.chars().take(100).collect(),
+            policy: Policy::Window {
+                limit: 600,
+                window: Duration::minutes(10),
+            },
+        }
+    }
+
     fn hash(&self) -> Vec<u8> {
         let mut h = Sha256::new();
         h.update(self.kind.as_bytes());

@@ -1,6 +1,7 @@
 //! `consentry client`: OAuth 2.0 clients.
 
 use super::*;
+use crate::oauth::clients::RotationRequest;
 
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
@@ -37,6 +38,40 @@ pub enum ClientCommand {
     Delete {
         /// The client's ID.
         client_id: String,
+    },
+    /// A confidential client's secret: rotate it, end the previous one's grace period.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCommand {
+    /// Give the client a new secret, printed this once. With --grace the current secret
+    /// keeps working that long, so every server using it can switch without downtime.
+    Rotate {
+        /// The client's ID.
+        client_id: String,
+        /// How long the current secret keeps working: none, 1h, 24h or 7d.
+        #[arg(long, default_value = "none", value_name = "none|1h|24h|7d")]
+        grace: String,
+        /// When the new secret expires: a date (00:00 UTC), an RFC 3339 time, or never
+        /// (default: the current expiry if it lies ahead, else never).
+        #[arg(long, value_name = "DATE|never")]
+        expires: Option<String>,
+        /// Also revoke every token issued to the client so far (the secret may have leaked).
+        #[arg(long)]
+        revoke_tokens: bool,
+        /// Print {"client_id", "client_secret", "previous_secret_valid_until", ...}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End the previous secret's grace period now: requests with it are refused.
+    EndPrevious {
+        /// The client's ID.
+        client_id: String,
+        /// Print {"client_id", "previous_secret_uses"}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -86,6 +121,10 @@ pub struct CreateArgs {
     /// The application's icon (https).
     #[arg(long, value_name = "URL")]
     pub icon: Option<String>,
+    /// When a confidential client's secret expires: a date (00:00 UTC) or an RFC 3339
+    /// time (default: never).
+    #[arg(long, value_name = "DATE")]
+    pub secret_expires: Option<String>,
     /// The owning superuser (default: the first superuser).
     #[arg(long)]
     pub owner: Option<String>,
@@ -134,6 +173,9 @@ pub struct EditArgs {
     /// The application's home page (https); empty to remove it.
     #[arg(long, value_name = "URL")]
     pub homepage: Option<String>,
+    /// When the secret expires: a date (00:00 UTC), an RFC 3339 time, or never.
+    #[arg(long, value_name = "DATE|never")]
+    pub secret_expires: Option<String>,
     /// Print the client as `client show --json` does afterwards.
     #[arg(long)]
     pub json: bool,
@@ -152,6 +194,7 @@ fn flag_of(field: &str) -> &'static str {
         "refresh_token_lifetime" => "--refresh-token-lifetime",
         "homepage_url" => "--homepage",
         "icon_url" => "--icon",
+        "secret_expires" => "--secret-expires",
         _ => "--name",
     }
 }
@@ -180,6 +223,10 @@ fn client_json(c: &Client) -> serde_json::Value {
         "require_pkce": c.require_pkce,
         "homepage_url": c.homepage_url,
         "icon_url": c.icon_url,
+        "secret_expires_at": c.secret_expires_at.map(rfc3339),
+        "secret_rotated_at": c.secret_rotated_at.map(rfc3339),
+        "previous_secret_valid_until": c.live_previous_secret(db::models::now()).map(|p| rfc3339(p.until)),
+        "previous_secret_uses": c.live_previous_secret(db::models::now()).map(|p| p.uses),
         "status": c.status.as_str(),
         "created_at": rfc3339(c.created_at),
         "last_used_at": c.last_used_at.map(rfc3339),
@@ -223,6 +270,69 @@ pub(super) fn client(command: ClientCommand) -> Result<(), CliError> {
             registrar::delete(&mut conn, &client_id, &cli_actor())?;
             println!("client {client_id} deleted");
         }
+        ClientCommand::Secret(command) => secret(command)?,
+    }
+    Ok(())
+}
+
+/// The flag of a rotation's field.
+fn rotation_flag(field: &str) -> &'static str {
+    if field == "grace" {
+        "--grace"
+    } else {
+        "--expires"
+    }
+}
+
+fn secret(command: SecretCommand) -> Result<(), CliError> {
+    match command {
+        SecretCommand::Rotate {
+            client_id,
+            grace,
+            expires,
+            revoke_tokens,
+            json,
+        } => {
+            let request = RotationRequest::parse(&grace, expires.as_deref(), revoke_tokens)
+                .map_err(|errors| form_error(errors, rotation_flag))?;
+            let mut conn = prepared_connection()?;
+            let rotated = registrar::rotate_secret(&mut conn, &client_id, &request, &cli_actor())?;
+            let expires_at = find_client(&mut conn, &client_id)?.secret_expires_at;
+            let until = rotated.previous_until.map(rfc3339);
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "client_id": client_id,
+                        "client_secret": rotated.secret.expose(),
+                        "previous_secret_valid_until": until,
+                        "secret_expires_at": expires_at.map(rfc3339),
+                        "grants_revoked": rotated.grants_revoked,
+                    })
+                );
+            } else {
+                println!("client_secret: {}", rotated.secret.expose());
+                println!("(the secret is shown only this once; store it now)");
+                match until {
+                    Some(until) => println!("the previous secret works until {until}"),
+                    None => println!("the previous secret no longer works"),
+                }
+            }
+        }
+        SecretCommand::EndPrevious { client_id, json } => {
+            let mut conn = prepared_connection()?;
+            let uses = registrar::end_previous_secret(&mut conn, &client_id, &cli_actor())?;
+            if json {
+                println!(
+                    "{}",
+                    json!({ "client_id": client_id, "previous_secret_uses": uses })
+                );
+            } else {
+                println!(
+                    "client {client_id}: the previous secret no longer works (used {uses} times since the rotation)"
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -264,6 +374,7 @@ fn edit(args: EditArgs) -> Result<(), CliError> {
         args.refresh_token_lifetime.map(lifetime),
     );
     set(&mut input.homepage_url, args.homepage);
+    set(&mut input.secret_expires, args.secret_expires);
     input.grant_types = args.grants.unwrap_or(input.grant_types);
     input.scopes = args.scopes.unwrap_or(input.scopes);
     input.trusted = args.trusted.unwrap_or(input.trusted);
@@ -300,6 +411,7 @@ fn create(args: CreateArgs) -> Result<(), CliError> {
         may_introspect_any,
         homepage,
         icon,
+        secret_expires,
         owner,
         json,
     } = args;
@@ -321,6 +433,8 @@ fn create(args: CreateArgs) -> Result<(), CliError> {
         may_introspect_any,
         homepage_url: homepage.unwrap_or_default(),
         icon_url: icon.unwrap_or_default(),
+        secret_expires: secret_expires.unwrap_or_default(),
+        kept_secret_expiry: None,
         native_redirects: false,
     };
     let spec = input

@@ -13,11 +13,11 @@ use crate::auth::accounts::{self, AccountError};
 use crate::auth::initial_password;
 use crate::config::{Config, ConfigError, KeySource};
 use crate::db::{self, DbError};
-use crate::domain::Client;
 use crate::domain::{
     AccessLevel, ClientStatus, Email, InvalidInput, Login, Password, Role, SiteName, SiteUrl,
     parse_site_id,
 };
+use crate::domain::{Client, rfc3339};
 use crate::oauth::clients::{self as registrar, ClientError, ClientInput};
 use crate::web::app::StartupError;
 
@@ -206,12 +206,6 @@ fn real_uid() -> u32 {
         })
         .and_then(|uid| uid.parse().ok())
         .unwrap_or(0)
-}
-
-/// Every time in `--json` output: RFC 3339, UTC, to the second ("2026-12-02T09:41:42Z").
-fn rfc3339(t: chrono::NaiveDateTime) -> String {
-    t.and_utc()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn one_line(s: impl std::fmt::Display) -> String {

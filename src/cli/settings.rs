@@ -61,6 +61,9 @@ pub struct SetArgs {
     /// Require two-factor authentication for support staff.
     #[arg(long, value_name = "true|false")]
     require_2fa_support: Option<bool>,
+    /// The device authorization grant (RFC 8628) for devices without a browser.
+    #[arg(long, value_name = "true|false")]
+    device_flow_enabled: Option<bool>,
 }
 
 pub(super) fn settings(command: SettingsCommand) -> Result<(), CliError> {
@@ -131,6 +134,7 @@ fn set(mut input: SettingsInput, args: SetArgs) -> SettingsInput {
         args.require_2fa_superusers,
     );
     flag(&mut input.require_2fa_support, args.require_2fa_support);
+    flag(&mut input.device_flow_enabled, args.device_flow_enabled);
     input
 }
 

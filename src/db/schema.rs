@@ -59,6 +59,7 @@ diesel::table! {
         signing_alg -> Varchar,
         require_2fa_superusers -> Bool,
         require_2fa_support -> Bool,
+        device_flow_enabled -> Bool,
     }
 }
 
@@ -146,6 +147,12 @@ diesel::table! {
         post_logout_redirect_uris -> Nullable<Json>,
         access_token_lifetime -> Nullable<Integer>,
         refresh_token_lifetime -> Nullable<Integer>,
+        #[max_length = 32]
+        previous_secret_hash -> Nullable<Binary>,
+        previous_secret_until -> Nullable<Datetime>,
+        previous_secret_uses -> Bigint,
+        secret_rotated_at -> Nullable<Datetime>,
+        secret_expires_at -> Nullable<Datetime>,
     }
 }
 
@@ -225,6 +232,28 @@ diesel::table! {
         nonce -> Nullable<Varchar>,
         #[max_length = 64]
         acr -> Nullable<Varchar>,
+        device_code_id -> Nullable<Bigint>,
+    }
+}
+
+diesel::table! {
+    oauth_device_codes (id) {
+        id -> Bigint,
+        #[max_length = 32]
+        device_code_hash -> Binary,
+        #[max_length = 32]
+        user_code_hash -> Binary,
+        client_id -> Bigint,
+        #[max_length = 255]
+        scopes -> Varchar,
+        #[max_length = 10]
+        status -> Varchar,
+        user_id -> Nullable<Bigint>,
+        code_id -> Nullable<Bigint>,
+        poll_interval -> Integer,
+        last_polled_at -> Nullable<Datetime>,
+        created_at -> Datetime,
+        expires_at -> Datetime,
     }
 }
 
@@ -399,7 +428,9 @@ diesel::joinable!(oauth_access_tokens -> oauth_grants (grant_id));
 diesel::joinable!(oauth_refresh_tokens -> oauth_grants (grant_id));
 diesel::joinable!(oauth_consents -> oauth_clients (client_id));
 diesel::joinable!(oauth_authorization_requests -> oauth_clients (client_id));
+diesel::joinable!(oauth_device_codes -> oauth_clients (client_id));
 diesel::allow_tables_to_appear_in_same_query!(
+    oauth_device_codes,
     oauth_clients,
     users,
     server_secrets,

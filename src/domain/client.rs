@@ -315,7 +315,114 @@ pub struct Client {
     /// Its own token lifetimes in seconds; `None`: the General settings' ones.
     pub access_token_lifetime: Option<i64>,
     pub refresh_token_lifetime: Option<i64>,
+    /// The secret the last rotation replaced, while its grace period lasts.
+    pub previous_secret: Option<PreviousSecret>,
+    /// When the last rotation happened.
+    pub secret_rotated_at: Option<NaiveDateTime>,
+    /// When the current secret stops working; `None`: never.
+    pub secret_expires_at: Option<NaiveDateTime>,
 }
+
+/// A replaced secret that still works until `until` (a rotation's grace period), and how
+/// many requests it authenticated since.
+#[derive(Debug, Clone)]
+pub struct PreviousSecret {
+    pub hash: Vec<u8>,
+    pub until: NaiveDateTime,
+    pub uses: i64,
+}
+
+/// Which of a client's secrets a presented one is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretCheck {
+    /// The current secret, unexpired.
+    Current,
+    /// The previous secret, within its grace period.
+    Previous,
+    /// The current secret, past its expiry.
+    Expired,
+    /// Neither (or the client has no secret).
+    Wrong,
+}
+
+/// How long the replaced secret keeps working after a rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretGrace {
+    None,
+    OneHour,
+    OneDay,
+    SevenDays,
+}
+
+impl SecretGrace {
+    pub const ALL: [SecretGrace; 4] = [
+        SecretGrace::None,
+        SecretGrace::OneHour,
+        SecretGrace::OneDay,
+        SecretGrace::SevenDays,
+    ];
+
+    /// `none` (or `0`), `1h`, `24h` or `7d`: the console's values and the CLI's `--grace`.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        match raw.trim() {
+            "" | "0" | "none" => Ok(SecretGrace::None),
+            "1h" => Ok(SecretGrace::OneHour),
+            "24h" | "1d" => Ok(SecretGrace::OneDay),
+            "7d" | "168h" => Ok(SecretGrace::SevenDays),
+            _ => Err(InvalidInput::new(
+                "The grace period is none, 1h, 24h or 7d.",
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretGrace::None => "none",
+            SecretGrace::OneHour => "1h",
+            SecretGrace::OneDay => "24h",
+            SecretGrace::SevenDays => "7d",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SecretGrace::None => "None: the current secret stops working at once",
+            SecretGrace::OneHour => "1 hour",
+            SecretGrace::OneDay => "24 hours",
+            SecretGrace::SevenDays => "7 days",
+        }
+    }
+
+    pub fn duration(self) -> Option<chrono::Duration> {
+        match self {
+            SecretGrace::None => None,
+            SecretGrace::OneHour => Some(chrono::Duration::hours(1)),
+            SecretGrace::OneDay => Some(chrono::Duration::hours(24)),
+            SecretGrace::SevenDays => Some(chrono::Duration::days(7)),
+        }
+    }
+}
+
+/// When a secret expires, as typed: empty or `never` for never, a date (`2027-06-30`,
+/// meaning 00:00 UTC that day) or an RFC 3339 time. Whether it lies in the future is the
+/// caller's rule (an unchanged, already passed date may be kept).
+pub fn parse_secret_expiry(raw: &str) -> Result<Option<NaiveDateTime>, InvalidInput> {
+    let raw = raw.trim();
+    if raw.is_empty() || raw == "never" {
+        return Ok(None);
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        return Ok(day.and_hms_opt(0, 0, 0));
+    }
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|t| Some(t.naive_utc()))
+        .map_err(|_| {
+            InvalidInput::new("Give the expiry as a date (2027-06-30), an RFC 3339 time, or never.")
+        })
+}
+
+/// How close to its expiry a secret is flagged in the client list.
+pub const SECRET_EXPIRY_WARNING_DAYS: i64 = 14;
 
 impl Client {
     pub fn allows_grant(&self, grant: GrantType) -> bool {
@@ -339,5 +446,49 @@ impl Client {
     /// Whether `uri` is one of the registered post-logout redirect URIs, compared exactly.
     pub fn has_post_logout_redirect_uri(&self, uri: &str) -> bool {
         (self.post_logout_redirect_uris.iter()).any(|r| r.as_str() == uri)
+    }
+
+    /// The previous secret, if its grace period has not ended.
+    pub fn live_previous_secret(&self, now: NaiveDateTime) -> Option<&PreviousSecret> {
+        self.previous_secret.as_ref().filter(|p| p.until > now)
+    }
+
+    /// Whether the current secret has passed its expiry.
+    pub fn secret_expired(&self, now: NaiveDateTime) -> bool {
+        self.secret_expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// Whether the current secret expires within [`SECRET_EXPIRY_WARNING_DAYS`] (or has).
+    pub fn secret_expires_soon(&self, now: NaiveDateTime) -> bool {
+        self.secret_expires_at
+            .is_some_and(|at| at <= now + chrono::Duration::days(SECRET_EXPIRY_WARNING_DAYS))
+    }
+
+    /// Which secret `presented` is. Both comparisons always run, in constant time, so the
+    /// answer's timing tells nothing about which matched.
+    pub fn check_secret(&self, key: &[u8], presented: &str, now: NaiveDateTime) -> SecretCheck {
+        let hash = hash_secret(key, presented);
+        let matches = |stored: Option<&[u8]>| {
+            let stored = stored.unwrap_or(&[0u8; 32]);
+            bool::from(hash.as_slice().ct_eq(stored))
+        };
+        let current = matches(self.secret_hash.as_deref()) && self.secret_hash.is_some();
+        let previous = self.live_previous_secret(now);
+        let previous = matches(previous.map(|p| p.hash.as_slice())) && previous.is_some();
+        match (current, previous) {
+            (true, _) if self.secret_expired(now) => SecretCheck::Expired,
+            (true, _) => SecretCheck::Current,
+            (false, true) => SecretCheck::Previous,
+            (false, false) => SecretCheck::Wrong,
+        }
+    }
+
+    /// The stored hash of the secret a check matched.
+    pub fn matched_hash(&self, check: &SecretCheck, now: NaiveDateTime) -> Option<&[u8]> {
+        match check {
+            SecretCheck::Current => self.secret_hash.as_deref(),
+            SecretCheck::Previous => self.live_previous_secret(now).map(|p| p.hash.as_slice()),
+            SecretCheck::Expired | SecretCheck::Wrong => None,
+        }
     }
 }

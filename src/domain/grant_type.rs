@@ -10,13 +10,16 @@ pub enum GrantType {
     AuthorizationCode,
     ClientCredentials,
     RefreshToken,
+    /// RFC 8628: for devices without a browser; the user approves on another screen.
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
         GrantType::AuthorizationCode,
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
+        GrantType::DeviceCode,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -24,6 +27,7 @@ impl GrantType {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::RefreshToken => "refresh_token",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 
@@ -33,6 +37,7 @@ impl GrantType {
             GrantType::AuthorizationCode => "Authorisation code",
             GrantType::ClientCredentials => "Client credentials",
             GrantType::RefreshToken => "Refresh token",
+            GrantType::DeviceCode => "Device code",
         }
     }
 
@@ -62,8 +67,14 @@ impl FromStr for GrantType {
     type Err = InvalidInput;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // `device_code`: the URN's short name, for typing on the command line.
+        let s = if s == "device_code" {
+            GrantType::DeviceCode.as_str()
+        } else {
+            s
+        };
         GrantType::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| {
-            InvalidInput::new(format!("Unknown grant type '{s}': use authorization_code, client_credentials or refresh_token."))
+            InvalidInput::new(format!("Unknown grant type '{s}': use authorization_code, client_credentials, refresh_token or urn:ietf:params:oauth:grant-type:device_code."))
         })
     }
 }

@@ -2,6 +2,7 @@
 //! value the rest of the code can trust or a message a person can act on.
 
 mod client;
+mod device;
 mod email;
 mod grant_type;
 mod login;
@@ -13,9 +14,11 @@ mod signing_alg;
 mod site;
 
 pub use client::{
-    Client, ClientId, ClientName, ClientSecret, ClientStatus, ClientType, SecretHash, hash_secret,
-    parse_description, secret_matches,
+    Client, ClientId, ClientName, ClientSecret, ClientStatus, ClientType, PreviousSecret,
+    SECRET_EXPIRY_WARNING_DAYS, SecretCheck, SecretGrace, SecretHash, hash_secret,
+    parse_description, parse_secret_expiry, secret_matches,
 };
+pub use device::UserCode;
 pub use email::Email;
 pub use grant_type::GrantType;
 pub use login::Login;
@@ -85,6 +88,13 @@ impl FieldErrors {
         }
     }
 
+    /// Adds another form part's messages (a field already named keeps its first).
+    pub fn merge(&mut self, other: FieldErrors) {
+        for (field, message) in other.0 {
+            self.add(field, message);
+        }
+    }
+
     /// Records the error of a parse and returns its value, if any.
     pub fn take<T>(&mut self, field: &'static str, parsed: Result<T, InvalidInput>) -> Option<T> {
         match parsed {
@@ -95,4 +105,11 @@ impl FieldErrors {
             }
         }
     }
+}
+
+/// A stored (UTC) time as RFC 3339 to the second, with `Z`: how every time is written for
+/// machines (the CLI's `--json`, the API, audit details).
+pub fn rfc3339(t: chrono::NaiveDateTime) -> String {
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

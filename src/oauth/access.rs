@@ -19,11 +19,20 @@ pub fn touch_last_used(proto: &Protocol, client_pk: i64) {
     proto.live.mark_used(client_pk);
 }
 
-/// Writes the "last used" of the clients used since the last flush (the server calls it
-/// every few seconds), in one statement; the condition keeps several servers to about one
-/// write a minute per client between them. What could not be written is kept for the
-/// next flush. Returns how many clients were written.
+/// Writes what the protocol's requests noted in memory since the last flush (the server
+/// calls it every few seconds): the clients' "last used" in one statement, whose
+/// condition keeps several servers to about one write a minute per client between them,
+/// and the uses of previous secrets, one statement per client in a grace period. What
+/// could not be written is kept for the next flush. Returns how many clients were written.
 pub fn flush_last_used(conn: &mut MysqlConnection, proto: &Protocol) -> Result<usize, DbError> {
+    let mut counts = proto.live.take_previous_secret_uses();
+    while let Some(((client_pk, hash), uses)) = counts.pop() {
+        if let Err(e) = models::clients::add_previous_secret_uses(conn, client_pk, &hash, uses) {
+            counts.push(((client_pk, hash), uses));
+            proto.live.keep_previous_secret_uses(counts);
+            return Err(e);
+        }
+    }
     let used = proto.live.take_used();
     if used.is_empty() {
         return Ok(0);

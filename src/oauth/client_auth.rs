@@ -11,7 +11,7 @@ use crate::audit;
 use crate::auth::throttle::{self, Bucket, Verdict};
 use crate::db::{Connect, models};
 use crate::domain::Client;
-use crate::domain::{ClientId, secret_matches};
+use crate::domain::{ClientId, SecretCheck, secret_matches};
 use crate::oauth::Protocol;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
@@ -127,7 +127,7 @@ fn authenticate(
     proto: &Protocol,
     secret_key: &[u8],
     credentials: &Credentials,
-) -> Result<Result<Arc<Client>, Refusal>, OAuthError> {
+) -> Result<Result<Authenticated, Refusal>, OAuthError> {
     let (client_id, secret) = match credentials {
         Credentials::Basic { client_id, secret } | Credentials::Post { client_id, secret } => {
             (client_id.as_str(), Some(secret.as_str()))
@@ -146,32 +146,59 @@ fn authenticate(
         }
         return Ok(Err(Refusal::WrongCredentials));
     };
-    match (
-        client.is_confidential(),
-        secret,
-        client.secret_hash.as_deref(),
-    ) {
-        (true, Some(secret), Some(stored)) if secret_matches(secret_key, secret, stored) => {}
-        (true, None, _) => {
+    let now = models::now();
+    let matched = match (client.is_confidential(), secret) {
+        (true, Some(secret)) => match client.check_secret(secret_key, secret, now) {
+            SecretCheck::Wrong => return Ok(Err(Refusal::WrongCredentials)),
+            SecretCheck::Expired => {
+                return Ok(Err(Refusal::Other(OAuthError::new(
+                    ErrorCode::InvalidClient,
+                    "This client's secret has expired: ask an administrator to rotate it.",
+                ))));
+            }
+            check @ (SecretCheck::Current | SecretCheck::Previous) => {
+                let hash = client.matched_hash(&check, now).map(<[u8]>::to_vec);
+                // Counted once per request, though the work may run twice (memory first).
+                if check == SecretCheck::Previous
+                    && let Some(hash) = &hash
+                    && db.first_time("previous_secret_use")
+                {
+                    proto.live.count_previous_secret_use(client.id, hash);
+                }
+                hash
+            }
+        },
+        (true, None) => {
             return Ok(Err(Refusal::Other(OAuthError::new(
                 ErrorCode::InvalidClient,
                 "This client is confidential: authenticate with client_secret_basic or client_secret_post.",
             ))));
         }
-        (false, None, _) => {}
-        _ => return Ok(Err(Refusal::WrongCredentials)),
-    }
+        (false, None) => None,
+        (false, Some(_)) => return Ok(Err(Refusal::WrongCredentials)),
+    };
     if !client.is_active() {
         return Ok(Err(Refusal::Other(OAuthError::new(
             ErrorCode::InvalidClient,
             "This client is paused by an administrator; it can get no tokens until it is resumed.",
         ))));
     }
-    Ok(Ok(client))
+    Ok(Ok(Authenticated {
+        client,
+        secret_hash: matched,
+    }))
+}
+
+/// A client that proved who it is.
+pub struct Authenticated {
+    pub client: Arc<Client>,
+    /// The stored hash of the secret it presented: the current one or, in a rotation's
+    /// grace period, the previous one. `None` for a public client.
+    pub secret_hash: Option<Vec<u8>>,
 }
 
 /// Reads and checks the credentials of a request to the token, revocation or
-/// introspection endpoint; returns the client and how it presented itself. Wrong
+/// introspection endpoint; returns the client and the secret it presented. Wrong
 /// credentials are throttled per client and address (growing delays) and per address,
 /// then answered 429 with `Retry-After`, and audited as counted rows. Verifying comes
 /// first (one HMAC: a 256-bit secret cannot be guessed, so nothing is gained by guessing
@@ -183,7 +210,7 @@ pub fn authenticate_request(
     proto: &Protocol,
     caller: &Caller,
     params: &Params,
-) -> Result<(Arc<Client>, Credentials), OAuthError> {
+) -> Result<Authenticated, OAuthError> {
     let credentials = credentials(caller.authorization.as_deref(), params)?;
     let id = credentials.client_id().to_string();
     let now = models::now();
@@ -201,7 +228,7 @@ pub fn authenticate_request(
     };
     let secret_key = proto.secret_key(db)?;
     match authenticate(db, proto, secret_key, &credentials)? {
-        Ok(client) => Ok((client, credentials)),
+        Ok(authenticated) => Ok(authenticated),
         Err(Refusal::Other(e)) => Err(e),
         Err(Refusal::WrongCredentials) => {
             let conn = db.connection()?;

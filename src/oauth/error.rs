@@ -29,6 +29,12 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// A `request_uri` (same section).
     RequestUriNotSupported,
+    /// RFC 8628 §3.5: the user has not answered yet; poll again after the interval.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polled faster than the interval, which grows by five seconds.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -49,6 +55,9 @@ impl ErrorCode {
             ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
         }
     }
 }

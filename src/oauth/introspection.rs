@@ -18,7 +18,7 @@ pub fn introspect(
     params: &Params,
 ) -> Result<Value, OAuthError> {
     params.reject_repeated()?;
-    let (client, _) = client_auth::authenticate_request(db, proto, caller, params)?;
+    let client = client_auth::authenticate_request(db, proto, caller, params)?.client;
     if !client.is_confidential() {
         return Err(OAuthError::new(
             ErrorCode::InvalidClient,

@@ -48,6 +48,11 @@ pub fn document(issuer: &str, settings: &Settings) -> Value {
         "prompt_values_supported": ["none", "login", "consent"],
         "acr_values_supported": oidc::ACR_VALUES,
     });
+    if settings.device_flow_enabled {
+        // RFC 8628 §4.
+        document["device_authorization_endpoint"] =
+            json!(format!("{issuer}/oauth2/device_authorization"));
+    }
     if settings.registration_enabled {
         document["registration_endpoint"] = json!(format!("{issuer}/oauth2/register"));
     }

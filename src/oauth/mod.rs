@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod clients;
 pub mod consents;
+pub mod device;
 pub mod documents;
 pub mod error;
 pub mod introspection;

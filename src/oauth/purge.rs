@@ -6,13 +6,15 @@ use diesel::MysqlConnection;
 
 use crate::db::DbError;
 use crate::db::models::{
-    access_tokens, authorization_requests, client_usage, codes, grants, leases, refresh_tokens,
-    secret_reveals, signing_keys,
+    access_tokens, authorization_requests, client_usage, codes, device_codes, grants, leases,
+    refresh_tokens, secret_reveals, signing_keys,
 };
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {
     pub requests: usize,
+    /// Device authorizations (RFC 8628) past their expiry.
+    pub device_codes: usize,
     pub codes: usize,
     pub access_tokens: usize,
     pub refresh_tokens: usize,
@@ -30,6 +32,7 @@ pub struct Purged {
 impl Purged {
     pub fn total(&self) -> usize {
         self.requests
+            + self.device_codes
             + self.codes
             + self.access_tokens
             + self.refresh_tokens
@@ -63,6 +66,8 @@ fn purge(conn: &mut MysqlConnection) -> Result<Purged, DbError> {
     let now = crate::db::models::now();
     Ok(Purged {
         requests: authorization_requests::delete_expired(conn, now)?,
+        // Kept an hour too: a late poll hears `expired_token`, not `invalid_grant`.
+        device_codes: device_codes::delete_expired(conn, now - Duration::hours(1))?,
         // A used code is kept an hour past its expiry so that a late replay still finds
         // it and revokes what it issued.
         codes: codes::delete_expired(conn, now - Duration::hours(1))?,

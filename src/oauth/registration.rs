@@ -441,6 +441,7 @@ pub fn register(
         may_introspect_any: false,
         homepage_url: client_uri,
         icon_url: logo_uri,
+        secret_expires_at: None,
     };
     crate::db::transaction(conn, |conn| {
         if settings.registration_policy == RegistrationPolicy::Token {
@@ -508,8 +509,8 @@ fn response_body(
         "grant_types": spec.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "response_types": ["code"],
         "scope": crate::domain::scope_text(identity, &spec.scopes),
-        // 0: the secret does not expire.
-        "client_secret_expires_at": 0,
+        // RFC 7591 §3.2.1: 0 when the secret does not expire.
+        "client_secret_expires_at": spec.secret_expires_at.map_or(0, |at| at.and_utc().timestamp()),
     });
     if let Some(secret) = secret {
         body["client_secret"] = json!(secret.expose());

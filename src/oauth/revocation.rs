@@ -18,7 +18,7 @@ pub fn revoke(
     params: &Params,
 ) -> Result<(), OAuthError> {
     params.reject_repeated()?;
-    let (client, _) = client_auth::authenticate_request(db, proto, caller, params)?;
+    let client = client_auth::authenticate_request(db, proto, caller, params)?.client;
     let conn = db.connection()?;
     let token = params
         .get("token")

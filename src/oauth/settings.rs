@@ -36,6 +36,8 @@ pub struct Settings {
     /// they reach nothing but the enrolment page.
     pub require_2fa_superusers: bool,
     pub require_2fa_support: bool,
+    /// The device authorization grant (RFC 8628); off by default.
+    pub device_flow_enabled: bool,
 }
 
 impl Settings {
@@ -94,6 +96,7 @@ impl Settings {
             GrantType::AuthorizationCode => self.auth_code_enabled,
             GrantType::ClientCredentials => self.client_credentials_enabled,
             GrantType::RefreshToken => self.refresh_tokens_enabled,
+            GrantType::DeviceCode => self.device_flow_enabled,
         }
     }
 
@@ -174,6 +177,7 @@ impl Settings {
             signing_alg: SigningAlg::parse(&row.signing_alg).unwrap_or_default(),
             require_2fa_superusers: row.require_2fa_superusers,
             require_2fa_support: row.require_2fa_support,
+            device_flow_enabled: row.device_flow_enabled,
         }
     }
 }
@@ -225,6 +229,7 @@ pub struct SettingsInput {
     pub signing_alg: String,
     pub require_2fa_superusers: bool,
     pub require_2fa_support: bool,
+    pub device_flow_enabled: bool,
 }
 
 impl From<&Settings> for SettingsInput {
@@ -246,6 +251,7 @@ impl From<&Settings> for SettingsInput {
             signing_alg: s.signing_alg.as_str().to_string(),
             require_2fa_superusers: s.require_2fa_superusers,
             require_2fa_support: s.require_2fa_support,
+            device_flow_enabled: s.device_flow_enabled,
         }
     }
 }
@@ -338,6 +344,7 @@ impl SettingsInput {
             signing_alg: signing_alg.unwrap_or_default(),
             require_2fa_superusers: self.require_2fa_superusers,
             require_2fa_support: self.require_2fa_support,
+            device_flow_enabled: self.device_flow_enabled,
         })
     }
 
@@ -433,6 +440,7 @@ impl Settings {
             "signing_alg": self.signing_alg.as_str(),
             "require_2fa_superusers": self.require_2fa_superusers,
             "require_2fa_support": self.require_2fa_support,
+            "device_flow_enabled": self.device_flow_enabled,
         })
     }
 
@@ -470,6 +478,7 @@ impl Settings {
                     signing_alg: self.signing_alg.as_str(),
                     require_2fa_superusers: self.require_2fa_superusers,
                     require_2fa_support: self.require_2fa_support,
+                    device_flow_enabled: self.device_flow_enabled,
                     updated_at: Some(crate::db::models::now()),
                     updated_by: Some(&actor.name),
                 },

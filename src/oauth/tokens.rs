@@ -16,7 +16,7 @@ use crate::audit;
 use crate::db::models::issued::{IssuedToken, NewRefresh, Under};
 use crate::db::{Connect, DbError, models};
 use crate::domain::{Client, GrantType, IdentityScope, ScopeSet, SigningAlg};
-use crate::oauth::client_auth::{self, Caller, Credentials};
+use crate::oauth::client_auth::{self, Caller};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::issuer::{self, Issue, Replay, Ticket};
 use crate::oauth::jwt::{self, AccessClaims};
@@ -93,25 +93,30 @@ pub fn exchange(
         Some("authorization_code") => GrantType::AuthorizationCode,
         Some("refresh_token") => GrantType::RefreshToken,
         Some("client_credentials") => GrantType::ClientCredentials,
+        Some(urn) if urn == GrantType::DeviceCode.as_str() => GrantType::DeviceCode,
         Some(other) => {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!(
-                    "grant_type {} is not supported: use authorization_code, refresh_token or client_credentials.",
+                    "grant_type {} is not supported: use authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code.",
                     crate::oauth::printable(other)
                 ),
             ));
         }
     };
-    let (client, credentials) = client_auth::authenticate_request(db, proto, caller, params)?;
+    let client_auth::Authenticated {
+        client,
+        secret_hash,
+    } = client_auth::authenticate_request(db, proto, caller, params)?;
     proto.check_resource(params)?;
     let settings = proto.live.settings(db)?;
     let response = match grant {
         GrantType::AuthorizationCode => redeem_code(db, proto, &settings, &client, params),
         GrantType::RefreshToken => refresh(db, proto, &settings, &client, params),
         GrantType::ClientCredentials => {
-            client_credentials(db, proto, &settings, &client, &credentials, params)
+            client_credentials(db, proto, &settings, &client, secret_hash, params)
         }
+        GrantType::DeviceCode => crate::oauth::device::poll(db, proto, &settings, &client, params),
     }?;
     crate::oauth::access::touch_last_used(proto, client.id);
     Ok(response)
@@ -122,6 +127,15 @@ fn require_grant(settings: &Settings, client: &Client, grant: GrantType) -> Resu
     settings
         .grant_allowed(client, grant)
         .map_err(|refusal| OAuthError::unauthorized_client(refusal.describe(grant)))
+}
+
+/// `unauthorized_client` unless the grant is allowed (the one rule, in settings).
+pub(crate) fn require_grant_for(
+    settings: &Settings,
+    client: &Client,
+    grant: GrantType,
+) -> Result<(), OAuthError> {
+    require_grant(settings, client, grant)
 }
 
 /// Whether refresh tokens go with tokens issued to this client now.
@@ -150,22 +164,77 @@ fn redeem_code(
     if row.client_id != client.id {
         return Err(OAuthError::invalid_grant(BAD_CODE));
     }
-    let now = models::now();
-    if row.used_at.is_some() {
-        // A transaction of its own, run again if it loses a race (on Galera, with the
-        // winner's node writing the same client's rows).
-        crate::db::transaction(conn, |c| revoke_code_grants(c, client, row.id))?;
-        return Err(OAuthError::invalid_grant(BAD_CODE));
-    }
-    if row.expires_at <= now {
+    refuse_replay(conn, client, &row, BAD_CODE)?;
+    if row.expires_at <= models::now() {
         return Err(OAuthError::invalid_grant(BAD_CODE));
     }
     check_code_binding(&row, params)?;
+    redeem_row(
+        db,
+        proto,
+        settings,
+        client,
+        row,
+        GrantType::AuthorizationCode,
+        BAD_CODE,
+    )
+}
+
+/// A code the device authorization grant was approved with (RFC 8628 §3.5): redeemed as
+/// the code grant's are, once; a second redemption revokes what the first one got.
+pub(crate) fn redeem_device_code(
+    db: &mut impl Connect,
+    proto: &Protocol,
+    settings: &Settings,
+    client: &Client,
+    row: models::codes::CodeRow,
+    lost: &'static str,
+) -> Result<Exchanged, OAuthError> {
+    refuse_replay(db.connection()?, client, &row, lost)?;
+    redeem_row(
+        db,
+        proto,
+        settings,
+        client,
+        row,
+        GrantType::DeviceCode,
+        lost,
+    )
+}
+
+/// A code used before: every token issued from it is revoked, and this use refused.
+fn refuse_replay(
+    conn: &mut MysqlConnection,
+    client: &Client,
+    row: &models::codes::CodeRow,
+    lost: &'static str,
+) -> Result<(), OAuthError> {
+    if row.used_at.is_none() {
+        return Ok(());
+    }
+    // A transaction of its own, run again if it loses a race (on Galera, with the
+    // winner's node writing the same client's rows).
+    crate::db::transaction(conn, |c| revoke_code_grants(c, client, row.id))?;
+    Err(OAuthError::invalid_grant(lost))
+}
+
+/// Issues the tokens of a checked, unused code: its scopes as still allowed, the user
+/// who approved, a refresh token when the client may refresh, an ID token with `openid`.
+fn redeem_row(
+    db: &mut impl Connect,
+    proto: &Protocol,
+    settings: &Settings,
+    client: &Client,
+    row: models::codes::CodeRow,
+    grant: GrantType,
+    lost: &'static str,
+) -> Result<Exchanged, OAuthError> {
+    let now = models::now();
     let scopes = current_scopes(&row.scope, client, settings)?;
     let user = proto
         .live
         .user(db, row.user_id)?
-        .ok_or_else(|| OAuthError::invalid_grant(BAD_CODE))?;
+        .ok_or_else(|| OAuthError::invalid_grant(lost))?;
     if let Some(scope) = scopes.matomo()
         && !scopes::role_allows(user.role, scope)
     {
@@ -189,6 +258,7 @@ fn redeem_code(
         created_at: now,
         expires_at: access_expiry(settings, client, now),
         under: Under::Code {
+            grant,
             code_id: row.id,
             grant_expires: family_expiry(settings, client, now, with_refresh),
             refresh,
@@ -227,7 +297,7 @@ fn redeem_code(
             token,
             replay: Some(replay),
         },
-        BAD_CODE,
+        lost,
         answer,
         alg,
     )
@@ -439,15 +509,15 @@ fn client_credentials(
     proto: &Protocol,
     settings: &Settings,
     client: &Client,
-    credentials: &Credentials,
+    secret_hash: Option<Vec<u8>>,
     params: &Params,
 ) -> Result<Exchanged, OAuthError> {
     require_grant(settings, client, GrantType::ClientCredentials)?;
-    if !client.is_confidential() || matches!(credentials, Credentials::IdOnly { .. }) {
+    let Some(secret_hash) = secret_hash.filter(|_| client.is_confidential()) else {
         return Err(OAuthError::unauthorized_client(
             "Client credentials is for confidential clients only.",
         ));
-    }
+    };
     let scope = scopes::for_token(params.get("scope"), &scopes::permitted(client, settings))?;
     let owner = match client.owner_id {
         Some(id) => proto.live.user(db, id)?,
@@ -471,9 +541,7 @@ fn client_credentials(
         scope: scope.as_str().to_string(),
         created_at: now,
         expires_at: access_expiry(settings, client, now),
-        under: Under::OwnGrant {
-            secret_hash: client.secret_hash.clone().unwrap_or_default(),
-        },
+        under: Under::OwnGrant { secret_hash },
     };
     let (access_token, alg) = sign_access(db, proto, client, &client.client_id, &token)?;
     // RFC 6749 §4.4.3: no refresh token for client credentials.

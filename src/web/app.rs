@@ -405,6 +405,8 @@ fn console_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(routes::health::healthz)
         .service(routes::health::readyz)
         .service(routes::home::home)
+        .service(routes::device::show)
+        .service(routes::device::enter)
         .service(routes::login::show_form)
         .service(routes::login::submit)
         .service(routes::login::logout)
@@ -424,6 +426,8 @@ fn console_routes(cfg: &mut web::ServiceConfig) {
         .service(routes::admin::clients::list::resume)
         .service(routes::admin::clients::detail::confirm_regenerate)
         .service(routes::admin::clients::detail::regenerate)
+        .service(routes::admin::clients::detail::confirm_end_previous)
+        .service(routes::admin::clients::detail::end_previous)
         .service(routes::admin::clients::detail::credentials)
         .service(routes::admin::clients::delete::confirm)
         .service(routes::admin::clients::delete::delete)
@@ -464,6 +468,10 @@ fn protocol_routes(cfg: &mut web::ServiceConfig) {
     .service(oauth_routes::authorize::consent)
     .service(post_only("/oauth2/token", oauth_routes::endpoints::token))
     .service(post_only("/oauth2/revoke", oauth_routes::endpoints::revoke))
+    .service(post_only(
+        "/oauth2/device_authorization",
+        oauth_routes::endpoints::device_authorization,
+    ))
     .service(post_only(
         "/oauth2/register",
         oauth_routes::registration::register,

@@ -350,6 +350,7 @@ fn a_token_batch_stores_a_token_only_where_its_own_claim_won() {
     let (first, second) = (code(&mut conn, 1), code(&mut conn, 2));
     let own = |secret_hash: Vec<u8>| Under::OwnGrant { secret_hash };
     let for_code = |code_id, refresh| Under::Code {
+        grant: consentry::domain::GrantType::AuthorizationCode,
         code_id,
         grant_expires: day,
         refresh,

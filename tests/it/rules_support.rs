@@ -107,6 +107,7 @@ pub fn create_confidential(
             may_introspect_any: false,
             homepage_url: None,
             icon_url: None,
+            secret_expires_at: None,
         },
         owner,
         &Actor::new("test"),

@@ -24,6 +24,8 @@ pub struct AuthorizationRequestRow {
     pub nonce: Option<String>,
     /// OpenID Connect `acr_values`, as requested.
     pub acr: Option<String>,
+    /// Opened from `/device`: the answer goes to this device code, not to a redirect.
+    pub device_code_id: Option<i64>,
 }
 
 pub fn insert(conn: &mut MysqlConnection, row: &AuthorizationRequestRow) -> Result<(), DbError> {

@@ -7,7 +7,9 @@ use serde_json::Value;
 use crate::db::DbError;
 use crate::db::changes::{Change, record};
 use crate::db::schema::oauth_clients;
-use crate::domain::{Client, ClientStatus, ClientType, GrantType, RedirectUri, Scope};
+use crate::domain::{
+    Client, ClientStatus, ClientType, GrantType, PreviousSecret, RedirectUri, Scope,
+};
 
 /// A row as stored; [`ClientRow::typed`] turns it into a [`Client`].
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -39,6 +41,11 @@ struct ClientRow {
     pub post_logout_redirect_uris: Option<Value>,
     pub access_token_lifetime: Option<i32>,
     pub refresh_token_lifetime: Option<i32>,
+    pub previous_secret_hash: Option<Vec<u8>>,
+    pub previous_secret_until: Option<NaiveDateTime>,
+    pub previous_secret_uses: i64,
+    pub secret_rotated_at: Option<NaiveDateTime>,
+    pub secret_expires_at: Option<NaiveDateTime>,
 }
 
 /// A stored JSON list of URIs (written only from parsed ones).
@@ -68,6 +75,16 @@ impl ClientRow {
             post_logout_redirect_uris,
             access_token_lifetime: self.access_token_lifetime.map(i64::from),
             refresh_token_lifetime: self.refresh_token_lifetime.map(i64::from),
+            previous_secret: match (self.previous_secret_hash, self.previous_secret_until) {
+                (Some(hash), Some(until)) => Some(PreviousSecret {
+                    hash,
+                    until,
+                    uses: self.previous_secret_uses,
+                }),
+                _ => None,
+            },
+            secret_rotated_at: self.secret_rotated_at,
+            secret_expires_at: self.secret_expires_at,
             id: self.id,
             client_id: self.client_id,
             name: self.name,
@@ -109,6 +126,7 @@ pub struct NewClient<'a> {
     pub status: &'a str,
     pub owner_id: Option<i64>,
     pub secret_hash: Option<&'a [u8]>,
+    pub secret_expires_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub self_registered: bool,
@@ -220,6 +238,7 @@ pub struct ClientChanges<'a> {
     pub may_introspect_any: bool,
     pub homepage_url: Option<&'a str>,
     pub icon_url: Option<&'a str>,
+    pub secret_expires_at: Option<NaiveDateTime>,
     pub updated_at: NaiveDateTime,
 }
 
@@ -230,16 +249,96 @@ pub fn update(conn: &mut MysqlConnection, id: i64, changes: &ClientChanges) -> R
     record(conn, Change::Client(id))
 }
 
-/// Makes the client confidential with this secret hash (or replaces its secret).
+/// Makes the client confidential with this secret hash (no previous secret).
 pub fn set_secret(conn: &mut MysqlConnection, id: i64, hash: &[u8]) -> Result<(), DbError> {
     diesel::update(oauth_clients::table.find(id))
         .set((
             oauth_clients::client_type.eq(crate::domain::ClientType::Confidential.as_str()),
             oauth_clients::secret_hash.eq(Some(hash)),
+            oauth_clients::previous_secret_hash.eq(None::<Vec<u8>>),
+            oauth_clients::previous_secret_until.eq(None::<NaiveDateTime>),
+            oauth_clients::previous_secret_uses.eq(0),
             oauth_clients::updated_at.eq(super::now()),
         ))
         .execute(conn)?;
     record(conn, Change::Client(id))
+}
+
+/// A rotation: the new secret's hash and expiry, and until when the replaced one still
+/// works (`None`: it stops now).
+pub struct Rotation<'a> {
+    pub hash: &'a [u8],
+    pub expires_at: Option<NaiveDateTime>,
+    pub previous_until: Option<NaiveDateTime>,
+}
+
+/// Replaces the secret of a confidential client, keeping the replaced one for a grace
+/// period when asked (its use count starts again at zero).
+pub fn rotate_secret(
+    conn: &mut MysqlConnection,
+    client: &Client,
+    rotation: &Rotation,
+) -> Result<(), DbError> {
+    let now = super::now();
+    let previous = rotation.previous_until.and(client.secret_hash.as_deref());
+    diesel::update(oauth_clients::table.find(client.id))
+        .set((
+            oauth_clients::secret_hash.eq(Some(rotation.hash)),
+            oauth_clients::secret_expires_at.eq(rotation.expires_at),
+            oauth_clients::previous_secret_hash.eq(previous),
+            oauth_clients::previous_secret_until.eq(previous.and(rotation.previous_until)),
+            oauth_clients::previous_secret_uses.eq(0),
+            oauth_clients::secret_rotated_at.eq(Some(now)),
+            oauth_clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    record(conn, Change::Client(client.id))
+}
+
+/// Ends the previous secret's grace period now; returns how many requests it had
+/// authenticated, or `None` when there was no previous secret.
+pub fn end_previous_secret(conn: &mut MysqlConnection, id: i64) -> Result<Option<i64>, DbError> {
+    let now = super::now();
+    let uses: Option<(Option<NaiveDateTime>, i64)> = oauth_clients::table
+        .find(id)
+        .select((
+            oauth_clients::previous_secret_until,
+            oauth_clients::previous_secret_uses,
+        ))
+        .for_update()
+        .first(conn)
+        .optional()?;
+    let Some((Some(until), uses)) = uses else {
+        return Ok(None);
+    };
+    diesel::update(oauth_clients::table.find(id))
+        .set((
+            oauth_clients::previous_secret_hash.eq(None::<Vec<u8>>),
+            oauth_clients::previous_secret_until.eq(None::<NaiveDateTime>),
+            oauth_clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    record(conn, Change::Client(id))?;
+    Ok((until > now).then_some(uses))
+}
+
+/// Adds requests authenticated with the previous secret `hash` to its count (gathered in
+/// memory and written every few seconds); a count for a secret since replaced is dropped.
+/// No change is recorded: the count is shown from the table, never kept in memory.
+pub fn add_previous_secret_uses(
+    conn: &mut MysqlConnection,
+    id: i64,
+    hash: &[u8],
+    uses: i64,
+) -> Result<(), DbError> {
+    diesel::update(
+        oauth_clients::table
+            .find(id)
+            .filter(oauth_clients::previous_secret_hash.eq(hash)),
+    )
+    .set(oauth_clients::previous_secret_uses.eq(oauth_clients::previous_secret_uses + uses))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Sets the status; returns whether the client exists.
@@ -276,6 +375,9 @@ pub fn make_public(conn: &mut MysqlConnection, id: i64, grant_types: &str) -> Re
         .set((
             oauth_clients::client_type.eq(crate::domain::ClientType::Public.as_str()),
             oauth_clients::secret_hash.eq(None::<Vec<u8>>),
+            oauth_clients::previous_secret_hash.eq(None::<Vec<u8>>),
+            oauth_clients::previous_secret_until.eq(None::<NaiveDateTime>),
+            oauth_clients::secret_expires_at.eq(None::<NaiveDateTime>),
             oauth_clients::require_pkce.eq(true),
             oauth_clients::grant_types.eq(grant_types),
             oauth_clients::updated_at.eq(super::now()),

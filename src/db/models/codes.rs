@@ -52,6 +52,20 @@ pub fn insert(conn: &mut MysqlConnection, code: &NewCode) -> Result<(), DbError>
     Ok(())
 }
 
+/// Stores a code and returns its row id (for a device code, which names it).
+pub fn insert_returning_id(conn: &mut MysqlConnection, code: &NewCode) -> Result<i64, DbError> {
+    insert(conn, code)?;
+    super::last_insert_id(conn)
+}
+
+pub fn find_by_id(conn: &mut MysqlConnection, id: i64) -> Result<Option<CodeRow>, DbError> {
+    Ok(codes::table
+        .find(id)
+        .select(CodeRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 pub fn find_by_hash(conn: &mut MysqlConnection, hash: &[u8]) -> Result<Option<CodeRow>, DbError> {
     Ok(codes::table
         .filter(codes::code_hash.eq(hash))

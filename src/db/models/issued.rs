@@ -37,6 +37,8 @@ pub enum Under {
     /// A new grant for a code, which this token claims; a refresh token goes with it when
     /// the client may refresh.
     Code {
+        /// The code grant's, or the device grant's (RFC 8628), whose code it redeems.
+        grant: GrantType,
         code_id: i64,
         grant_expires: NaiveDateTime,
         refresh: Option<NewRefresh>,
@@ -61,7 +63,7 @@ impl Under {
     pub fn grant_type(&self) -> &'static str {
         match self {
             Under::OwnGrant { .. } => "client_credentials",
-            Under::Code { .. } => "authorization_code",
+            Under::Code { grant, .. } => grant.as_str(),
             Under::Refresh { .. } => "refresh_token",
         }
     }
@@ -184,12 +186,23 @@ fn own_grants(batch: &[IssuedToken]) -> Result<Vec<String>, DbError> {
         "INSERT INTO oauth_grants (client_id, user_id, grant_type, scope, created_at, expires_at, first_jti) VALUES {}",
         rows.join(", ")
     )];
+    // The secret is the current one, unexpired, or the previous one within its grace
+    // period (the batch's time stands for the moment the request was checked).
+    let now = date(
+        batch
+            .iter()
+            .map(|t| t.created_at)
+            .max()
+            .unwrap_or_else(super::now),
+    )?;
     for ((_, secret_hash), jtis) in &groups {
+        let hash = hex::encode(secret_hash);
         sql.push(format!(
             "DELETE g FROM oauth_grants g JOIN oauth_clients c ON c.id = g.client_id \
-             WHERE g.first_jti IN ({}) AND NOT (c.status = {active} AND c.secret_hash <=> X'{}')",
+             WHERE g.first_jti IN ({}) AND NOT (c.status = {active} AND (\
+             (c.secret_hash <=> X'{hash}' AND (c.secret_expires_at IS NULL OR c.secret_expires_at > {now})) \
+             OR (c.previous_secret_hash <=> X'{hash}' AND c.previous_secret_until > {now})))",
             jtis.join(", "),
-            hex::encode(secret_hash),
         ));
     }
     sql.push(format!(
@@ -209,6 +222,7 @@ fn claimed_rows(t: &IssuedToken) -> Result<Vec<String>, DbError> {
     let (mut sql, refresh) = match &t.under {
         Under::OwnGrant { .. } => return Ok(Vec::new()),
         Under::Code {
+            grant,
             code_id,
             grant_expires,
             refresh,
@@ -220,7 +234,7 @@ fn claimed_rows(t: &IssuedToken) -> Result<Vec<String>, DbError> {
                      WHERE id = {code_id} AND used_by = {jti}",
                     t.client_id,
                     nullable(t.user_id),
-                    literal(GrantType::AuthorizationCode.as_str())?,
+                    literal(grant.as_str())?,
                     date(*grant_expires)?,
                 ),
                 format!(

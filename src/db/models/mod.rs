@@ -10,6 +10,7 @@ pub mod client_usage;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod device_codes;
 pub mod grants;
 pub mod issued;
 pub mod leases;

@@ -22,6 +22,7 @@ pub struct SettingsRow {
     pub signing_alg: String,
     pub require_2fa_superusers: bool,
     pub require_2fa_support: bool,
+    pub device_flow_enabled: bool,
 }
 
 /// The row, locked until the transaction ends (so a save records the values it replaced).
@@ -58,6 +59,7 @@ pub struct SettingsChanges<'a> {
     pub signing_alg: &'a str,
     pub require_2fa_superusers: bool,
     pub require_2fa_support: bool,
+    pub device_flow_enabled: bool,
     pub updated_at: Option<chrono::NaiveDateTime>,
     pub updated_by: Option<&'a str>,
 }

@@ -10,6 +10,7 @@ use super::{
     redirect_to,
 };
 use crate::audit;
+use crate::db::DbError;
 use crate::db::models::{self, authorization_requests::AuthorizationRequestRow};
 use crate::domain::{GrantType, Role, Scope, ScopeRequest, ScopeSet};
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -99,6 +100,7 @@ pub fn decide(
             expires_at: models::now() + Duration::seconds(CONSENT_WINDOW_SECS),
             nonce: request.nonce.clone(),
             acr: request.acr_values.clone(),
+            device_code_id: None,
         },
     )?;
     Ok(Next::Consent(Box::new(ConsentPrompt {
@@ -175,6 +177,8 @@ fn answer_steps(
     let stored = ScopeRequest::parse(&row.scopes)
         .map_err(|_| AuthorizeError::Page("This authorization request is damaged.".into()))?;
     let offered = stored.matomo.clone();
+    // Opened from `/device`: answered to the device code; no redirect to go back with.
+    let device = row.device_code_id;
     let request = AuthorizationRequest {
         redirect_uri: row.redirect_uri,
         redirect_uri_given: row.redirect_uri_given,
@@ -192,34 +196,41 @@ fn answer_steps(
         client,
     };
     let actor = login.to_string();
+    // A refusal goes back to the client's redirect URI, or, for a device, onto the page.
+    let refuse = |code: ErrorCode, description: &str| match device {
+        Some(_) => AuthorizeError::Page(description.to_string()),
+        None => redirect_error(&request, code, description),
+    };
     if !allow {
         audit::record(
             conn,
             audit::Event::new(&actor, audit::CONSENT_DENIED)
                 .target("client", &request.client.client_id),
         )?;
-        return Err(redirect_error(
-            &request,
-            ErrorCode::AccessDenied,
-            "The user denied access.",
-        ));
+        if let Some(device) = device {
+            models::device_codes::answer(conn, device, user_id, None, models::now())?;
+            return Ok(crate::oauth::device::DENIED_PATH.to_string());
+        }
+        return Err(refuse(ErrorCode::AccessDenied, "The user denied access."));
     }
     let scope = chosen_scopes(&request, chosen, role)
         .ok_or_else(|| AuthorizeError::Page("Choose one of the scopes offered.".into()))?;
     // The world may have changed while the screen was open.
     if !request.client.is_active() {
-        return Err(redirect_error(
-            &request,
+        return Err(refuse(
             ErrorCode::UnauthorizedClient,
             "This application is paused by an administrator.",
         ));
     }
     let settings = Settings::load(conn)?;
-    if let Err(refusal) = settings.grant_allowed(&request.client, GrantType::AuthorizationCode) {
-        return Err(redirect_error(
-            &request,
+    let grant = match device {
+        Some(_) => GrantType::DeviceCode,
+        None => GrantType::AuthorizationCode,
+    };
+    if let Err(refusal) = settings.grant_allowed(&request.client, grant) {
+        return Err(refuse(
             ErrorCode::UnauthorizedClient,
-            &refusal.describe(GrantType::AuthorizationCode),
+            &refusal.describe(grant),
         ));
     }
     let still_allowed = scope
@@ -227,11 +238,13 @@ fn answer_steps(
         .is_none_or(|m| scopes::permitted(&request.client, &settings).contains(&m))
         && scope.identity().is_subset(settings.allowed_identity);
     if !still_allowed {
-        return Err(redirect_error(
-            &request,
+        return Err(refuse(
             ErrorCode::InvalidScope,
             "The scope is no longer allowed.",
         ));
+    }
+    if let Some(device) = device {
+        approve_device(conn, &request, device, user_id, scope, &user.sign_in)?;
     }
     let remembered = consents::remembered(conn, user_id, request.client.id)?;
     consents::widen(conn, user_id, request.client.id, remembered, scope)?;
@@ -241,6 +254,9 @@ fn answer_steps(
             .target("client", &request.client.client_id)
             .details(json!({ "scope": scope.to_string() })),
     )?;
+    if device.is_some() {
+        return Ok(crate::oauth::device::ALLOWED_PATH.to_string());
+    }
     issue_code(
         conn,
         proto,
@@ -279,29 +295,65 @@ fn issue_code(
     sign_in: &SignIn,
 ) -> Result<String, AuthorizeError> {
     let code = crate::auth::random_token(32);
-    let now = models::now();
-    models::codes::insert(
-        conn,
-        &models::codes::NewCode {
-            code_hash: &token_hash(&code),
-            client_id: request.client.id,
-            user_id,
-            redirect_uri: &request.redirect_uri,
-            redirect_uri_given: request.redirect_uri_given,
-            scope: &scope.to_string(),
-            code_challenge: request.challenge.as_ref().map(|c| c.as_str()),
-            created_at: now,
-            expires_at: now + Duration::seconds(settings.auth_code_lifetime),
-            nonce: request.nonce.as_deref(),
-            auth_time: sign_in.at,
-            amr: &sign_in.methods,
-            acr: crate::oauth::oidc::acr_met(request.acr_values.as_deref(), &sign_in.methods),
-        },
-    )?;
+    let expires_at = models::now() + Duration::seconds(settings.auth_code_lifetime);
+    store_code(conn, &code, request, user_id, scope, sign_in, expires_at)?;
     let mut pairs = vec![("code", code.as_str())];
     if let Some(state) = &request.state {
         pairs.push(("state", state));
     }
     pairs.push(("iss", &proto.issuer));
     redirect_to(&request.redirect_uri, &pairs)
+}
+
+/// The one place a code row is written; returns its id.
+fn store_code(
+    conn: &mut MysqlConnection,
+    code: &str,
+    request: &AuthorizationRequest,
+    user_id: i64,
+    scope: ScopeSet,
+    sign_in: &SignIn,
+    expires_at: chrono::NaiveDateTime,
+) -> Result<i64, DbError> {
+    models::codes::insert_returning_id(
+        conn,
+        &models::codes::NewCode {
+            code_hash: &token_hash(code),
+            client_id: request.client.id,
+            user_id,
+            redirect_uri: &request.redirect_uri,
+            redirect_uri_given: request.redirect_uri_given,
+            scope: &scope.to_string(),
+            code_challenge: request.challenge.as_ref().map(|c| c.as_str()),
+            created_at: models::now(),
+            expires_at,
+            nonce: request.nonce.as_deref(),
+            auth_time: sign_in.at,
+            amr: &sign_in.methods,
+            acr: crate::oauth::oidc::acr_met(request.acr_values.as_deref(), &sign_in.methods),
+        },
+    )
+}
+
+/// The user allowed a device (RFC 8628 §3.3): a code, never sent anywhere, holds what was
+/// granted until the device's next poll redeems it, within the device code's lifetime.
+fn approve_device(
+    conn: &mut MysqlConnection,
+    request: &AuthorizationRequest,
+    device: i64,
+    user_id: i64,
+    scope: ScopeSet,
+    sign_in: &SignIn,
+) -> Result<(), AuthorizeError> {
+    let now = models::now();
+    let expires_at = now + Duration::seconds(crate::oauth::device::LIFETIME_SECS);
+    let code = crate::auth::random_token(32);
+    let code_id = store_code(conn, &code, request, user_id, scope, sign_in, expires_at)?;
+    if !models::device_codes::answer(conn, device, user_id, Some(code_id), now)? {
+        return Err(AuthorizeError::Page(
+            "This device code has expired or was already answered: start again on the device."
+                .into(),
+        ));
+    }
+    Ok(())
 }

@@ -8,14 +8,15 @@ use crate::audit::{self, Actor};
 use crate::db::DbError;
 use crate::db::models::{self, clients::NewClient};
 use crate::domain::{
-    Client, ClientId, ClientSecret, ClientStatus, ClientType, GrantType, InvalidInput, RedirectUri,
-    Scope, ScopeSet,
+    Client, ClientId, ClientSecret, ClientStatus, ClientType, FieldErrors, GrantType, InvalidInput,
+    RedirectUri, Scope, ScopeSet, SecretGrace,
 };
 use crate::oauth::settings::Settings;
+use chrono::NaiveDateTime;
 
 mod spec;
 
-pub use spec::{ClientInput, ClientSpec, check_rules};
+pub use spec::{ClientInput, ClientSpec, check_rules, expiry_input};
 
 /// Name of the server key that hashes client secrets.
 pub const SECRET_KEY_NAME: &str = "client_secret_key";
@@ -163,6 +164,7 @@ pub fn insert_row(
             status: ClientStatus::Active.as_str(),
             owner_id,
             secret_hash,
+            secret_expires_at: spec.secret_expires_at,
             created_at: now,
             updated_at: now,
             self_registered,
@@ -309,6 +311,7 @@ pub fn update(
                 may_introspect_any: spec.may_introspect_any,
                 homepage_url: spec.homepage_url.as_deref(),
                 icon_url: spec.icon_url.as_deref(),
+                secret_expires_at: spec.secret_expires_at,
                 updated_at: now,
             },
         )?;
@@ -418,6 +421,11 @@ fn changed_fields(
             json!(spec.homepage_url),
         ),
         ("icon_url", json!(before.icon_url), json!(spec.icon_url)),
+        (
+            "secret_expires_at",
+            json!(before.secret_expires_at.map(crate::domain::rfc3339)),
+            json!(spec.secret_expires_at.map(crate::domain::rfc3339)),
+        ),
     ];
     pairs
         .into_iter()
@@ -426,15 +434,71 @@ fn changed_fields(
         .collect()
 }
 
-/// Replaces a confidential client's secret: the old one stops working at once. With
-/// `revoke_tokens` (the console's default), every token issued while the old secret was in
-/// use is revoked too, as a new secret usually means the old one leaked.
-pub fn regenerate_secret(
+/// How to rotate a secret.
+#[derive(Debug, Clone)]
+pub struct RotationRequest {
+    /// How long the replaced secret keeps working.
+    pub grace: SecretGrace,
+    /// When the new secret expires; `None`: keep the current expiry if it lies ahead,
+    /// else never.
+    expires_at: Option<Option<NaiveDateTime>>,
+    /// Revoke every token issued so far (for a secret that may have leaked).
+    pub revoke_tokens: bool,
+}
+
+impl RotationRequest {
+    /// The console's form, the CLI's flags and the API's parameters as typed: `grace` as
+    /// [`SecretGrace::parse`] reads it, `expires` (absent: keep the current expiry) as
+    /// [`crate::domain::parse_secret_expiry`], and lying ahead. Errors name the field.
+    pub fn parse(
+        grace: &str,
+        expires: Option<&str>,
+        revoke_tokens: bool,
+    ) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let grace = errors.take("grace", SecretGrace::parse(grace));
+        let expires_at = match expires {
+            None => Some(None),
+            Some(raw) => errors
+                .take("expires", crate::domain::parse_secret_expiry(raw))
+                .map(Some),
+        };
+        if let Some(Some(Some(at))) = expires_at
+            && at <= models::now()
+        {
+            errors.add(
+                "expires",
+                "Choose an expiry after today, or leave it empty for never.",
+            );
+        }
+        let (Some(grace), Some(expires_at)) = (grace, expires_at) else {
+            return Err(errors);
+        };
+        errors.check(|| Self {
+            grace,
+            expires_at,
+            revoke_tokens,
+        })
+    }
+}
+
+/// What a rotation did: the new secret (to show once) and until when the old one works.
+pub struct Rotated {
+    pub secret: ClientSecret,
+    pub previous_until: Option<NaiveDateTime>,
+    pub grants_revoked: usize,
+}
+
+/// Replaces a confidential client's secret. With a grace period both secrets work until it
+/// ends (so every server using the client can switch without downtime), and requests made
+/// with the old one are counted; without one the old secret stops at once. With
+/// `revoke_tokens`, every token issued so far is revoked too.
+pub fn rotate_secret(
     conn: &mut MysqlConnection,
     client_id: &str,
+    request: &RotationRequest,
     actor: &Actor,
-    revoke_tokens: bool,
-) -> Result<ClientSecret, ClientError> {
+) -> Result<Rotated, ClientError> {
     let key = secret_key(conn)?;
     crate::db::transaction(conn, |conn| {
         let Some(client) = models::clients::find_by_client_id(conn, client_id)? else {
@@ -446,10 +510,24 @@ pub fn regenerate_secret(
                 "A public client has no secret; make it confidential to give it one.",
             ));
         }
+        let now = models::now();
+        let expires_at = match request.expires_at {
+            Some(at) => at,
+            None => client.secret_expires_at.filter(|at| *at > now),
+        };
+        let previous_until = request.grace.duration().map(|d| now + d);
         let secret = ClientSecret::generate();
-        models::clients::set_secret(conn, client.id, &secret.hash(&key))?;
-        let revoked = if revoke_tokens {
-            models::grants::revoke_for_client(conn, client.id, models::now())?
+        models::clients::rotate_secret(
+            conn,
+            &client,
+            &models::clients::Rotation {
+                hash: &secret.hash(&key),
+                expires_at,
+                previous_until,
+            },
+        )?;
+        let revoked = if request.revoke_tokens {
+            models::grants::revoke_for_client(conn, client.id, now)?
         } else {
             0
         };
@@ -457,9 +535,45 @@ pub fn regenerate_secret(
             conn,
             audit::Event::by(actor, audit::CLIENT_SECRET_REGENERATED)
                 .target("client", client_id)
-                .details(json!({ "grants_revoked": revoked })),
+                .details(json!({
+                    "grace": request.grace.as_str(),
+                    "previous_valid_until": previous_until.map(crate::domain::rfc3339),
+                    "expires_at": expires_at.map(crate::domain::rfc3339),
+                    "grants_revoked": revoked,
+                })),
         )?;
-        Ok(secret)
+        Ok(Rotated {
+            secret,
+            previous_until,
+            grants_revoked: revoked,
+        })
+    })
+}
+
+/// Ends the previous secret's grace period now; returns how many requests it had
+/// authenticated since the rotation.
+pub fn end_previous_secret(
+    conn: &mut MysqlConnection,
+    client_id: &str,
+    actor: &Actor,
+) -> Result<i64, ClientError> {
+    crate::db::transaction(conn, |conn| {
+        let Some(client) = models::clients::find_by_client_id(conn, client_id)? else {
+            return Err(ClientError::UnknownClient(client_id.to_string()));
+        };
+        let Some(uses) = models::clients::end_previous_secret(conn, client.id)? else {
+            return Err(invalid(
+                "previous",
+                "This client has no previous secret in a grace period.",
+            ));
+        };
+        audit::record(
+            conn,
+            audit::Event::by(actor, audit::CLIENT_PREVIOUS_SECRET_ENDED)
+                .target("client", client_id)
+                .details(json!({ "uses_since_rotation": uses })),
+        )?;
+        Ok(uses)
     })
 }
 

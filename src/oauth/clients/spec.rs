@@ -8,6 +8,7 @@ use crate::domain::{
     parse_web_url,
 };
 use crate::oauth::settings::Settings;
+use chrono::NaiveDateTime;
 
 /// A client as requested, every part already a valid domain value.
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub struct ClientSpec {
     pub may_introspect_any: bool,
     pub homepage_url: Option<String>,
     pub icon_url: Option<String>,
+    /// When a confidential client's secret stops working; `None`: never.
+    pub secret_expires_at: Option<NaiveDateTime>,
 }
 
 /// Rules that involve more than one field or the current settings.
@@ -93,6 +96,10 @@ pub struct ClientInput {
     pub may_introspect_any: bool,
     pub homepage_url: String,
     pub icon_url: String,
+    /// A date, an RFC 3339 time, or empty for never.
+    pub secret_expires: String,
+    /// The stored expiry, which may stay even once passed; set from the stored client.
+    pub kept_secret_expiry: Option<NaiveDateTime>,
     /// Allow native apps' private-use redirect schemes (clients that registered themselves
     /// with them); set from the stored client, never from the form.
     pub native_redirects: bool,
@@ -125,6 +132,8 @@ impl ClientInput {
             may_introspect_any: c.may_introspect_any,
             homepage_url: c.homepage_url.clone().unwrap_or_default(),
             icon_url: c.icon_url.clone().unwrap_or_default(),
+            secret_expires: c.secret_expires_at.map(expiry_input).unwrap_or_default(),
+            kept_secret_expiry: c.secret_expires_at,
             native_redirects: c.self_registered,
         }
     }
@@ -153,6 +162,7 @@ impl ClientInput {
             parse_web_url(&self.homepage_url, "Homepage URL"),
         );
         let icon_url = errors.take("icon_url", parse_web_url(&self.icon_url, "Icon URL"));
+        let secret_expires_at = self.secret_expiry(&mut errors);
         let (
             Some(name),
             Some(description),
@@ -188,6 +198,8 @@ impl ClientInput {
             may_introspect_any: self.may_introspect_any,
             homepage_url,
             icon_url,
+            secret_expires_at: secret_expires_at
+                .filter(|_| client_type == ClientType::Confidential),
         };
         if let Err(ClientError::Invalid { field, message }) = check_rules(&spec, settings) {
             let field = match field {
@@ -235,6 +247,21 @@ impl ClientInput {
         (access, refresh)
     }
 
+    /// The secret's expiry: a new one must lie ahead; the stored one may stay as it is.
+    fn secret_expiry(&self, errors: &mut FieldErrors) -> Option<NaiveDateTime> {
+        let at = errors.take(
+            "secret_expires",
+            crate::domain::parse_secret_expiry(&self.secret_expires),
+        )??;
+        if Some(at) != self.kept_secret_expiry && at <= crate::db::models::now() {
+            errors.add(
+                "secret_expires",
+                "Choose a date after today, or leave it empty for a secret that never expires.",
+            );
+        }
+        Some(at)
+    }
+
     /// One URI per line, each checked as a redirect URI, repeats dropped.
     fn uris(
         &self,
@@ -257,5 +284,14 @@ impl ClientInput {
             }
         }
         uris
+    }
+}
+
+/// A stored expiry as the form shows it: the date alone when it is a midnight (UTC).
+pub fn expiry_input(at: NaiveDateTime) -> String {
+    if at.time() == chrono::NaiveTime::MIN {
+        at.format("%Y-%m-%d").to_string()
+    } else {
+        crate::domain::rfc3339(at)
     }
 }

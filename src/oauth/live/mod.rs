@@ -113,6 +113,9 @@ pub struct Live {
     touched: Cache<i64, ()>,
     /// Clients used since the last flush whose "last used" is due ([`Live::take_used`]).
     used: Mutex<std::collections::HashSet<i64>>,
+    /// Requests authenticated with a previous secret since the last flush, by client row
+    /// id and that secret's hash ([`Live::take_previous_secret_uses`]).
+    previous_uses: Mutex<std::collections::HashMap<(i64, Vec<u8>), i64>>,
     /// When the change log was last read without error.
     synced_at: Mutex<Instant>,
     /// How long after that the memory is still used ([`STALE_AFTER`] by default).
@@ -179,6 +182,7 @@ impl Live {
                 .time_to_live(Duration::from_secs(60))
                 .build(),
             used: Mutex::default(),
+            previous_uses: Mutex::default(),
             synced_at: Mutex::new(Instant::now()),
             trust: Mutex::new(STALE_AFTER),
             generation: std::sync::atomic::AtomicU64::new(0),
@@ -406,6 +410,33 @@ impl Live {
     pub fn take_used(&self) -> Vec<i64> {
         let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
         used.drain().collect()
+    }
+
+    /// Counts one request authenticated with a client's previous secret (written by the
+    /// next flush). Bounded like the clients: past that, a new client's use is not counted.
+    pub fn count_previous_secret_use(&self, client_pk: i64, hash: &[u8]) {
+        self.keep_previous_secret_uses(vec![((client_pk, hash.to_vec()), 1)]);
+    }
+
+    /// Adds counts not written yet (again, when they could not be).
+    pub fn keep_previous_secret_uses(&self, counts: Vec<((i64, Vec<u8>), i64)>) {
+        let mut uses = self.previous_uses.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, n) in counts {
+            let room = uses.len() < MAX_CLIENTS as usize;
+            match uses.get_mut(&key) {
+                Some(count) => *count += n,
+                None if room => {
+                    uses.insert(key, n);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// The previous-secret uses counted since the last flush, emptying the counts.
+    pub fn take_previous_secret_uses(&self) -> Vec<((i64, Vec<u8>), i64)> {
+        let mut uses = self.previous_uses.lock().unwrap_or_else(|p| p.into_inner());
+        uses.drain().collect()
     }
 
     /// Every website, by id.

@@ -163,7 +163,7 @@ pub async fn submit(
 }
 
 /// "1 second", "40 seconds", "3 minutes".
-pub(super) fn in_words(secs: i64) -> String {
+pub(crate) fn in_words(secs: i64) -> String {
     let (n, unit) = if secs < 60 {
         (secs, "second")
     } else {

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod client_ip;
+pub mod device;
 pub mod form;
 pub mod health;
 pub mod home;

@@ -6,6 +6,7 @@ mod authorized_apps;
 mod client_detail;
 mod clients;
 mod navigation;
+mod secret_rotation;
 mod settings;
 mod sites_and_users;
 

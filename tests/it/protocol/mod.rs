@@ -126,6 +126,7 @@ pub async fn register(app: &TestApp, spec: Spec) -> Client {
                 may_introspect_any: spec.may_introspect_any,
                 homepage_url: Some("https://example-app.com/".into()),
                 icon_url: None,
+                secret_expires_at: None,
             },
             owner,
             &consentry::audit::Actor::new("test"),

@@ -78,6 +78,7 @@ pub async fn save(
         signing_alg: fields.text("signing_alg"),
         require_2fa_superusers: fields.checked("require_2fa_superusers"),
         require_2fa_support: fields.checked("require_2fa_support"),
+        device_flow_enabled: fields.checked("device_flow_enabled"),
     };
     // These settings can allow matomo:superuser, open registration or year-long tokens:
     // confirmed with the password like any client change.

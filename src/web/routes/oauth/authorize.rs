@@ -158,7 +158,7 @@ struct ScopeOption {
 
 #[derive(Template)]
 #[template(path = "oauth/consent.html")]
-struct ConsentPage {
+pub struct ConsentPage {
     layout: Layout,
     client_name: String,
     description: String,
@@ -178,7 +178,7 @@ struct ConsentPage {
 }
 
 impl ConsentPage {
-    fn new(user: &SessionUser, prompt: ConsentPrompt) -> Self {
+    pub fn new(user: &SessionUser, prompt: ConsentPrompt) -> Self {
         let highest = prompt.highest_requested;
         let least = prompt.offered.first().copied();
         Self {
@@ -192,14 +192,19 @@ impl ConsentPage {
             client_name: prompt.client.name,
             description: prompt.client.description,
             homepage: prompt.client.homepage_url,
-            redirect_host: url::Url::parse(&prompt.redirect_uri)
-                .ok()
-                .and_then(|u| {
-                    u.host_str()
-                        .map(str::to_string)
-                        .or(Some(u.scheme().to_string()))
-                })
-                .unwrap_or_default(),
+            // A device's request (RFC 8628) goes back nowhere: the device polls.
+            redirect_host: if prompt.redirect_uri.is_empty() {
+                "Nowhere: you continue on your device".to_string()
+            } else {
+                url::Url::parse(&prompt.redirect_uri)
+                    .ok()
+                    .and_then(|u| {
+                        u.host_str()
+                            .map(str::to_string)
+                            .or(Some(u.scheme().to_string()))
+                    })
+                    .unwrap_or_default()
+            },
             login: user.login.clone(),
             email: user.email.clone(),
             handle: prompt.handle,

@@ -9,7 +9,7 @@ use crate::db;
 use crate::oauth::client_auth::Caller;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
-use crate::oauth::{Protocol, introspection, revocation, tokens};
+use crate::oauth::{Protocol, device, introspection, revocation, tokens};
 use crate::telemetry::metrics;
 use crate::web::routes::client_ip::client_ip;
 use crate::web::state::AppState;
@@ -52,6 +52,18 @@ pub async fn token(
     // A client-credentials token waits here for its batch's commit, holding no thread.
     match async { exchanged?.committed().await }.await {
         Ok(response) => no_store_json(StatusCode::OK, &response),
+        Err(e) => error_response(e),
+    }
+}
+
+/// RFC 8628 §3.1: a device asks for its codes.
+pub async fn device_authorization(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match call_with_form(&req, payload, &state, device::start).await {
+        Ok(body) => no_store_json(StatusCode::OK, &body),
         Err(e) => error_response(e),
     }
 }

@@ -27,13 +27,19 @@ pub async fn dispatch(
         }
         (Some("OAuth2"), Some("token")) if post => endpoints::token(req, payload, state).await,
         (Some("OAuth2"), Some("revoke")) if post => endpoints::revoke(req, payload, state).await,
+        (Some("OAuth2"), Some("device_authorization")) if post => {
+            endpoints::device_authorization(req, payload, state).await
+        }
         (Some("OAuth2"), Some("introspect")) if post => {
             endpoints::introspect(req, payload, state).await
         }
         (Some("OAuth2"), Some("register")) if post => {
             super::registration::register(req, payload, state).await
         }
-        (Some("OAuth2"), Some("token" | "revoke" | "introspect" | "register")) => post_only().await,
+        (
+            Some("OAuth2"),
+            Some("token" | "revoke" | "introspect" | "register" | "device_authorization"),
+        ) => post_only().await,
         (Some("API"), _) => api::call(req, Body::Unread(payload), state, None).await,
         // Matomo also takes `module=API` (with the method and its parameters) in a POST body.
         (None, _) if post && super::has_media_type(&req, "application/x-www-form-urlencoded") => {

@@ -1,6 +1,6 @@
 //! A client's page (for support staff as much as superusers): status and its history,
-//! holdings, a 30-day chart of issued tokens; and, for superusers, the secret's regeneration
-//! and the one-time credentials page.
+//! holdings, a 30-day chart of issued tokens; and, for superusers, the secret's rotation
+//! (with a grace period, the previous secret's early end) and the one-time credentials page.
 
 use actix_session::Session;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -11,16 +11,16 @@ use super::{ClientView, detail_path, load};
 use crate::audit::{self, Actor};
 use crate::db::models::client_usage::Holdings;
 use crate::db::{self, models, models::audit_events::AuditEventRow};
-use crate::domain::FieldErrors;
-use crate::oauth::clients as registrar;
+use crate::domain::{Client, FieldErrors, SecretGrace};
+use crate::oauth::clients::{self as registrar, RotationRequest};
 use crate::web::csrf::CsrfForm;
 use crate::web::error::AppError;
 use crate::web::reauth;
 use crate::web::routes::client_ip::client_ip;
-use crate::web::routes::form::Fields;
+use crate::web::routes::form::{Fields, flash};
 use crate::web::routes::page::{Layout, render, render_form, see_other};
 use crate::web::routes::reveal;
-use crate::web::session::{AdminViewer, Superuser};
+use crate::web::session::{AdminViewer, SessionUser, Superuser};
 use crate::web::state::AppState;
 
 const CHART_DAYS: i64 = 30;
@@ -145,7 +145,46 @@ pub async fn show(
 struct RegeneratePage {
     layout: Layout,
     client: ClientView,
+    graces: [SecretGrace; 4],
+    /// The form as typed: grace, expiry, whether to revoke tokens.
+    grace: String,
+    expires: String,
+    revoke_tokens: bool,
     errors: FieldErrors,
+}
+
+impl RegeneratePage {
+    fn new(
+        user: &SessionUser,
+        client: Client,
+        fields: Option<&Fields>,
+        errors: FieldErrors,
+    ) -> Self {
+        let (grace, expires, revoke_tokens) = match fields {
+            Some(f) => (
+                f.text("grace"),
+                f.text("expires"),
+                f.checked("revoke_tokens"),
+            ),
+            None => (
+                SecretGrace::None.as_str().to_string(),
+                (client.secret_expires_at)
+                    .filter(|at| *at > models::now())
+                    .map(registrar::expiry_input)
+                    .unwrap_or_default(),
+                true,
+            ),
+        };
+        Self {
+            layout: Layout::for_user(user, "clients"),
+            client: ClientView { row: client },
+            graces: SecretGrace::ALL,
+            grace,
+            expires,
+            revoke_tokens,
+            errors,
+        }
+    }
 }
 
 #[get("/admin/oauth2/clients/{client_id}/secret")]
@@ -160,11 +199,12 @@ pub async fn confirm_regenerate(
             "A public client has no secret; edit it to make it confidential.".into(),
         ));
     }
-    render(&RegeneratePage {
-        layout: Layout::for_user(&user, "clients"),
-        client: ClientView { row: client },
-        errors: FieldErrors::default(),
-    })
+    render(&RegeneratePage::new(
+        &user,
+        client,
+        None,
+        FieldErrors::default(),
+    ))
 }
 
 #[post("/admin/oauth2/clients/{client_id}/secret")]
@@ -178,22 +218,28 @@ pub async fn regenerate(
 ) -> Result<HttpResponse, AppError> {
     let client = load(&state, &path).await?;
     let ip = client_ip(&req);
-    if let Err(errors) = reauth::confirm(&state, &user, &req, &fields, reauth::FIELD).await? {
-        let page = RegeneratePage {
-            layout: Layout::for_user(&user, "clients"),
-            client: ClientView { row: client },
-            errors,
-        };
-        return render_form(&page.errors, &page);
-    }
+    let request = RotationRequest::parse(
+        &fields.text("grace"),
+        Some(&fields.text("expires")),
+        fields.checked("revoke_tokens"),
+    );
+    let confirmed = reauth::confirm(&state, &user, &req, &fields, reauth::FIELD).await?;
+    let request = match (request, confirmed) {
+        (Ok(request), Ok(())) => request,
+        (request, confirmed) => {
+            let mut errors = request.err().unwrap_or_default();
+            errors.merge(confirmed.err().unwrap_or_default());
+            let page = RegeneratePage::new(&user, client, Some(&fields), errors);
+            return render_form(&page.errors, &page);
+        }
+    };
     let actor = Actor::new(&user.login).from_ip(ip);
     let id = client.client_id.clone();
-    let revoke_tokens = fields.checked("revoke_tokens");
-    let secret = db::run_with(&state.pool, move |conn| {
-        registrar::regenerate_secret(conn, &id, &actor, revoke_tokens)
+    let rotated = db::run_with(&state.pool, move |conn| {
+        registrar::rotate_secret(conn, &id, &request, &actor)
     })
     .await?;
-    reveal::stash(&state, &session, &client.client_id, &secret).await?;
+    reveal::stash(&state, &session, &client.client_id, &rotated.secret).await?;
     Ok(see_other(&format!(
         "{}/credentials",
         detail_path(&client.client_id)
@@ -223,4 +269,64 @@ pub async fn credentials(
         client: ClientView { row: client },
         secret,
     })
+}
+
+#[derive(Template)]
+#[template(path = "admin/clients/end_previous.html")]
+struct EndPreviousPage {
+    layout: Layout,
+    client: ClientView,
+    errors: FieldErrors,
+}
+
+#[get("/admin/oauth2/clients/{client_id}/secret/end-previous")]
+pub async fn confirm_end_previous(
+    Superuser(user): Superuser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let client = load(&state, &path).await?;
+    render(&EndPreviousPage {
+        layout: Layout::for_user(&user, "clients"),
+        client: ClientView { row: client },
+        errors: FieldErrors::default(),
+    })
+}
+
+/// Ends the previous secret's grace period now (password confirmed): every server should
+/// have switched to the new secret by then.
+#[post("/admin/oauth2/clients/{client_id}/secret/end-previous")]
+pub async fn end_previous(
+    Superuser(user): Superuser,
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    let client = load(&state, &path).await?;
+    if let Err(errors) = reauth::confirm(&state, &user, &req, &fields, reauth::FIELD).await? {
+        let page = EndPreviousPage {
+            layout: Layout::for_user(&user, "clients"),
+            client: ClientView { row: client },
+            errors,
+        };
+        return render_form(&page.errors, &page);
+    }
+    let actor = Actor::new(&user.login).from_ip(client_ip(&req));
+    let id = client.client_id.clone();
+    let proto = state.protocol.clone();
+    let uses = db::run_with(&state.pool, move |conn| {
+        // This server's uses not written yet count too (the others' follow within seconds).
+        let _ = crate::oauth::access::flush_last_used(conn, &proto);
+        registrar::end_previous_secret(conn, &id, &actor)
+    })
+    .await?;
+    flash(
+        &session,
+        format!(
+            "The previous secret no longer works. It was used {uses} times since the rotation."
+        ),
+    );
+    Ok(see_other(&detail_path(&client.client_id)))
 }

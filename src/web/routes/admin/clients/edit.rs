@@ -8,7 +8,7 @@ use askama::Template;
 use super::{LIST_PATH, detail_path, load};
 use crate::audit::Actor;
 use crate::db;
-use crate::domain::{ClientType, FieldErrors, GrantType, Scope};
+use crate::domain::{Client, ClientType, FieldErrors, GrantType, Scope};
 use crate::oauth::clients::{self as registrar, ClientInput};
 use crate::oauth::settings::Settings;
 use crate::web::csrf::CsrfForm;
@@ -30,7 +30,7 @@ struct ClientFormPage {
     form: ClientInput,
     errors: FieldErrors,
     scopes: Vec<Scope>,
-    grants: [GrantType; 3],
+    grants: [GrantType; 4],
 }
 
 impl ClientFormPage {
@@ -64,16 +64,20 @@ impl ClientFormPage {
             GrantType::RefreshToken => {
                 "Allows the client to automatically request a new access token when the current token expires."
             }
+            GrantType::DeviceCode => {
+                "For devices and command-line tools without a browser: the user enters a code at /device on another screen (RFC 8628)."
+            }
         }
     }
 }
 
 fn input_from(fields: &Fields) -> ClientInput {
-    input_for(fields, false)
+    input_for(fields, None)
 }
 
-/// The form as posted; `native_redirects` comes from the stored client, not the form.
-fn input_for(fields: &Fields, native_redirects: bool) -> ClientInput {
+/// The form as posted; whether native redirect schemes are allowed and the expiry that may
+/// stay come from the stored client, not the form.
+fn input_for(fields: &Fields, stored: Option<&Client>) -> ClientInput {
     ClientInput {
         name: fields.text("name"),
         description: fields.text("description"),
@@ -89,7 +93,9 @@ fn input_for(fields: &Fields, native_redirects: bool) -> ClientInput {
         may_introspect_any: fields.checked("may_introspect_any"),
         homepage_url: fields.text("homepage_url"),
         icon_url: fields.text("icon_url"),
-        native_redirects,
+        secret_expires: fields.text("secret_expires"),
+        kept_secret_expiry: stored.and_then(|c| c.secret_expires_at),
+        native_redirects: stored.is_some_and(|c| c.self_registered),
     }
 }
 
@@ -210,11 +216,18 @@ pub async fn update(
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<HttpResponse, AppError> {
     let client = load(&state, &path).await?;
-    let native = client.self_registered;
-    let spec = match checked(&state, &user, &req, input_for(&fields, native), &fields).await? {
+    let spec = match checked(
+        &state,
+        &user,
+        &req,
+        input_for(&fields, Some(&client)),
+        &fields,
+    )
+    .await?
+    {
         Ok(spec) => spec,
         Err(errors) => {
-            let input = input_for(&fields, native);
+            let input = input_for(&fields, Some(&client));
             return page(&state, &user, Some(client.client_id), input, errors).await;
         }
     };

@@ -7,7 +7,7 @@ pub mod edit;
 pub mod list;
 
 use crate::db::{self, models};
-use crate::domain::{Client, ClientId, GrantType, RedirectUri};
+use crate::domain::{Client, ClientId, GrantType, RedirectUri, rfc3339};
 use crate::web::error::AppError;
 use crate::web::state::AppState;
 
@@ -86,4 +86,49 @@ impl ClientView {
             |t| t.format("%Y-%m-%d %H:%M").to_string(),
         )
     }
+    /// The previous secret while its grace period lasts.
+    pub fn live_previous(&self) -> Option<PreviousView> {
+        let previous = self.row.live_previous_secret(models::now())?;
+        Some(PreviousView {
+            until: previous.until.format("%Y-%m-%d %H:%M").to_string(),
+            until_rfc3339: rfc3339(previous.until),
+            uses: previous.uses,
+        })
+    }
+
+    /// The secret's expiry as shown, with its machine-readable time.
+    pub fn secret_expiry(&self) -> Option<(String, String)> {
+        let at = self.row.secret_expires_at?;
+        Some((at.format("%Y-%m-%d %H:%M").to_string(), rfc3339(at)))
+    }
+
+    /// When the secret was last rotated, shown and machine-readable.
+    pub fn rotated(&self) -> Option<(String, String)> {
+        let at = self.row.secret_rotated_at?;
+        Some((at.format("%Y-%m-%d %H:%M").to_string(), rfc3339(at)))
+    }
+
+    /// The list's warning for a secret that expired or expires within 14 days.
+    pub fn secret_warning(&self) -> Option<String> {
+        let now = models::now();
+        if !self.row.is_confidential() || !self.row.secret_expires_soon(now) {
+            return None;
+        }
+        let at = self.row.secret_expires_at?;
+        if at <= now {
+            return Some("Secret expired".into());
+        }
+        Some(match (at - now).num_days() {
+            0 => "Secret expires today".into(),
+            1 => "Secret expires in 1 day".into(),
+            n => format!("Secret expires in {n} days"),
+        })
+    }
+}
+
+/// A previous secret in its grace period, as the pages show it.
+pub struct PreviousView {
+    pub until: String,
+    pub until_rfc3339: String,
+    pub uses: i64,
 }

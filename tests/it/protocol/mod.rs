@@ -2,6 +2,7 @@
 
 mod authorize;
 mod concurrency;
+mod device;
 mod discovery;
 mod edges;
 mod lifecycle;

@@ -121,6 +121,11 @@ impl Actor {
         }
     }
 
+    /// A user acting through a client's token (the admin API): `<login> via <client_id>`.
+    pub fn via_client(login: &str, client_id: &str) -> Self {
+        Self::new(format!("{login} via {client_id}"))
+    }
+
     pub fn from_ip(mut self, ip: impl Into<String>) -> Self {
         self.ip = Some(ip.into());
         self

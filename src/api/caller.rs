@@ -17,6 +17,8 @@ pub struct Caller {
     pub login: String,
     pub role: Role,
     pub scope: Scope,
+    /// The client whose token it is (named in audit events as "<login> via <client>").
+    pub client_id: String,
     /// Where the user's access and the websites are read from.
     pub live: Arc<Live>,
 }
@@ -69,6 +71,7 @@ pub fn authenticate(
         role: user.role,
         login: user.login.clone(),
         scope,
+        client_id: active.client.client_id.clone(),
         live: proto.live.clone(),
     })
 }
@@ -185,6 +188,7 @@ mod tests {
             login: "u".into(),
             role,
             scope,
+            client_id: "c".into(),
             live: Arc::new(Live::new()),
         }
     }

@@ -55,6 +55,10 @@ pub fn call(
         _ => {}
     }
     let conn = db.connection()?;
+    let ip = actor.ip.as_deref().unwrap_or("");
+    if let Some(answer) = super::oauth2::call(conn, caller, ip, method, params) {
+        return answer;
+    }
     match method {
         "Annotations.getAll" => annotations_get_all(conn, caller, params),
         "Annotations.add" => annotations_add(conn, caller, actor, params),
@@ -63,8 +67,9 @@ pub fn call(
         "SitesManager.addSite" => add_site(conn, caller, actor, params),
         "UsersManager.getUsers" => get_users(conn, caller),
         _ => Err(ApiError::BadRequest(format!(
-            "Unknown method. Available methods: {}.",
-            METHODS.join(", ")
+            "Unknown method. Available methods: {}, {}.",
+            METHODS.join(", "),
+            super::oauth2::METHODS.join(", ")
         ))),
     }
 }

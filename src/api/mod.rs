@@ -4,6 +4,7 @@
 
 pub mod caller;
 pub mod methods;
+pub mod oauth2;
 pub mod userinfo;
 
 use crate::db::DbError;

@@ -206,33 +206,6 @@ pub(super) fn client_error_line(e: &ClientError) -> String {
     }
 }
 
-fn client_json(c: &Client) -> serde_json::Value {
-    json!({
-        "client_id": c.client_id,
-        "name": c.name,
-        "description": c.description,
-        "type": c.client_type.as_str(),
-        "grant_types": c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        "scopes": c.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        "redirect_uris": c.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
-        "post_logout_redirect_uris": (c.post_logout_redirect_uris.iter()).map(|u| u.as_str()).collect::<Vec<_>>(),
-        "access_token_lifetime": c.access_token_lifetime,
-        "refresh_token_lifetime": c.refresh_token_lifetime,
-        "trusted": c.trusted,
-        "may_introspect_any": c.may_introspect_any,
-        "require_pkce": c.require_pkce,
-        "homepage_url": c.homepage_url,
-        "icon_url": c.icon_url,
-        "secret_expires_at": c.secret_expires_at.map(rfc3339),
-        "secret_rotated_at": c.secret_rotated_at.map(rfc3339),
-        "previous_secret_valid_until": c.live_previous_secret(db::models::now()).map(|p| rfc3339(p.until)),
-        "previous_secret_uses": c.live_previous_secret(db::models::now()).map(|p| p.uses),
-        "status": c.status.as_str(),
-        "created_at": rfc3339(c.created_at),
-        "last_used_at": c.last_used_at.map(rfc3339),
-    })
-}
-
 fn find_client(conn: &mut MysqlConnection, client_id: &str) -> Result<Client, CliError> {
     db::models::clients::find_by_client_id(conn, client_id)?
         .ok_or_else(|| ClientError::UnknownClient(client_id.to_string()).into())
@@ -247,9 +220,9 @@ pub(super) fn client(command: ClientCommand) -> Result<(), CliError> {
             let mut conn = prepared_connection()?;
             let c = find_client(&mut conn, &client_id)?;
             if json {
-                println!("{}", client_json(&c));
+                println!("{}", registrar::client_json(&c));
             } else {
-                let v = client_json(&c);
+                let v = registrar::client_json(&c);
                 for (k, val) in v.as_object().into_iter().flatten() {
                     println!("{k:<14} {val}");
                 }
@@ -385,7 +358,10 @@ fn edit(args: EditArgs) -> Result<(), CliError> {
         .map_err(|errors| form_error(errors, flag_of))?;
     let updated = registrar::update(&mut conn, &args.client_id, &spec, &cli_actor())?;
     if args.json {
-        println!("{}", client_json(&find_client(&mut conn, &args.client_id)?));
+        println!(
+            "{}",
+            registrar::client_json(&find_client(&mut conn, &args.client_id)?)
+        );
     } else {
         println!(
             "client {} saved; {} authorization(s) beyond its new limits revoked",
@@ -470,7 +446,7 @@ fn list(json: bool) -> Result<(), CliError> {
     if json {
         println!(
             "{}",
-            serde_json::Value::Array(clients.iter().map(client_json).collect())
+            serde_json::Value::Array(clients.iter().map(registrar::client_json).collect())
         );
     } else {
         println!(

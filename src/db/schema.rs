@@ -67,7 +67,7 @@ diesel::table! {
     audit_events (id) {
         id -> Bigint,
         occurred_at -> Datetime,
-        #[max_length = 100]
+        #[max_length = 160]
         actor -> Varchar,
         #[max_length = 64]
         action -> Varchar,

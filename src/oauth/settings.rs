@@ -6,7 +6,9 @@ use crate::audit;
 use crate::db::DbError;
 use crate::db::models::oauth_settings;
 use crate::domain::Client;
-use crate::domain::{FieldErrors, GrantType, Identity, IdentityScope, Scope, SigningAlg};
+use crate::domain::{
+    FieldErrors, GrantType, Identity, IdentityScope, InvalidInput, Scope, SigningAlg,
+};
 
 /// Codes live at most ten minutes (RFC 6749 §4.1.2), whatever the row says.
 pub const MAX_CODE_LIFETIME_SECS: i64 = 600;
@@ -253,6 +255,63 @@ impl From<&Settings> for SettingsInput {
             require_2fa_support: s.require_2fa_support,
             device_flow_enabled: s.device_flow_enabled,
         }
+    }
+}
+
+impl SettingsInput {
+    /// Every setting's name, as `Settings::as_json` writes it and the admin API's
+    /// `OAuth2.setSettings` takes it.
+    pub const NAMES: [&'static str; 15] = [
+        "access_token_lifetime",
+        "refresh_token_lifetime",
+        "auth_code_lifetime",
+        "auth_code_enabled",
+        "client_credentials_enabled",
+        "refresh_tokens_enabled",
+        "device_flow_enabled",
+        "allowed_scopes",
+        "registration_enabled",
+        "registration_policy",
+        "audit_retention_days",
+        "allowed_app_schemes",
+        "signing_alg",
+        "require_2fa_superusers",
+        "require_2fa_support",
+    ];
+
+    /// Types `value` into the setting `name` (one of [`Self::NAMES`]); switches take
+    /// `1`/`0`/`true`/`false`, `allowed_scopes` a space- or comma-separated list.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), InvalidInput> {
+        let switch = |value: &str| match value.trim() {
+            "1" | "true" => Ok(true),
+            "0" | "false" => Ok(false),
+            _ => Err(InvalidInput::new("use 1 or 0 (true or false)")),
+        };
+        let value_text = value.to_string();
+        match name {
+            "access_token_lifetime" => self.access_token_lifetime = value_text,
+            "refresh_token_lifetime" => self.refresh_token_lifetime = value_text,
+            "auth_code_lifetime" => self.auth_code_lifetime = value_text,
+            "auth_code_enabled" => self.auth_code_enabled = switch(value)?,
+            "client_credentials_enabled" => self.client_credentials_enabled = switch(value)?,
+            "refresh_tokens_enabled" => self.refresh_tokens_enabled = switch(value)?,
+            "device_flow_enabled" => self.device_flow_enabled = switch(value)?,
+            "allowed_scopes" => {
+                self.allowed_scopes = (value.split(|c: char| c == ',' || c.is_whitespace()))
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+            }
+            "registration_enabled" => self.registration_enabled = switch(value)?,
+            "registration_policy" => self.registration_policy = value_text,
+            "audit_retention_days" => self.audit_retention_days = value_text,
+            "allowed_app_schemes" => self.allowed_app_schemes = value_text,
+            "signing_alg" => self.signing_alg = value_text,
+            "require_2fa_superusers" => self.require_2fa_superusers = switch(value)?,
+            "require_2fa_support" => self.require_2fa_support = switch(value)?,
+            _ => return Err(InvalidInput::new("is not a setting")),
+        }
+        Ok(())
     }
 }
 

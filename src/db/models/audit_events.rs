@@ -134,6 +134,8 @@ pub fn search(
         query = query.filter(
             audit_events::actor
                 .eq(user.clone())
+                // What they did through a client's token (the admin API).
+                .or(audit_events::actor.like(format!("{} via %", super::escape_like(user))))
                 .or(audit_events::target_type
                     .eq("user")
                     .and(audit_events::target_id.eq(user.clone()))),

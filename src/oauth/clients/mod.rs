@@ -577,6 +577,35 @@ pub fn end_previous_secret(
     })
 }
 
+/// A client as machines read it: `consentry client show --json` and the admin API's
+/// `OAuth2.getClient`. Times in RFC 3339 UTC; never a secret or its hash.
+pub fn client_json(c: &Client) -> serde_json::Value {
+    json!({
+        "client_id": c.client_id,
+        "name": c.name,
+        "description": c.description,
+        "type": c.client_type.as_str(),
+        "grant_types": c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scopes": c.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "redirect_uris": c.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        "post_logout_redirect_uris": (c.post_logout_redirect_uris.iter()).map(|u| u.as_str()).collect::<Vec<_>>(),
+        "access_token_lifetime": c.access_token_lifetime,
+        "refresh_token_lifetime": c.refresh_token_lifetime,
+        "trusted": c.trusted,
+        "may_introspect_any": c.may_introspect_any,
+        "require_pkce": c.require_pkce,
+        "homepage_url": c.homepage_url,
+        "icon_url": c.icon_url,
+        "secret_expires_at": c.secret_expires_at.map(crate::domain::rfc3339),
+        "secret_rotated_at": c.secret_rotated_at.map(crate::domain::rfc3339),
+        "previous_secret_valid_until": c.live_previous_secret(models::now()).map(|p| crate::domain::rfc3339(p.until)),
+        "previous_secret_uses": c.live_previous_secret(models::now()).map(|p| p.uses),
+        "status": c.status.as_str(),
+        "created_at": crate::domain::rfc3339(c.created_at),
+        "last_used_at": c.last_used_at.map(crate::domain::rfc3339),
+    })
+}
+
 impl From<diesel::result::Error> for ClientError {
     fn from(e: diesel::result::Error) -> Self {
         ClientError::Db(e.into())

@@ -1,6 +1,7 @@
 //! The protected analytics API: Bearer tokens, Matomo-shaped errors, and the permission
 //! matrix (every method × scope × user level).
 
+mod admin;
 mod errors;
 mod matrix;
 

@@ -28,16 +28,25 @@ pub enum ClientCommand {
     Pause {
         /// The client's ID.
         client_id: String,
+        /// Print the outcome as one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// Resume a paused client.
     Resume {
         /// The client's ID.
         client_id: String,
+        /// Print the outcome as one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// Delete a client for good.
     Delete {
         /// The client's ID.
         client_id: String,
+        /// Print the outcome as one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// A confidential client's secret: rotate it, end the previous one's grace period.
     #[command(subcommand)]
@@ -228,20 +237,23 @@ pub(super) fn client(command: ClientCommand) -> Result<(), CliError> {
                 }
             }
         }
-        ClientCommand::Pause { client_id } => {
+        ClientCommand::Pause { client_id, json } => {
             let mut conn = prepared_connection()?;
             registrar::set_status(&mut conn, &client_id, ClientStatus::Paused, &cli_actor())?;
-            println!("client {client_id} paused");
+            let value = json!({ "client_id": client_id, "status": "paused" });
+            report(json, format!("client {client_id} paused"), value);
         }
-        ClientCommand::Resume { client_id } => {
+        ClientCommand::Resume { client_id, json } => {
             let mut conn = prepared_connection()?;
             registrar::set_status(&mut conn, &client_id, ClientStatus::Active, &cli_actor())?;
-            println!("client {client_id} resumed");
+            let value = json!({ "client_id": client_id, "status": "active" });
+            report(json, format!("client {client_id} resumed"), value);
         }
-        ClientCommand::Delete { client_id } => {
+        ClientCommand::Delete { client_id, json } => {
             let mut conn = prepared_connection()?;
             registrar::delete(&mut conn, &client_id, &cli_actor())?;
-            println!("client {client_id} deleted");
+            let value = json!({ "client_id": client_id, "deleted": true });
+            report(json, format!("client {client_id} deleted"), value);
         }
         ClientCommand::Secret(command) => secret(command)?,
     }

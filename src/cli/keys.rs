@@ -11,6 +11,9 @@ pub enum KeysCommand {
         /// fetch it again when they meet the new kid.
         #[arg(long)]
         activate_now: bool,
+        /// Print the outcome as one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// List the published keys.
     List {
@@ -23,7 +26,7 @@ pub enum KeysCommand {
 pub(super) fn keys(command: KeysCommand) -> Result<(), CliError> {
     let mut conn = prepared_connection()?;
     match command {
-        KeysCommand::Rotate { activate_now } => {
+        KeysCommand::Rotate { activate_now, json } => {
             let now = db::models::now();
             let from = if activate_now {
                 now
@@ -32,7 +35,12 @@ pub(super) fn keys(command: KeysCommand) -> Result<(), CliError> {
             };
             let kid =
                 crate::oauth::keys::rotate(&mut conn, from, &cli_actor()).map_err(oauth_error)?;
-            if activate_now {
+            if json {
+                println!(
+                    "{}",
+                    json!({ "kid": kid, "signs_from": rfc3339(from), "activated_now": activate_now })
+                );
+            } else if activate_now {
                 println!(
                     "new signing key {kid} signs from now; the previous key stays published for a day so its tokens keep verifying"
                 );

@@ -61,7 +61,11 @@ pub enum Command {
     /// Prepare the database and serve the console and OAuth endpoints (the default).
     Serve,
     /// Create the database if needed and apply pending migrations.
-    Migrate,
+    Migrate {
+        /// Print the outcome as one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage console users.
     User {
         #[command(subcommand)]
@@ -88,7 +92,11 @@ pub enum Command {
         command: KeysCommand,
     },
     /// Delete expired codes, tokens, grants and retired keys now (the server also does it hourly).
-    Purge,
+    Purge {
+        /// Print the outcome as one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage websites.
     Site {
         #[command(subcommand)]
@@ -208,6 +216,15 @@ fn real_uid() -> u32 {
         .unwrap_or(0)
 }
 
+/// Prints what a command did: `value` as JSON with `--json`, else `text`.
+fn report(json: bool, text: impl std::fmt::Display, value: serde_json::Value) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
 fn one_line(s: impl std::fmt::Display) -> String {
     s.to_string()
         .split_whitespace()
@@ -226,13 +243,15 @@ fn unreachable_db(config: &Config, e: DbError) -> CliError {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(),
-        Command::Migrate => {
+        Command::Migrate { json } => {
             let config = Config::from_env()?;
             let applied =
                 db::prepare(&config.database_url).map_err(|e| unreachable_db(&config, e))?;
-            println!(
-                "database {} is up to date ({applied} migration(s) applied)",
-                config.database_url.database_name()
+            let database = config.database_url.database_name();
+            report(
+                json,
+                format!("database {database} is up to date ({applied} migration(s) applied)"),
+                json!({ "database": database, "migrations_applied": applied }),
             );
             Ok(())
         }
@@ -258,12 +277,37 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Manpage => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
             .render(&mut std::io::stdout())
             .map_err(|e| CliError::Io(format!("standard output: {}", one_line(e)))),
-        Command::Purge => {
+        Command::Purge { json } => {
             let mut conn = prepared_connection()?;
             let Some(purged) = crate::oauth::purge::run(&mut conn)? else {
-                println!("skipped: another server is purging this database right now");
+                report(
+                    json,
+                    "skipped: another server is purging this database right now",
+                    json!({ "skipped": true }),
+                );
                 return Ok(());
             };
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "skipped": false,
+                        "total": purged.total(),
+                        "authorization_requests": purged.requests,
+                        "device_codes": purged.device_codes,
+                        "codes": purged.codes,
+                        "access_tokens": purged.access_tokens,
+                        "refresh_tokens": purged.refresh_tokens,
+                        "grants": purged.grants,
+                        "keys": purged.keys,
+                        "secret_reveals": purged.reveals,
+                        "audit_events": purged.audit_events,
+                        "throttles": purged.throttles,
+                        "changes": purged.changes,
+                    })
+                );
+                return Ok(());
+            }
             println!(
                 "purged {} row(s): {} authorization request(s), {} code(s), {} access token(s), {} refresh token(s), {} grant(s), {} key(s), {} audit event(s)",
                 purged.total(),
@@ -462,6 +506,29 @@ mod tests {
         let cli = Cli::command();
         cli.clone().debug_assert();
         walk(&cli, "consentry");
+    }
+
+    /// Scripts read every command's outcome the same way: each one that prints something
+    /// (all but the server, the shell files and the audit export, which has --format)
+    /// takes --json.
+    #[test]
+    fn every_command_that_prints_takes_json() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let leaf = cmd.get_subcommands().next().is_none();
+            let exempt = ["serve", "completions", "manpage", "export", "help"];
+            if leaf
+                && !exempt.contains(&cmd.get_name())
+                && !cmd.get_arguments().any(|a| a.get_id() == "json")
+            {
+                missing.push(path.to_string());
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "consentry", &mut missing);
+        assert!(missing.is_empty(), "no --json: {missing:?}");
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub struct SetArgs {
     /// The device authorization grant (RFC 8628) for devices without a browser.
     #[arg(long, value_name = "true|false")]
     device_flow_enabled: Option<bool>,
+    /// Print every setting and whether anything changed, as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(super) fn settings(command: SettingsCommand) -> Result<(), CliError> {
@@ -81,13 +84,22 @@ pub(super) fn settings(command: SettingsCommand) -> Result<(), CliError> {
             }
         }
         SettingsCommand::Set(args) => {
+            let args_json = args.json;
             let changed = set(SettingsInput::from(&current), *args)
                 .validate()
                 .map_err(|errors| form_error(errors, flag_of))?;
-            if changed.save(&mut conn, &cli_actor())? {
-                println!("settings saved");
+            let json = args_json;
+            let saved = changed.save(&mut conn, &cli_actor())?;
+            let mut value = changed.as_json();
+            value["changed"] = json!(saved);
+            if saved {
+                report(json, "settings saved", value);
             } else {
-                println!("nothing changed: the settings already had these values");
+                report(
+                    json,
+                    "nothing changed: the settings already had these values",
+                    value,
+                );
             }
         }
     }

@@ -12,6 +12,9 @@ pub enum SiteCommand {
         /// Its main URL (http or https).
         #[arg(long)]
         url: String,
+        /// Print the outcome as one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// List websites.
     List {
@@ -34,6 +37,9 @@ pub enum AccessCommand {
         /// What the user may do on that website.
         #[arg(long, value_name = "view|write|admin")]
         level: String,
+        /// Print the outcome as one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a user's access to a website.
     Remove {
@@ -43,17 +49,24 @@ pub enum AccessCommand {
         /// The website's ID.
         #[arg(long)]
         site: String,
+        /// Print the outcome as one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
 }
 
 pub(super) fn site(command: SiteCommand) -> Result<(), CliError> {
     match command {
-        SiteCommand::Create { name, url } => {
+        SiteCommand::Create { name, url, json } => {
             let name = SiteName::parse(&name).map_err(invalid("--name"))?;
             let url = SiteUrl::parse(&url).map_err(invalid("--url"))?;
             let mut conn = prepared_connection()?;
             let id = crate::sites::create(&mut conn, &name, &url, &cli_actor())?;
-            println!("{id}");
+            report(
+                json,
+                id,
+                json!({ "idsite": id, "name": name.as_str(), "main_url": url.as_str() }),
+            );
         }
         SiteCommand::List { json } => {
             let mut conn = prepared_connection()?;
@@ -75,19 +88,33 @@ pub(super) fn site(command: SiteCommand) -> Result<(), CliError> {
 }
 
 pub(super) fn access(command: AccessCommand) -> Result<(), CliError> {
-    let (login, site, level) = match command {
-        AccessCommand::Grant { login, site, level } => {
+    let (login, site, level, json) = match command {
+        AccessCommand::Grant {
+            login,
+            site,
+            level,
+            json,
+        } => {
             let level: AccessLevel = level.parse().map_err(invalid("--level"))?;
-            (login, site, Some(level))
+            (login, site, Some(level), json)
         }
-        AccessCommand::Remove { login, site } => (login, site, None),
+        AccessCommand::Remove { login, site, json } => (login, site, None, json),
     };
     let site = parse_site_id(&site).map_err(invalid("--site"))?;
     let mut conn = prepared_connection()?;
     crate::sites::set_access(&mut conn, &login, site, level, &cli_actor())?;
+    let value = json!({ "login": login, "idsite": site, "access": level.map(|l| l.as_str()) });
     match level {
-        Some(level) => println!("{login} now has {level} access to website {site}"),
-        None => println!("{login} no longer has access to website {site}"),
+        Some(level) => report(
+            json,
+            format!("{login} now has {level} access to website {site}"),
+            value,
+        ),
+        None => report(
+            json,
+            format!("{login} no longer has access to website {site}"),
+            value,
+        ),
     }
     Ok(())
 }

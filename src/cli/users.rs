@@ -18,6 +18,9 @@ pub enum UserCommand {
         /// Read the password from the first line of this file instead of standard input.
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
+        /// Print the outcome as one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// List users.
     List {
@@ -37,12 +40,18 @@ pub enum UserCommand {
         /// as a reset usually means the old password leaked).
         #[arg(long)]
         keep_grants: bool,
+        /// Print the outcome as one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// Deactivate a user: no sign-in, sessions ended, every grant and token revoked.
     Deactivate {
         /// The user to deactivate.
         #[arg(long)]
         login: String,
+        /// Print the outcome as one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a user's second factor (a lost authenticator): they sign in with their
     /// password and set it up again.
@@ -51,12 +60,18 @@ pub enum UserCommand {
         /// The user whose authenticator and recovery codes are removed.
         #[arg(long)]
         login: String,
+        /// Print the outcome as one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// Let a deactivated user sign in again.
     Activate {
         /// The user to reactivate.
         #[arg(long)]
         login: String,
+        /// Print the outcome as one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// Delete a user with their grants, tokens, consents and site access.
     Delete {
@@ -69,6 +84,9 @@ pub enum UserCommand {
         /// Delete the clients the user owns, with their grants and tokens.
         #[arg(long)]
         delete_clients: bool,
+        /// Print the outcome as one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -79,6 +97,7 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             email,
             role,
             password_file,
+            json,
         } => {
             let login = Login::parse(&login).map_err(invalid("--login"))?;
             let email = Email::parse(&email).map_err(invalid("--email"))?;
@@ -87,7 +106,8 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             let mut conn = prepared_connection()?;
             let hash = crate::auth::password::hash(&password);
             accounts::create(&mut conn, &login, &email, role, &hash, &cli_actor())?;
-            println!("created {role} '{login}'");
+            let value = json!({ "login": login.as_str(), "role": role.as_str(), "created": true });
+            report(json, format!("created {role} '{login}'"), value);
         }
         UserCommand::List { json } => {
             let mut conn = prepared_connection()?;
@@ -130,6 +150,7 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             login,
             password_file,
             keep_grants,
+            json,
         } => {
             let login = Login::parse(&login).map_err(invalid("--login"))?;
             let password = read_password(password_file.as_ref())?;
@@ -137,22 +158,35 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             let hash = crate::auth::password::hash(&password);
             accounts::set_password(&mut conn, &login, &hash, &cli_actor(), !keep_grants)?;
             initial_password::forget(&crate::config::data_dir_from_env(), &login);
+            let value = json!({ "login": login.as_str(), "password_changed": true, "grants_revoked": !keep_grants });
             if keep_grants {
-                println!("password of '{login}' changed; their console sessions ended");
+                report(
+                    json,
+                    format!("password of '{login}' changed; their console sessions ended"),
+                    value,
+                );
             } else {
-                println!(
-                    "password of '{login}' changed; their console sessions ended and the applications they authorized lost access"
+                report(
+                    json,
+                    format!(
+                        "password of '{login}' changed; their console sessions ended and the applications they authorized lost access"
+                    ),
+                    value,
                 );
             }
         }
-        UserCommand::Deactivate { login } => {
+        UserCommand::Deactivate { login, json } => {
             let login = Login::parse(&login).map_err(invalid("--login"))?;
             accounts::deactivate(&mut prepared_connection()?, &login, &cli_actor())?;
-            println!(
-                "'{login}' is deactivated: their sessions ended and every application they authorized lost access"
+            report(
+                json,
+                format!(
+                    "'{login}' is deactivated: their sessions ended and every application they authorized lost access"
+                ),
+                json!({ "login": login.as_str(), "active": false }),
             );
         }
-        UserCommand::ResetTwoFactor { login } => {
+        UserCommand::ResetTwoFactor { login, json } => {
             let login = Login::parse(&login).map_err(invalid("--login"))?;
             let mut conn = prepared_connection()?;
             let user = crate::db::models::users::find_by_login(&mut conn, login.as_str())?
@@ -163,23 +197,34 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
                 Err(crate::auth::second_factor::SecondFactorError::Db(e)) => return Err(e.into()),
                 Err(e) => return Err(CliError::Io(e.to_string())),
             }
+            let value = json!({ "login": login.as_str(), "second_factor_removed": had });
             if had {
-                println!(
-                    "'{login}' signs in with their password alone until they set up two-factor authentication again"
+                report(
+                    json,
+                    format!(
+                        "'{login}' signs in with their password alone until they set up two-factor authentication again"
+                    ),
+                    value,
                 );
             } else {
-                println!("'{login}' had no second factor; nothing to reset");
+                report(
+                    json,
+                    format!("'{login}' had no second factor; nothing to reset"),
+                    value,
+                );
             }
         }
-        UserCommand::Activate { login } => {
+        UserCommand::Activate { login, json } => {
             let login = Login::parse(&login).map_err(invalid("--login"))?;
             accounts::activate(&mut prepared_connection()?, &login, &cli_actor())?;
-            println!("'{login}' may sign in again");
+            let value = json!({ "login": login.as_str(), "active": true });
+            report(json, format!("'{login}' may sign in again"), value);
         }
         UserCommand::Delete {
             login,
             reassign_clients_to,
             delete_clients,
+            json,
         } => {
             let login = Login::parse(&login).map_err(invalid("--login"))?;
             let clients = match reassign_clients_to {
@@ -191,9 +236,19 @@ pub(super) fn user(command: UserCommand) -> Result<(), CliError> {
             };
             let done =
                 accounts::delete(&mut prepared_connection()?, &login, &clients, &cli_actor())?;
-            println!(
-                "deleted '{login}': {} grant(s) revoked, {} client(s) reassigned, {} client(s) deleted",
-                done.grants_revoked, done.clients_reassigned, done.clients_deleted
+            report(
+                json,
+                format!(
+                    "deleted '{login}': {} grant(s) revoked, {} client(s) reassigned, {} client(s) deleted",
+                    done.grants_revoked, done.clients_reassigned, done.clients_deleted
+                ),
+                json!({
+                    "login": login.as_str(),
+                    "deleted": true,
+                    "grants_revoked": done.grants_revoked,
+                    "clients_reassigned": done.clients_reassigned,
+                    "clients_deleted": done.clients_deleted,
+                }),
             );
         }
     }

@@ -574,3 +574,137 @@ sys.exit(os.waitstatus_to_exitcode(status))
     assert!(!screen.contains(typed), "the password was echoed: {screen}");
     assert_eq!(app.login("tty", typed).await.status(), 303);
 }
+
+/// Every command that prints answers `--json` with one JSON object a script can read.
+#[tokio::test]
+async fn every_printing_command_answers_json_with_rfc3339_times() {
+    let app = spawn_app().await;
+    let run = |args: &[&str], stdin: &str| {
+        let out = consentry(&app, args, stdin);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let text = String::from_utf8(out.stdout).unwrap();
+        serde_json::from_str::<serde_json::Value>(text.trim())
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {text}"))
+    };
+    let created = run(
+        &[
+            "user",
+            "create",
+            "--login",
+            "scripted",
+            "--email",
+            "s@example.com",
+            "--role",
+            "user",
+            "--json",
+        ],
+        "correct horse battery staple\n",
+    );
+    run(
+        &[
+            "user",
+            "create",
+            "--login",
+            "boss",
+            "--email",
+            "b@example.com",
+            "--role",
+            "superuser",
+            "--json",
+        ],
+        "correct horse battery staple\n",
+    );
+    assert_eq!(
+        (created["login"].as_str(), created["created"].as_bool()),
+        (Some("scripted"), Some(true))
+    );
+    let site = run(
+        &[
+            "site",
+            "create",
+            "--name",
+            "Shop",
+            "--url",
+            "https://shop.example",
+            "--json",
+        ],
+        "",
+    );
+    let id = site["idsite"].as_i64().unwrap().to_string();
+    let access = run(
+        &[
+            "access", "grant", "--login", "scripted", "--site", &id, "--level", "view", "--json",
+        ],
+        "",
+    );
+    assert_eq!(access["access"], "view");
+    let client = run(
+        &[
+            "client",
+            "create",
+            "--name",
+            "Cron job",
+            "--type",
+            "confidential",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "matomo:read",
+            "--json",
+        ],
+        "",
+    );
+    let cid = client["client_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        run(&["client", "pause", &cid, "--json"], "")["status"],
+        "paused"
+    );
+    assert_eq!(
+        run(&["client", "resume", &cid, "--json"], "")["status"],
+        "active"
+    );
+    let keys = run(&["keys", "rotate", "--json"], "");
+    assert!(keys["signs_from"].as_str().unwrap().ends_with('Z'));
+    let settings = run(
+        &["settings", "set", "--device-flow-enabled", "true", "--json"],
+        "",
+    );
+    assert_eq!(
+        (
+            settings["changed"].as_bool(),
+            settings["device_flow_enabled"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    assert_eq!(
+        run(&["user", "deactivate", "--login", "scripted", "--json"], "")["active"],
+        false
+    );
+    assert_eq!(
+        run(&["user", "activate", "--login", "scripted", "--json"], "")["active"],
+        true
+    );
+    assert_eq!(
+        run(&["user", "reset-2fa", "--login", "scripted", "--json"], "")["second_factor_removed"],
+        false
+    );
+    assert_eq!(
+        run(
+            &[
+                "access", "remove", "--login", "scripted", "--site", &id, "--json"
+            ],
+            ""
+        )["access"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        run(&["client", "delete", &cid, "--json"], "")["deleted"],
+        true
+    );
+    assert!(run(&["purge", "--json"], "")["total"].is_number());
+    assert!(run(&["migrate", "--json"], "")["migrations_applied"].is_number());
+    assert_eq!(
+        run(&["user", "delete", "--login", "scripted", "--json"], "")["deleted"],
+        true
+    );
+}

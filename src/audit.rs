@@ -38,6 +38,7 @@ pub const CLIENT_EDITED: &str = "client.edited";
 pub const CLIENT_SECRET_REGENERATED: &str = "client.secret_regenerated";
 pub const CLIENT_PREVIOUS_SECRET_ENDED: &str = "client.previous_secret_ended";
 pub const CONSENT_REVOKED: &str = "consent.revoked";
+pub const CONSENT_SITES_CHANGED: &str = "consent.sites_changed";
 pub const REAUTH_FAILED: &str = "reauth.failure";
 pub const SITE_CREATED: &str = "site.created";
 pub const SITE_UPDATED: &str = "site.updated";
@@ -79,6 +80,7 @@ pub const ACTIONS: &[&str] = &[
     CONSENT_GRANTED,
     CONSENT_DENIED,
     CONSENT_REVOKED,
+    CONSENT_SITES_CHANGED,
     CODE_REPLAYED,
     REFRESH_REUSED,
     TOKEN_REVOKED,

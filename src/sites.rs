@@ -26,6 +26,23 @@ impl From<diesel::result::Error> for SiteError {
     }
 }
 
+/// The websites a user can see: every one for a superuser, else the ones they hold a
+/// level on (what the consent screen offers to limit a grant to).
+pub fn accessible(
+    conn: &mut MysqlConnection,
+    user_id: i64,
+    role: Role,
+) -> Result<Vec<models::sites::SiteRow>, DbError> {
+    if role == Role::Superuser {
+        return models::sites::list(conn);
+    }
+    let ids: Vec<i64> = models::site_access::for_user(conn, user_id)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    models::sites::list_by_ids(conn, &ids)
+}
+
 pub fn create(
     conn: &mut MysqlConnection,
     name: &SiteName,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::ApiError;
 use crate::db::{Connect, models};
-use crate::domain::{AccessLevel, Role, Scope, ScopeSet};
+use crate::domain::{AccessLevel, Role, Scope, ScopeSet, SiteLimit};
 use crate::oauth::live::Live;
 use crate::oauth::{Protocol, access};
 
@@ -19,6 +19,8 @@ pub struct Caller {
     pub scope: Scope,
     /// The client whose token it is (named in audit events as "<login> via <client>").
     pub client_id: String,
+    /// The websites the token's grant may act on (chosen on the consent screen).
+    pub sites: SiteLimit,
     /// Where the user's access and the websites are read from.
     pub live: Arc<Live>,
 }
@@ -72,6 +74,7 @@ pub fn authenticate(
         login: user.login.clone(),
         scope,
         client_id: active.client.client_id.clone(),
+        sites: active.facts.sites.clone(),
         live: proto.live.clone(),
     })
 }
@@ -112,6 +115,15 @@ impl Caller {
         site_id: i64,
         needed: AccessLevel,
     ) -> Result<models::sites::SiteRow, ApiError> {
+        if !self.sites.allows(site_id) {
+            return Err(ApiError::InsufficientScope {
+                needed: scope_for(needed).as_str(),
+                message: format!(
+                    "This token is limited to websites {}: website {site_id} is not among them.",
+                    self.sites
+                ),
+            });
+        }
         let own = self.own_level(db, site_id)?;
         let site = self
             .live
@@ -141,6 +153,15 @@ impl Caller {
 
     /// Refuses unless both the token (`matomo:superuser`) and the user are superuser.
     pub fn require_superuser(&self) -> Result<(), ApiError> {
+        if self.sites.is_limited() {
+            return Err(ApiError::InsufficientScope {
+                needed: Scope::Superuser.as_str(),
+                message: format!(
+                    "This token is limited to websites {}; a superuser method needs a token for every website.",
+                    self.sites
+                ),
+            });
+        }
         if self.scope == Scope::Superuser && self.is_superuser() {
             return Ok(());
         }
@@ -156,7 +177,10 @@ impl Caller {
         &self,
         db: &mut impl Connect,
     ) -> Result<Vec<(models::sites::SiteRow, AccessLevel)>, ApiError> {
-        let sites = self.live.sites(db)?;
+        let sites: Vec<models::sites::SiteRow> = (self.live.sites(db)?.iter())
+            .filter(|s| self.sites.allows(s.id))
+            .cloned()
+            .collect();
         if self.is_superuser() {
             let level = self.effective(Some(AccessLevel::Admin));
             return Ok(sites
@@ -189,6 +213,7 @@ mod tests {
             role,
             scope,
             client_id: "c".into(),
+            sites: SiteLimit::All,
             live: Arc::new(Live::new()),
         }
     }

@@ -141,7 +141,7 @@ fn get_clients(conn: &mut MysqlConnection, params: &Params) -> Result<Value, Api
 }
 
 /// A client's form fields as the API names them.
-const CLIENT_PARAMETERS: [(&str, &str); 13] = [
+const CLIENT_PARAMETERS: [(&str, &str); 14] = [
     ("name", "name"),
     ("description", "description"),
     ("client_type", "type"),
@@ -154,6 +154,7 @@ const CLIENT_PARAMETERS: [(&str, &str); 13] = [
     ("homepage_url", "homepageUrl"),
     ("icon_url", "iconUrl"),
     ("secret_expires", "secretExpires"),
+    ("site_ids", "sites"),
     ("owner", "owner"),
 ];
 
@@ -221,6 +222,7 @@ fn typed_over(mut input: ClientInput, params: &Params) -> Result<ClientInput, Ap
     text(&mut input.homepage_url, "homepageUrl");
     text(&mut input.icon_url, "iconUrl");
     text(&mut input.secret_expires, "secretExpires");
+    text(&mut input.site_ids, "sites");
     if let Some(raw) = params.get("grantTypes") {
         input.grant_types = list(raw);
     }

@@ -134,6 +134,10 @@ pub struct CreateArgs {
     /// time (default: never).
     #[arg(long, value_name = "DATE")]
     pub secret_expires: Option<String>,
+    /// The websites its client-credentials tokens may act on: IDs separated by commas,
+    /// or all (the default).
+    #[arg(long, value_name = "IDS|all")]
+    pub sites: Option<String>,
     /// The owning superuser (default: the first superuser).
     #[arg(long)]
     pub owner: Option<String>,
@@ -185,6 +189,10 @@ pub struct EditArgs {
     /// When the secret expires: a date (00:00 UTC), an RFC 3339 time, or never.
     #[arg(long, value_name = "DATE|never")]
     pub secret_expires: Option<String>,
+    /// The websites its client-credentials tokens may act on: IDs separated by commas,
+    /// or all.
+    #[arg(long, value_name = "IDS|all")]
+    pub sites: Option<String>,
     /// Print the client as `client show --json` does afterwards.
     #[arg(long)]
     pub json: bool,
@@ -204,6 +212,7 @@ fn flag_of(field: &str) -> &'static str {
         "homepage_url" => "--homepage",
         "icon_url" => "--icon",
         "secret_expires" => "--secret-expires",
+        "site_ids" => "--sites",
         _ => "--name",
     }
 }
@@ -360,6 +369,7 @@ fn edit(args: EditArgs) -> Result<(), CliError> {
     );
     set(&mut input.homepage_url, args.homepage);
     set(&mut input.secret_expires, args.secret_expires);
+    set(&mut input.site_ids, args.sites);
     input.grant_types = args.grants.unwrap_or(input.grant_types);
     input.scopes = args.scopes.unwrap_or(input.scopes);
     input.trusted = args.trusted.unwrap_or(input.trusted);
@@ -400,6 +410,7 @@ fn create(args: CreateArgs) -> Result<(), CliError> {
         homepage,
         icon,
         secret_expires,
+        sites,
         owner,
         json,
     } = args;
@@ -422,6 +433,7 @@ fn create(args: CreateArgs) -> Result<(), CliError> {
         homepage_url: homepage.unwrap_or_default(),
         icon_url: icon.unwrap_or_default(),
         secret_expires: secret_expires.unwrap_or_default(),
+        site_ids: sites.unwrap_or_default(),
         kept_secret_expiry: None,
         native_redirects: false,
     };

@@ -153,6 +153,8 @@ diesel::table! {
         previous_secret_uses -> Bigint,
         secret_rotated_at -> Nullable<Datetime>,
         secret_expires_at -> Nullable<Datetime>,
+        #[max_length = 1200]
+        site_ids -> Nullable<Varchar>,
     }
 }
 
@@ -283,6 +285,8 @@ diesel::table! {
         amr -> Nullable<Varchar>,
         #[max_length = 64]
         acr -> Nullable<Varchar>,
+        #[max_length = 1200]
+        site_ids -> Nullable<Varchar>,
     }
 }
 
@@ -306,6 +310,8 @@ diesel::table! {
         amr -> Nullable<Varchar>,
         #[max_length = 64]
         acr -> Nullable<Varchar>,
+        #[max_length = 1200]
+        site_ids -> Nullable<Varchar>,
     }
 }
 
@@ -346,6 +352,8 @@ diesel::table! {
         scope -> Varchar,
         created_at -> Datetime,
         updated_at -> Datetime,
+        #[max_length = 1200]
+        site_ids -> Nullable<Varchar>,
     }
 }
 

@@ -321,6 +321,8 @@ pub struct Client {
     pub secret_rotated_at: Option<NaiveDateTime>,
     /// When the current secret stops working; `None`: never.
     pub secret_expires_at: Option<NaiveDateTime>,
+    /// The websites its client-credentials tokens may act on.
+    pub site_limit: super::SiteLimit,
 }
 
 /// A replaced secret that still works until `until` (a rotation's grace period), and how

@@ -27,7 +27,7 @@ pub use redirect_uri::{RedirectUri, parse_web_url};
 pub use role::Role;
 pub use scope::{Identity, IdentityScope, Scope, ScopeRequest, ScopeSet, scope_text};
 pub use signing_alg::SigningAlg;
-pub use site::{AccessLevel, SiteName, SiteUrl, parse_site_id};
+pub use site::{AccessLevel, SiteLimit, SiteName, SiteUrl, parse_site_id};
 
 /// Why an input was refused, phrased for the person who typed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::audit::{self, Actor};
 use crate::db::DbError;
 use crate::db::models;
-use crate::domain::{Client, ScopeSet};
+use crate::domain::{Client, ScopeSet, SiteLimit};
 
 /// Removes the user's consent for the client, revokes every grant (and so every token) the
 /// user gave it and voids unredeemed codes. Returns whether there was anything to withdraw.
@@ -42,6 +42,41 @@ pub fn remembered(
     client_id: i64,
 ) -> Result<Option<ScopeSet>, DbError> {
     Ok(models::consents::find(conn, user_id, client_id)?.and_then(|s| s.parse::<ScopeSet>().ok()))
+}
+
+/// The websites the user limited the client to last time (all when never limited).
+pub fn remembered_sites(
+    conn: &mut MysqlConnection,
+    user_id: i64,
+    client_id: i64,
+) -> Result<SiteLimit, DbError> {
+    let stored = models::consents::site_ids(conn, user_id, client_id)?.flatten();
+    Ok(SiteLimit::stored(stored.as_deref()))
+}
+
+/// Changes the websites the user's grants to the client may act on (Authorized
+/// applications): the consent, for the next codes, and every live grant at once.
+/// Returns how many grants changed.
+pub fn limit_sites(
+    conn: &mut MysqlConnection,
+    user_id: i64,
+    client: &Client,
+    limit: &SiteLimit,
+    actor: &Actor,
+) -> Result<usize, DbError> {
+    crate::db::transaction(conn, |conn| {
+        let stored = limit.to_stored();
+        models::consents::set_site_ids(conn, user_id, client.id, stored.as_deref())?;
+        let grants =
+            models::grants::set_sites_for_user(conn, client.id, user_id, stored.as_deref())?;
+        audit::record(
+            conn,
+            audit::Event::by(actor, audit::CONSENT_SITES_CHANGED)
+                .target("client", &client.client_id)
+                .details(json!({ "sites": limit.to_string(), "grants": grants })),
+        )?;
+        Ok(grants)
+    })
 }
 
 /// Records consent to `scopes`, keeping what was given before: consent only ever widens

@@ -252,6 +252,8 @@ pub fn enter(
             device_code_id: Some(device.id),
         },
     )?;
+    let (sites, limit) =
+        crate::oauth::authorize::consent::site_choice(conn, user_id, role, client.id)?;
     Ok(Ok(ConsentPrompt {
         handle,
         highest_requested: requested.matomo.last().copied(),
@@ -259,5 +261,7 @@ pub fn enter(
         client,
         offered,
         redirect_uri: String::new(),
+        sites,
+        limit,
     }))
 }

@@ -319,6 +319,7 @@ fn settle(
             user_id: token.user_id,
             expires_at: token.expires_at,
             revoked: false,
+            sites: token.sites.clone(),
         },
         epoch,
     );

@@ -442,6 +442,7 @@ pub fn register(
         homepage_url: client_uri,
         icon_url: logo_uri,
         secret_expires_at: None,
+        site_limit: Default::default(),
     };
     crate::db::transaction(conn, |conn| {
         if settings.registration_policy == RegistrationPolicy::Token {

@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::audit;
 use crate::db::models::issued::{IssuedToken, NewRefresh, Under};
 use crate::db::{Connect, DbError, models};
-use crate::domain::{Client, GrantType, IdentityScope, ScopeSet, SigningAlg};
+use crate::domain::{Client, GrantType, IdentityScope, ScopeSet, SigningAlg, SiteLimit};
 use crate::oauth::client_auth::{self, Caller};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::issuer::{self, Issue, Replay, Ticket};
@@ -257,6 +257,7 @@ fn redeem_row(
         scope: scopes.to_string(),
         created_at: now,
         expires_at: access_expiry(settings, client, now),
+        sites: SiteLimit::stored(row.site_ids.as_deref()),
         under: Under::Code {
             grant,
             code_id: row.id,
@@ -442,6 +443,7 @@ fn refresh(
         scope: scopes.to_string(),
         created_at: now,
         expires_at: access_expiry(settings, client, now),
+        sites: SiteLimit::stored(grant.site_ids.as_deref()),
         under: Under::Refresh {
             refresh_id: row.id,
             grant_id: grant.id,
@@ -541,6 +543,7 @@ fn client_credentials(
         scope: scope.as_str().to_string(),
         created_at: now,
         expires_at: access_expiry(settings, client, now),
+        sites: client.site_limit.clone(),
         under: Under::OwnGrant { secret_hash },
     };
     let (access_token, alg) = sign_access(db, proto, client, &client.client_id, &token)?;

@@ -449,6 +449,8 @@ fn console_routes(cfg: &mut web::ServiceConfig) {
         .service(routes::admin::audit::export)
         .service(routes::account::authorized_apps::list)
         .service(routes::account::authorized_apps::revoke)
+        .service(routes::account::authorized_apps::show_sites)
+        .service(routes::account::authorized_apps::save_sites)
         .service(routes::account::security::show)
         .service(routes::account::security::change_password)
         .service(routes::account::two_factor::show)

@@ -108,7 +108,10 @@ impl World {
             &prompt.handle,
             &self.alice,
             true,
-            "matomo:read",
+            &authorize::ConsentChoice {
+                scope: "matomo:read".into(),
+                sites: None,
+            },
         )
         .unwrap_or_else(|_| panic!("an answer"));
         let url = url::Url::parse(&location).unwrap();

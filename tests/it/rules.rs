@@ -324,6 +324,7 @@ fn a_token_batch_stores_a_token_only_where_its_own_claim_won() {
                 auth_time: now,
                 amr: "pwd",
                 acr: None,
+                site_ids: None,
             },
         )
         .unwrap();
@@ -340,6 +341,7 @@ fn a_token_batch_stores_a_token_only_where_its_own_claim_won() {
         created_at: now,
         expires_at: hour,
         under,
+        sites: Default::default(),
     };
     let refresh = |n: u8| {
         Some(NewRefresh {

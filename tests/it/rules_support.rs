@@ -108,6 +108,7 @@ pub fn create_confidential(
             homepage_url: None,
             icon_url: None,
             secret_expires_at: None,
+            site_limit: Default::default(),
         },
         owner,
         &Actor::new("test"),

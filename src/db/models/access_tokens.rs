@@ -17,6 +17,8 @@ pub struct TokenFacts {
     /// The grant's user (for client credentials, the client's owner).
     pub user_id: Option<i64>,
     pub client_pk: i64,
+    /// The grant's website limit (`SiteLimit`'s stored text).
+    pub site_ids: Option<String>,
 }
 
 /// One primary-key lookup joined to its grant.
@@ -31,6 +33,7 @@ pub fn facts(conn: &mut MysqlConnection, jti: &str) -> Result<Option<TokenFacts>
             oauth_grants::revoked_at,
             oauth_grants::user_id,
             oauth_grants::client_id,
+            oauth_grants::site_ids,
         ))
         .first(conn)
         .optional()?)

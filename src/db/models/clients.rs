@@ -46,6 +46,7 @@ struct ClientRow {
     pub previous_secret_uses: i64,
     pub secret_rotated_at: Option<NaiveDateTime>,
     pub secret_expires_at: Option<NaiveDateTime>,
+    pub site_ids: Option<String>,
 }
 
 /// A stored JSON list of URIs (written only from parsed ones).
@@ -85,6 +86,7 @@ impl ClientRow {
             },
             secret_rotated_at: self.secret_rotated_at,
             secret_expires_at: self.secret_expires_at,
+            site_limit: crate::domain::SiteLimit::stored(self.site_ids.as_deref()),
             id: self.id,
             client_id: self.client_id,
             name: self.name,
@@ -127,6 +129,7 @@ pub struct NewClient<'a> {
     pub owner_id: Option<i64>,
     pub secret_hash: Option<&'a [u8]>,
     pub secret_expires_at: Option<NaiveDateTime>,
+    pub site_ids: Option<&'a str>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub self_registered: bool,
@@ -239,6 +242,7 @@ pub struct ClientChanges<'a> {
     pub homepage_url: Option<&'a str>,
     pub icon_url: Option<&'a str>,
     pub secret_expires_at: Option<NaiveDateTime>,
+    pub site_ids: Option<&'a str>,
     pub updated_at: NaiveDateTime,
 }
 

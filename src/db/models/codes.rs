@@ -25,6 +25,8 @@ pub struct CodeRow {
     pub auth_time: Option<NaiveDateTime>,
     pub amr: Option<String>,
     pub acr: Option<String>,
+    /// The websites chosen on the consent screen (`SiteLimit`'s stored text).
+    pub site_ids: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -43,6 +45,7 @@ pub struct NewCode<'a> {
     pub auth_time: NaiveDateTime,
     pub amr: &'a str,
     pub acr: Option<&'a str>,
+    pub site_ids: Option<&'a str>,
 }
 
 pub fn insert(conn: &mut MysqlConnection, code: &NewCode) -> Result<(), DbError> {

@@ -17,6 +17,32 @@ pub fn find(
         .optional()?)
 }
 
+/// The websites the user last limited the client to (`None` inside: all); `None` when
+/// there is no consent.
+pub fn site_ids(
+    conn: &mut MysqlConnection,
+    user_id: i64,
+    client_id: i64,
+) -> Result<Option<Option<String>>, DbError> {
+    Ok(consents::table
+        .find((user_id, client_id))
+        .select(consents::site_ids)
+        .first(conn)
+        .optional()?)
+}
+
+/// Replaces the websites the consent is limited to.
+pub fn set_site_ids(
+    conn: &mut MysqlConnection,
+    user_id: i64,
+    client_id: i64,
+    site_ids: Option<&str>,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(consents::table.find((user_id, client_id)))
+        .set(consents::site_ids.eq(site_ids))
+        .execute(conn)?)
+}
+
 /// Records consent for `scope` (the caller passes the widest scope approved so far).
 pub fn upsert(
     conn: &mut MysqlConnection,
@@ -53,6 +79,8 @@ pub struct ApprovedClient {
     pub description: String,
     pub scope: String,
     pub approved_at: chrono::NaiveDateTime,
+    /// The websites the user limited it to (`SiteLimit`'s stored text; `None`: all).
+    pub site_ids: Option<String>,
 }
 
 /// The clients a user has approved, by name.
@@ -72,6 +100,7 @@ pub fn list_for_user(
             clients::description,
             consents::scope,
             consents::updated_at,
+            consents::site_ids,
         ))
         .load(conn)?)
 }

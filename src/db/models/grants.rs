@@ -24,6 +24,8 @@ pub struct GrantRow {
     pub auth_time: Option<NaiveDateTime>,
     pub amr: Option<String>,
     pub acr: Option<String>,
+    /// The websites its tokens may act on (`SiteLimit`'s stored text; `None`: all).
+    pub site_ids: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -129,6 +131,57 @@ pub fn revoke_for_user(
     .set(grants::revoked_at.eq(now))
     .execute(conn)?;
     recorded(conn, n, Change::ClientGrants(client_id))
+}
+
+/// Limits the live grants `user_id` gave the client to these websites (Authorized
+/// applications); returns how many.
+pub fn set_sites_for_user(
+    conn: &mut MysqlConnection,
+    client_id: i64,
+    user_id: i64,
+    site_ids: Option<&str>,
+) -> Result<usize, DbError> {
+    let n = diesel::update(
+        grants::table
+            .filter(grants::client_id.eq(client_id))
+            .filter(grants::user_id.eq(user_id))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::site_ids.eq(site_ids))
+    .execute(conn)?;
+    recorded(conn, n, Change::ClientGrants(client_id))
+}
+
+/// Limits the client's live client-credentials grants to these websites (its form).
+pub fn set_sites_for_client_credentials(
+    conn: &mut MysqlConnection,
+    client_id: i64,
+    site_ids: Option<&str>,
+) -> Result<usize, DbError> {
+    let n = diesel::update(
+        grants::table
+            .filter(grants::client_id.eq(client_id))
+            .filter(grants::grant_type.eq(crate::domain::GrantType::ClientCredentials.as_str()))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::site_ids.eq(site_ids))
+    .execute(conn)?;
+    recorded(conn, n, Change::ClientGrants(client_id))
+}
+
+/// How many of the client's live grants are limited to chosen websites.
+pub fn count_site_limited(
+    conn: &mut MysqlConnection,
+    client_id: i64,
+    now: NaiveDateTime,
+) -> Result<i64, DbError> {
+    Ok(grants::table
+        .filter(grants::client_id.eq(client_id))
+        .filter(grants::revoked_at.is_null())
+        .filter(grants::expires_at.gt(now))
+        .filter(grants::site_ids.is_not_null())
+        .count()
+        .get_result(conn)?)
 }
 
 /// Revokes every live grant a user gave any client (their password was reset).

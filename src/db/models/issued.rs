@@ -26,6 +26,9 @@ pub struct IssuedToken {
     /// When the access token expires.
     pub expires_at: NaiveDateTime,
     pub under: Under,
+    /// The websites its grant may act on: the code's or the grant's; for client
+    /// credentials, the client's.
+    pub sites: crate::domain::SiteLimit,
 }
 
 /// What a token is issued under.
@@ -163,8 +166,12 @@ fn own_grants(batch: &[IssuedToken]) -> Result<Vec<String>, DbError> {
             continue;
         };
         let jti = literal(&t.jti)?;
+        let sites = match t.sites.to_stored() {
+            Some(ids) => literal(&ids)?,
+            None => "NULL".to_string(),
+        };
         rows.push(format!(
-            "({}, {}, {}, {}, {}, {}, {jti})",
+            "({}, {}, {}, {}, {}, {}, {jti}, {sites})",
             t.client_id,
             nullable(t.user_id),
             literal(GrantType::ClientCredentials.as_str())?,
@@ -183,7 +190,7 @@ fn own_grants(batch: &[IssuedToken]) -> Result<Vec<String>, DbError> {
     }
     let active = literal(ClientStatus::Active.as_str())?;
     let mut sql = vec![format!(
-        "INSERT INTO oauth_grants (client_id, user_id, grant_type, scope, created_at, expires_at, first_jti) VALUES {}",
+        "INSERT INTO oauth_grants (client_id, user_id, grant_type, scope, created_at, expires_at, first_jti, site_ids) VALUES {}",
         rows.join(", ")
     )];
     // The secret is the current one, unexpired, or the previous one within its grace
@@ -229,8 +236,8 @@ fn claimed_rows(t: &IssuedToken) -> Result<Vec<String>, DbError> {
         } => (
             vec![
                 format!(
-                    "INSERT INTO oauth_grants (client_id, user_id, code_id, grant_type, scope, created_at, expires_at, first_jti, auth_time, amr, acr) \
-                     SELECT {}, {}, id, {}, {scope}, {now}, {}, {jti}, auth_time, amr, acr FROM oauth_authorization_codes \
+                    "INSERT INTO oauth_grants (client_id, user_id, code_id, grant_type, scope, created_at, expires_at, first_jti, auth_time, amr, acr, site_ids) \
+                     SELECT {}, {}, id, {}, {scope}, {now}, {}, {jti}, auth_time, amr, acr, site_ids FROM oauth_authorization_codes \
                      WHERE id = {code_id} AND used_by = {jti}",
                     t.client_id,
                     nullable(t.user_id),

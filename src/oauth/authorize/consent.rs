@@ -12,7 +12,7 @@ use super::{
 use crate::audit;
 use crate::db::DbError;
 use crate::db::models::{self, authorization_requests::AuthorizationRequestRow};
-use crate::domain::{GrantType, Role, Scope, ScopeRequest, ScopeSet};
+use crate::domain::{GrantType, Role, Scope, ScopeRequest, ScopeSet, SiteLimit};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::oidc::SignIn;
 use crate::oauth::pkce::CodeChallenge;
@@ -74,8 +74,14 @@ pub fn decide(
                 // the client and the user can revoke it.
                 consents::widen(conn, user_id, request.client.id, remembered, scope)?;
             }
+            // The websites chosen last time still hold.
+            let sites = consents::remembered_sites(conn, user_id, request.client.id)?;
             let settings = Settings::load(conn)?;
-            return issue_code(conn, proto, &settings, &request, user_id, scope, sign_in)
+            let granted = Granted {
+                scope,
+                sites: &sites,
+            };
+            return issue_code(conn, proto, &settings, &request, user_id, granted, sign_in)
                 .map(Next::Redirect);
         }
     }
@@ -103,6 +109,7 @@ pub fn decide(
             device_code_id: None,
         },
     )?;
+    let (sites, limit) = site_choice(conn, user_id, role, request.client.id)?;
     Ok(Next::Consent(Box::new(ConsentPrompt {
         handle,
         redirect_uri: request.redirect_uri.clone(),
@@ -110,7 +117,57 @@ pub fn decide(
         identity: request.identity,
         client: request.client,
         offered,
+        sites,
+        limit,
     })))
+}
+
+/// The websites the consent screen offers to limit a grant to (those the user can
+/// access), and the choice it preselects (the one made for this client last time).
+pub(crate) fn site_choice(
+    conn: &mut MysqlConnection,
+    user_id: i64,
+    role: Role,
+    client_id: i64,
+) -> Result<(Vec<models::sites::SiteRow>, SiteLimit), DbError> {
+    let sites = crate::sites::accessible(conn, user_id, role)?;
+    let limit = consents::remembered_sites(conn, user_id, client_id)?;
+    Ok((sites, limit))
+}
+
+/// What the user's answer grants: the scopes, and the websites they apply to.
+#[derive(Clone, Copy)]
+struct Granted<'a> {
+    scope: ScopeSet,
+    sites: &'a SiteLimit,
+}
+
+/// The websites of an answer: all (`None`), or the ticked ones, each of which the user
+/// must be able to access.
+fn chosen_sites(
+    conn: &mut MysqlConnection,
+    user: &Approver,
+    ticked: Option<&[String]>,
+) -> Result<SiteLimit, AuthorizeError> {
+    let Some(ticked) = ticked else {
+        return Ok(SiteLimit::All);
+    };
+    let refuse = |message: String| AuthorizeError::Page(message);
+    let ids = ticked
+        .iter()
+        .map(|id| crate::domain::parse_site_id(id).map_err(|e| refuse(e.0)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let limit = SiteLimit::only(ids).map_err(|e| refuse(e.0))?;
+    let accessible: Vec<i64> = crate::sites::accessible(conn, user.id, user.role)?
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    if let Some(id) = limit.ids().iter().find(|id| !accessible.contains(id)) {
+        return Err(refuse(format!(
+            "You cannot limit access to website {id}: choose among the websites listed."
+        )));
+    }
+    Ok(limit)
 }
 
 /// The scopes offered on the screen as stored with the pending request: the identity
@@ -141,7 +198,7 @@ pub fn answer(
     handle: &str,
     user: &Approver,
     allow: bool,
-    chosen: &str,
+    chosen: &ConsentChoice,
 ) -> Result<String, AuthorizeError> {
     let mut outcome = None;
     crate::db::transaction(conn, |conn| {
@@ -156,15 +213,29 @@ pub fn answer(
     outcome.unwrap_or_else(|| Err(AuthorizeError::Page("The answer was not recorded.".into())))
 }
 
+/// What the consent form sends besides Allow or Deny.
+#[derive(Debug, Clone, Default)]
+pub struct ConsentChoice {
+    /// The Matomo scope picked.
+    pub scope: String,
+    /// The websites ticked, when the user limited the grant (`None`: all websites).
+    pub sites: Option<Vec<String>>,
+}
+
 fn answer_steps(
     conn: &mut MysqlConnection,
     proto: &Protocol,
     handle: &str,
     user: &Approver,
     allow: bool,
-    chosen: &str,
+    chosen: &ConsentChoice,
 ) -> Result<String, AuthorizeError> {
     let (user_id, login, role) = (user.id, user.login.as_str(), user.role);
+    // Checked before the request is spent: a wrong choice can be corrected and sent again.
+    let sites = match allow {
+        true => chosen_sites(conn, user, chosen.sites.as_deref())?,
+        false => SiteLimit::All,
+    };
     let row = models::authorization_requests::take(conn, &token_hash(handle), user_id)?
         .filter(|r| r.expires_at > models::now())
         .ok_or_else(|| {
@@ -213,7 +284,7 @@ fn answer_steps(
         }
         return Err(refuse(ErrorCode::AccessDenied, "The user denied access."));
     }
-    let scope = chosen_scopes(&request, chosen, role)
+    let scope = chosen_scopes(&request, &chosen.scope, role)
         .ok_or_else(|| AuthorizeError::Page("Choose one of the scopes offered.".into()))?;
     // The world may have changed while the screen was open.
     if !request.client.is_active() {
@@ -243,16 +314,22 @@ fn answer_steps(
             "The scope is no longer allowed.",
         ));
     }
+    let granted = Granted {
+        scope,
+        sites: &sites,
+    };
     if let Some(device) = device {
-        approve_device(conn, &request, device, user_id, scope, &user.sign_in)?;
+        approve_device(conn, &request, device, user_id, granted, &user.sign_in)?;
     }
     let remembered = consents::remembered(conn, user_id, request.client.id)?;
     consents::widen(conn, user_id, request.client.id, remembered, scope)?;
+    let stored = sites.to_stored();
+    models::consents::set_site_ids(conn, user_id, request.client.id, stored.as_deref())?;
     audit::record(
         conn,
         audit::Event::new(&actor, audit::CONSENT_GRANTED)
             .target("client", &request.client.client_id)
-            .details(json!({ "scope": scope.to_string() })),
+            .details(json!({ "scope": scope.to_string(), "sites": sites.to_string() })),
     )?;
     if device.is_some() {
         return Ok(crate::oauth::device::ALLOWED_PATH.to_string());
@@ -263,7 +340,7 @@ fn answer_steps(
         &settings,
         &request,
         user_id,
-        scope,
+        granted,
         &user.sign_in,
     )
 }
@@ -291,12 +368,12 @@ fn issue_code(
     settings: &Settings,
     request: &AuthorizationRequest,
     user_id: i64,
-    scope: ScopeSet,
+    granted: Granted,
     sign_in: &SignIn,
 ) -> Result<String, AuthorizeError> {
     let code = crate::auth::random_token(32);
     let expires_at = models::now() + Duration::seconds(settings.auth_code_lifetime);
-    store_code(conn, &code, request, user_id, scope, sign_in, expires_at)?;
+    store_code(conn, &code, request, user_id, granted, sign_in, expires_at)?;
     let mut pairs = vec![("code", code.as_str())];
     if let Some(state) = &request.state {
         pairs.push(("state", state));
@@ -311,10 +388,11 @@ fn store_code(
     code: &str,
     request: &AuthorizationRequest,
     user_id: i64,
-    scope: ScopeSet,
+    granted: Granted,
     sign_in: &SignIn,
     expires_at: chrono::NaiveDateTime,
 ) -> Result<i64, DbError> {
+    let sites = granted.sites.to_stored();
     models::codes::insert_returning_id(
         conn,
         &models::codes::NewCode {
@@ -323,7 +401,7 @@ fn store_code(
             user_id,
             redirect_uri: &request.redirect_uri,
             redirect_uri_given: request.redirect_uri_given,
-            scope: &scope.to_string(),
+            scope: &granted.scope.to_string(),
             code_challenge: request.challenge.as_ref().map(|c| c.as_str()),
             created_at: models::now(),
             expires_at,
@@ -331,6 +409,7 @@ fn store_code(
             auth_time: sign_in.at,
             amr: &sign_in.methods,
             acr: crate::oauth::oidc::acr_met(request.acr_values.as_deref(), &sign_in.methods),
+            site_ids: sites.as_deref(),
         },
     )
 }
@@ -342,13 +421,13 @@ fn approve_device(
     request: &AuthorizationRequest,
     device: i64,
     user_id: i64,
-    scope: ScopeSet,
+    granted: Granted,
     sign_in: &SignIn,
 ) -> Result<(), AuthorizeError> {
     let now = models::now();
     let expires_at = now + Duration::seconds(crate::oauth::device::LIFETIME_SECS);
     let code = crate::auth::random_token(32);
-    let code_id = store_code(conn, &code, request, user_id, scope, sign_in, expires_at)?;
+    let code_id = store_code(conn, &code, request, user_id, granted, sign_in, expires_at)?;
     if !models::device_codes::answer(conn, device, user_id, Some(code_id), now)? {
         return Err(AuthorizeError::Page(
             "This device code has expired or was already answered: start again on the device."

@@ -15,9 +15,9 @@ use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::settings::Settings;
 use crate::oauth::{Protocol, scopes};
 
-mod consent;
+pub(crate) mod consent;
 
-pub use consent::{Approver, answer, decide};
+pub use consent::{Approver, ConsentChoice, answer, decide};
 
 /// How long the consent screen may stay open before its request expires.
 const CONSENT_WINDOW_SECS: i64 = 600;
@@ -205,6 +205,10 @@ pub struct ConsentPrompt {
     /// The OpenID Connect scopes asked for: what the application learns about the user.
     pub identity: Identity,
     pub redirect_uri: String,
+    /// The websites the user can access, to limit the grant to some of them; and the
+    /// choice preselected (what they chose for this client last time).
+    pub sites: Vec<crate::db::models::sites::SiteRow>,
+    pub limit: crate::domain::SiteLimit,
 }
 
 /// Step one: check the request, before anyone signs in.

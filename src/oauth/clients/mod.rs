@@ -9,7 +9,7 @@ use crate::db::DbError;
 use crate::db::models::{self, clients::NewClient};
 use crate::domain::{
     Client, ClientId, ClientSecret, ClientStatus, ClientType, FieldErrors, GrantType, InvalidInput,
-    RedirectUri, Scope, ScopeSet, SecretGrace,
+    RedirectUri, Scope, ScopeSet, SecretGrace, SiteLimit,
 };
 use crate::oauth::settings::Settings;
 use chrono::NaiveDateTime;
@@ -63,6 +63,7 @@ pub fn create(
 ) -> Result<Created, ClientError> {
     let settings = Settings::load(conn)?;
     check_rules(spec, &settings)?;
+    check_sites(conn, &spec.site_limit)?;
     let key = secret_key(conn)?;
     let client_id = ClientId::generate();
     let secret = (spec.client_type == ClientType::Confidential).then(ClientSecret::generate);
@@ -94,6 +95,18 @@ pub fn create(
         )
     })?;
     Ok(Created { client_id, secret })
+}
+
+/// Every website a limit names must exist.
+fn check_sites(conn: &mut MysqlConnection, limit: &SiteLimit) -> Result<(), ClientError> {
+    if !limit.is_limited() {
+        return Ok(());
+    }
+    let known: Vec<i64> = models::sites::list(conn)?.iter().map(|s| s.id).collect();
+    match limit.ids().iter().find(|id| !known.contains(id)) {
+        Some(id) => Err(invalid("site_ids", format!("No website has ID {id}."))),
+        None => Ok(()),
+    }
 }
 
 /// The superuser a client acts as (client credentials run with its owner's rights): the
@@ -165,6 +178,7 @@ pub fn insert_row(
             owner_id,
             secret_hash,
             secret_expires_at: spec.secret_expires_at,
+            site_ids: spec.site_limit.to_stored().as_deref(),
             created_at: now,
             updated_at: now,
             self_registered,
@@ -272,6 +286,7 @@ pub fn update(
 ) -> Result<Updated, ClientError> {
     let settings = Settings::load(conn)?;
     check_rules(spec, &settings)?;
+    check_sites(conn, &spec.site_limit)?;
     let key = secret_key(conn)?;
     crate::db::transaction(conn, |conn| {
         let Some(before) = models::clients::find_by_client_id(conn, client_id)? else {
@@ -312,9 +327,14 @@ pub fn update(
                 homepage_url: spec.homepage_url.as_deref(),
                 icon_url: spec.icon_url.as_deref(),
                 secret_expires_at: spec.secret_expires_at,
+                site_ids: spec.site_limit.to_stored().as_deref(),
                 updated_at: now,
             },
         )?;
+        if before.site_limit != spec.site_limit {
+            let ids = spec.site_limit.to_stored();
+            models::grants::set_sites_for_client_credentials(conn, before.id, ids.as_deref())?;
+        }
         let revoked = if made_public {
             0
         } else {
@@ -425,6 +445,11 @@ fn changed_fields(
             "secret_expires_at",
             json!(before.secret_expires_at.map(crate::domain::rfc3339)),
             json!(spec.secret_expires_at.map(crate::domain::rfc3339)),
+        ),
+        (
+            "site_ids",
+            json!(before.site_limit.to_string()),
+            json!(spec.site_limit.to_string()),
         ),
     ];
     pairs
@@ -597,6 +622,10 @@ pub fn client_json(c: &Client) -> serde_json::Value {
         "homepage_url": c.homepage_url,
         "icon_url": c.icon_url,
         "secret_expires_at": c.secret_expires_at.map(crate::domain::rfc3339),
+        "client_credentials_sites": match &c.site_limit {
+            crate::domain::SiteLimit::All => json!("all"),
+            limited => json!(limited.ids()),
+        },
         "secret_rotated_at": c.secret_rotated_at.map(crate::domain::rfc3339),
         "previous_secret_valid_until": c.live_previous_secret(models::now()).map(|p| crate::domain::rfc3339(p.until)),
         "previous_secret_uses": c.live_previous_secret(models::now()).map(|p| p.uses),

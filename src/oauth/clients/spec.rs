@@ -4,8 +4,8 @@
 
 use super::{ClientError, invalid};
 use crate::domain::{
-    Client, ClientName, ClientType, FieldErrors, GrantType, RedirectUri, Scope, parse_description,
-    parse_web_url,
+    Client, ClientName, ClientType, FieldErrors, GrantType, RedirectUri, Scope, SiteLimit,
+    parse_description, parse_web_url,
 };
 use crate::oauth::settings::Settings;
 use chrono::NaiveDateTime;
@@ -34,6 +34,8 @@ pub struct ClientSpec {
     pub icon_url: Option<String>,
     /// When a confidential client's secret stops working; `None`: never.
     pub secret_expires_at: Option<NaiveDateTime>,
+    /// The websites its client-credentials tokens may act on.
+    pub site_limit: SiteLimit,
 }
 
 /// Rules that involve more than one field or the current settings.
@@ -98,6 +100,8 @@ pub struct ClientInput {
     pub icon_url: String,
     /// A date, an RFC 3339 time, or empty for never.
     pub secret_expires: String,
+    /// Website IDs for client-credentials tokens, separated by commas; empty or `all`.
+    pub site_ids: String,
     /// The stored expiry, which may stay even once passed; set from the stored client.
     pub kept_secret_expiry: Option<NaiveDateTime>,
     /// Allow native apps' private-use redirect schemes (clients that registered themselves
@@ -134,6 +138,10 @@ impl ClientInput {
             icon_url: c.icon_url.clone().unwrap_or_default(),
             secret_expires: c.secret_expires_at.map(expiry_input).unwrap_or_default(),
             kept_secret_expiry: c.secret_expires_at,
+            site_ids: match &c.site_limit {
+                SiteLimit::All => String::new(),
+                limited => limited.to_string(),
+            },
             native_redirects: c.self_registered,
         }
     }
@@ -163,6 +171,7 @@ impl ClientInput {
         );
         let icon_url = errors.take("icon_url", parse_web_url(&self.icon_url, "Icon URL"));
         let secret_expires_at = self.secret_expiry(&mut errors);
+        let site_limit = errors.take("site_ids", SiteLimit::parse(&self.site_ids));
         let (
             Some(name),
             Some(description),
@@ -200,6 +209,7 @@ impl ClientInput {
             icon_url,
             secret_expires_at: secret_expires_at
                 .filter(|_| client_type == ClientType::Confidential),
+            site_limit: site_limit.unwrap_or_default(),
         };
         if let Err(ClientError::Invalid { field, message }) = check_rules(&spec, settings) {
             let field = match field {

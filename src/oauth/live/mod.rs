@@ -92,6 +92,8 @@ pub struct TokenFacts {
     pub expires_at: NaiveDateTime,
     /// The token or its grant was revoked.
     pub revoked: bool,
+    /// The websites its grant may act on.
+    pub sites: crate::domain::SiteLimit,
 }
 
 pub struct Live {
@@ -370,6 +372,7 @@ impl Live {
                 user_id: f.user_id,
                 expires_at: f.expires_at,
                 revoked: f.revoked_at.is_some() || f.grant_revoked_at.is_some(),
+                sites: crate::domain::SiteLimit::stored(f.site_ids.as_deref()),
             })
         });
         // A jti with no row is not remembered: it came from a signed token, but it may be

@@ -4,6 +4,7 @@
 mod admin;
 mod errors;
 mod matrix;
+mod site_limits;
 
 use consentry::audit::Actor;
 use consentry::domain::{AccessLevel, GrantType, Role, Scope, SiteName, SiteUrl};

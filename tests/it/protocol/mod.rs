@@ -128,6 +128,7 @@ pub async fn register(app: &TestApp, spec: Spec) -> Client {
                 homepage_url: Some("https://example-app.com/".into()),
                 icon_url: None,
                 secret_expires_at: None,
+                site_limit: Default::default(),
             },
             owner,
             &consentry::audit::Actor::new("test"),

@@ -9,7 +9,7 @@ use askama::Template;
 
 use crate::audit::Actor;
 use crate::db::{self, models, models::consents::ApprovedClient};
-use crate::domain::ClientId;
+use crate::domain::{ClientId, FieldErrors, SiteLimit};
 use crate::oauth::consents;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::AppError;
@@ -24,6 +24,8 @@ const PATH: &str = "/account/authorized-apps";
 pub struct AppView {
     pub app: ApprovedClient,
     pub last_used: Option<chrono::NaiveDateTime>,
+    /// The names of the websites it is limited to; empty: all.
+    pub sites: Vec<String>,
 }
 
 #[derive(Template)]
@@ -43,6 +45,17 @@ pub async fn list(
     let apps = db::run(&state.pool, move |conn| {
         let apps = models::consents::list_for_user(conn, user_id)?;
         let ids: Vec<i64> = apps.iter().map(|a| a.client_pk).collect();
+        let all_sites = models::sites::list(conn)?;
+        let names = |stored: Option<&str>| -> Vec<String> {
+            let limit = SiteLimit::stored(stored);
+            match limit.is_limited() {
+                false => Vec::new(),
+                true => (all_sites.iter())
+                    .filter(|s| limit.allows(s.id))
+                    .map(|s| s.name.clone())
+                    .collect(),
+            }
+        };
         let last: HashMap<i64, Option<chrono::NaiveDateTime>> =
             models::access_tokens::last_issued_for_user(conn, user_id, &ids)?
                 .into_iter()
@@ -51,6 +64,7 @@ pub async fn list(
             .into_iter()
             .map(|app| AppView {
                 last_used: last.get(&app.client_pk).copied().flatten(),
+                sites: names(app.site_ids.as_deref()),
                 app,
             })
             .collect())
@@ -87,5 +101,132 @@ pub async fn revoke(
         &session,
         format!("{name} no longer has access to your account; its tokens were revoked."),
     );
+    Ok(see_other(PATH))
+}
+
+#[derive(Template)]
+#[template(path = "account/app_sites.html")]
+struct SitesPage {
+    layout: Layout,
+    client_id: String,
+    name: String,
+    sites: Vec<crate::db::models::sites::SiteRow>,
+    limit: SiteLimit,
+    errors: FieldErrors,
+}
+
+impl SitesPage {
+    fn ticked(&self, site_id: &i64) -> bool {
+        self.limit.is_limited() && self.limit.allows(*site_id)
+    }
+}
+
+/// The websites one approved application is limited to, and a form to change them.
+#[get("/account/authorized-apps/{client_id}/sites")]
+pub async fn show_sites(
+    user: SessionUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let page = sites_page(&state, &user, &path, None, FieldErrors::default()).await?;
+    render(&page)
+}
+
+async fn sites_page(
+    state: &AppState,
+    user: &SessionUser,
+    raw_id: &str,
+    typed: Option<SiteLimit>,
+    errors: FieldErrors,
+) -> Result<SitesPage, AppError> {
+    let id = ClientId::parse(raw_id).map_err(|_| AppError::NotFound)?;
+    let (user_id, role) = (user.id, user.role);
+    let (client, sites, limit) = db::run(&state.pool, move |conn| {
+        let Some(client) = models::clients::find_by_client_id(conn, id.as_str())? else {
+            return Ok(None);
+        };
+        if crate::oauth::consents::remembered(conn, user_id, client.id)?.is_none() {
+            return Ok(None);
+        }
+        let sites = crate::sites::accessible(conn, user_id, role)?;
+        let limit = crate::oauth::consents::remembered_sites(conn, user_id, client.id)?;
+        Ok(Some((client, sites, limit)))
+    })
+    .await?
+    .ok_or(AppError::NotFound)?;
+    Ok(SitesPage {
+        layout: Layout::for_user(user, "authorized-apps"),
+        client_id: client.client_id,
+        name: client.name,
+        sites,
+        limit: typed.unwrap_or(limit),
+        errors,
+    })
+}
+
+/// Saves the websites an approved application may act on: its live grants change at
+/// once, and so do its next ones.
+#[post("/account/authorized-apps/{client_id}/sites")]
+pub async fn save_sites(
+    user: SessionUser,
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    let typed = match fields.text("sites").as_str() {
+        "chosen" => SiteLimit::only(
+            (fields.all("site").iter())
+                .filter_map(|id| crate::domain::parse_site_id(id).ok())
+                .collect(),
+        ),
+        _ => Ok(SiteLimit::All),
+    };
+    let page = sites_page(&state, &user, &path, None, FieldErrors::default()).await?;
+    let accessible: Vec<i64> = page.sites.iter().map(|s| s.id).collect();
+    let limit =
+        typed.and_then(
+            |limit| match limit.ids().iter().find(|id| !accessible.contains(id)) {
+                Some(id) => Err(crate::domain::InvalidInput::new(format!(
+                    "Website {id} is not one you can access."
+                ))),
+                None => Ok(limit),
+            },
+        );
+    let limit = match limit {
+        Ok(limit) => limit,
+        Err(e) => {
+            let chosen = SiteLimit::Only(Vec::new());
+            let page = sites_page(
+                &state,
+                &user,
+                &path,
+                Some(chosen),
+                FieldErrors::one("sites", e.0),
+            )
+            .await?;
+            return crate::web::routes::page::render_form(&page.errors, &page);
+        }
+    };
+    let actor = Actor::new(&user.login).from_ip(client_ip(&req));
+    let (user_id, client_id, name) = (user.id, page.client_id.clone(), page.name.clone());
+    let saved = limit.clone();
+    db::run(&state.pool, move |conn| {
+        let Some(client) = models::clients::find_by_client_id(conn, &client_id)? else {
+            return Ok(());
+        };
+        consents::limit_sites(conn, user_id, &client, &saved, &actor)?;
+        Ok(())
+    })
+    .await?;
+    let message = match limit {
+        SiteLimit::All => format!("{name} may now act on all the websites you can access."),
+        SiteLimit::Only(ids) => format!(
+            "{name} may now act only on the {} website(s) you ticked.",
+            ids.len()
+        ),
+    };
+    flash(&session, message);
     Ok(see_other(PATH))
 }

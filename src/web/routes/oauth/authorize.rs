@@ -3,7 +3,6 @@
 use actix_session::SessionExt;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, post, web};
 use askama::Template;
-use serde::Deserialize;
 
 use super::read_form;
 use crate::db;
@@ -13,6 +12,7 @@ use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::AppError;
+use crate::web::routes::form::Fields;
 use crate::web::routes::page::{Layout, render, see_other};
 use crate::web::session::{self, SessionUser};
 use crate::web::state::AppState;
@@ -175,6 +175,18 @@ pub struct ConsentPage {
     highest_requested: Option<&'static str>,
     /// The client registered itself (RFC 7591); no administrator has vetted it.
     self_registered: bool,
+    /// The websites the grant may be limited to, and whether it was limited last time.
+    sites: Vec<SiteOption>,
+    limited: bool,
+    /// A superuser's "all websites" includes the ones added later.
+    superuser: bool,
+}
+
+pub struct SiteOption {
+    id: i64,
+    name: String,
+    url: String,
+    checked: bool,
 }
 
 impl ConsentPage {
@@ -218,6 +230,16 @@ impl ConsentPage {
                 .collect(),
             highest_requested: highest.filter(|h| Some(*h) != least).map(|h| h.as_str()),
             identity_items: identity_items(user, prompt.identity),
+            sites: (prompt.sites.into_iter())
+                .map(|s| SiteOption {
+                    checked: prompt.limit.allows(s.id) && prompt.limit.is_limited(),
+                    id: s.id,
+                    name: s.name,
+                    url: s.main_url,
+                })
+                .collect(),
+            limited: prompt.limit.is_limited(),
+            superuser: user.role == crate::domain::Role::Superuser,
         }
     }
 }
@@ -234,26 +256,22 @@ fn identity_items(user: &SessionUser, identity: Identity) -> Vec<String> {
         .collect()
 }
 
-#[derive(Deserialize)]
-pub struct ConsentForm {
-    #[serde(default)]
-    request: String,
-    #[serde(default)]
-    scope: String,
-    #[serde(default)]
-    decision: String,
-}
-
 #[post("/oauth2/consent")]
 pub async fn consent(
     state: web::Data<AppState>,
     user: SessionUser,
-    CsrfForm(form): CsrfForm<ConsentForm>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<HttpResponse, AppError> {
-    let allow = match form.decision.as_str() {
+    let allow = match fields.text("decision").as_str() {
         "allow" => true,
         "deny" => false,
         _ => return Err(AppError::BadRequest("Choose Allow or Deny.".into())),
+    };
+    let request = fields.text("request");
+    let choice = authorize::ConsentChoice {
+        scope: fields.text("scope"),
+        // "chosen": only the websites ticked; anything else (or no choice shown): all.
+        sites: (fields.text("sites") == "chosen").then(|| fields.all("site")),
     };
     let proto = state.protocol.clone();
     let approver = authorize::Approver {
@@ -263,7 +281,7 @@ pub async fn consent(
         sign_in: user.sign_in(),
     };
     let answer = db::run_with(&state.pool, move |conn| {
-        authorize::answer(conn, &proto, &form.request, &approver, allow, &form.scope)
+        authorize::answer(conn, &proto, &request, &approver, allow, &choice)
     })
     .await;
     match answer {

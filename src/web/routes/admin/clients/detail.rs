@@ -91,6 +91,8 @@ struct DetailPage {
     owner: Option<String>,
     history: Vec<AuditEventRow>,
     held: Holdings,
+    /// Live grants limited to chosen websites.
+    limited: i64,
     chart: Chart,
     chart_height: i64,
     bar_width: i64,
@@ -123,17 +125,20 @@ pub async fn show(
             50,
         )?;
         let held = models::client_usage::holdings(conn, id, models::now())?;
+        let limited = models::grants::count_site_limited(conn, id, models::now())?;
         let since = today - Duration::days(CHART_DAYS - 1);
         let counts = models::client_usage::issued_per_day(conn, id, since)?;
-        Ok((owner, history, held, counts))
+        Ok((owner, history, (held, limited), counts))
     })
     .await?;
+    let (held, limited) = held;
     render(&DetailPage {
         layout: Layout::for_user(&user, "clients").with_flash(&session),
         client: ClientView { row: client },
         owner,
         history,
         held,
+        limited,
         chart: Chart::new(&counts, today),
         chart_height: CHART_HEIGHT,
         bar_width: BAR_WIDTH,

@@ -9,7 +9,7 @@ use super::{LIST_PATH, detail_path, load};
 use crate::audit::Actor;
 use crate::db;
 use crate::domain::{Client, ClientType, FieldErrors, GrantType, Scope};
-use crate::oauth::clients::{self as registrar, ClientInput};
+use crate::oauth::clients::{self as registrar, ClientError, ClientInput};
 use crate::oauth::settings::Settings;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::AppError;
@@ -94,6 +94,7 @@ fn input_for(fields: &Fields, stored: Option<&Client>) -> ClientInput {
         homepage_url: fields.text("homepage_url"),
         icon_url: fields.text("icon_url"),
         secret_expires: fields.text("secret_expires"),
+        site_ids: fields.text("site_ids"),
         kept_secret_expiry: stored.and_then(|c| c.secret_expires_at),
         native_redirects: stored.is_some_and(|c| c.self_registered),
     }
@@ -168,10 +169,19 @@ pub async fn create(
     };
     let actor = Actor::new(&user.login).from_ip(client_ip(&req));
     let owner = user.id;
-    let created = db::run_with(&state.pool, move |conn| {
+    let created = match db::run_with(&state.pool, move |conn| {
         registrar::create(conn, &spec, owner, &actor)
     })
-    .await?;
+    .await
+    {
+        Ok(created) => created,
+        // A website the limit names does not exist (known only to the database).
+        Err(ClientError::Invalid { field, message }) => {
+            let errors = FieldErrors::one(field, message);
+            return page(&state, &user, None, input_from(&fields), errors).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
     let id = created.client_id.to_string();
     match created.secret {
         Some(secret) => {
@@ -233,10 +243,19 @@ pub async fn update(
     };
     let actor = Actor::new(&user.login).from_ip(client_ip(&req));
     let id = client.client_id.clone();
-    let updated = db::run_with(&state.pool, move |conn| {
+    let updated = match db::run_with(&state.pool, move |conn| {
         registrar::update(conn, &id, &spec, &actor)
     })
-    .await?;
+    .await
+    {
+        Ok(updated) => updated,
+        Err(ClientError::Invalid { field, message }) => {
+            let errors = FieldErrors::one(field, message);
+            let input = input_for(&fields, Some(&client));
+            return page(&state, &user, Some(client.client_id), input, errors).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
     if let Some(secret) = updated.secret {
         reveal::stash(&state, &session, &client.client_id, &secret).await?;
         return Ok(see_other(&format!(

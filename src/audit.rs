@@ -37,6 +37,7 @@ pub const SETTINGS_CHANGED: &str = "settings.changed";
 pub const CLIENT_EDITED: &str = "client.edited";
 pub const CLIENT_SECRET_REGENERATED: &str = "client.secret_regenerated";
 pub const CLIENT_PREVIOUS_SECRET_ENDED: &str = "client.previous_secret_ended";
+pub const CLIENT_ICON_CHANGED: &str = "client.icon_changed";
 pub const CONSENT_REVOKED: &str = "consent.revoked";
 pub const CONSENT_SITES_CHANGED: &str = "consent.sites_changed";
 pub const REAUTH_FAILED: &str = "reauth.failure";
@@ -72,6 +73,7 @@ pub const ACTIONS: &[&str] = &[
     CLIENT_RESUMED,
     CLIENT_SECRET_REGENERATED,
     CLIENT_PREVIOUS_SECRET_ENDED,
+    CLIENT_ICON_CHANGED,
     CLIENT_MADE_PUBLIC,
     CLIENT_DELETED,
     CLIENT_REGISTERED,

@@ -141,7 +141,7 @@ fn get_clients(conn: &mut MysqlConnection, params: &Params) -> Result<Value, Api
 }
 
 /// A client's form fields as the API names them.
-const CLIENT_PARAMETERS: [(&str, &str); 14] = [
+const CLIENT_PARAMETERS: [(&str, &str); 16] = [
     ("name", "name"),
     ("description", "description"),
     ("client_type", "type"),
@@ -155,6 +155,8 @@ const CLIENT_PARAMETERS: [(&str, &str); 14] = [
     ("icon_url", "iconUrl"),
     ("secret_expires", "secretExpires"),
     ("site_ids", "sites"),
+    ("privacy_url", "privacyUrl"),
+    ("terms_url", "termsUrl"),
     ("owner", "owner"),
 ];
 
@@ -223,6 +225,8 @@ fn typed_over(mut input: ClientInput, params: &Params) -> Result<ClientInput, Ap
     text(&mut input.icon_url, "iconUrl");
     text(&mut input.secret_expires, "secretExpires");
     text(&mut input.site_ids, "sites");
+    text(&mut input.privacy_url, "privacyUrl");
+    text(&mut input.terms_url, "termsUrl");
     if let Some(raw) = params.get("grantTypes") {
         input.grant_types = list(raw);
     }

@@ -138,6 +138,12 @@ pub struct CreateArgs {
     /// or all (the default).
     #[arg(long, value_name = "IDS|all")]
     pub sites: Option<String>,
+    /// The application's privacy policy (https), linked from the consent screen.
+    #[arg(long, value_name = "URL")]
+    pub privacy_url: Option<String>,
+    /// The application's terms of service (https), linked from the consent screen.
+    #[arg(long, value_name = "URL")]
+    pub terms_url: Option<String>,
     /// The owning superuser (default: the first superuser).
     #[arg(long)]
     pub owner: Option<String>,
@@ -193,6 +199,12 @@ pub struct EditArgs {
     /// or all.
     #[arg(long, value_name = "IDS|all")]
     pub sites: Option<String>,
+    /// The application's privacy policy (https); empty to remove it.
+    #[arg(long, value_name = "URL")]
+    pub privacy_url: Option<String>,
+    /// The application's terms of service (https); empty to remove it.
+    #[arg(long, value_name = "URL")]
+    pub terms_url: Option<String>,
     /// Print the client as `client show --json` does afterwards.
     #[arg(long)]
     pub json: bool,
@@ -213,6 +225,8 @@ fn flag_of(field: &str) -> &'static str {
         "icon_url" => "--icon",
         "secret_expires" => "--secret-expires",
         "site_ids" => "--sites",
+        "privacy_url" => "--privacy-url",
+        "terms_url" => "--terms-url",
         _ => "--name",
     }
 }
@@ -370,6 +384,8 @@ fn edit(args: EditArgs) -> Result<(), CliError> {
     set(&mut input.homepage_url, args.homepage);
     set(&mut input.secret_expires, args.secret_expires);
     set(&mut input.site_ids, args.sites);
+    set(&mut input.privacy_url, args.privacy_url);
+    set(&mut input.terms_url, args.terms_url);
     input.grant_types = args.grants.unwrap_or(input.grant_types);
     input.scopes = args.scopes.unwrap_or(input.scopes);
     input.trusted = args.trusted.unwrap_or(input.trusted);
@@ -411,6 +427,8 @@ fn create(args: CreateArgs) -> Result<(), CliError> {
         icon,
         secret_expires,
         sites,
+        privacy_url,
+        terms_url,
         owner,
         json,
     } = args;
@@ -432,6 +450,8 @@ fn create(args: CreateArgs) -> Result<(), CliError> {
         may_introspect_any,
         homepage_url: homepage.unwrap_or_default(),
         icon_url: icon.unwrap_or_default(),
+        privacy_url: privacy_url.unwrap_or_default(),
+        terms_url: terms_url.unwrap_or_default(),
         secret_expires: secret_expires.unwrap_or_default(),
         site_ids: sites.unwrap_or_default(),
         kept_secret_expiry: None,

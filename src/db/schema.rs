@@ -155,6 +155,23 @@ diesel::table! {
         secret_expires_at -> Nullable<Datetime>,
         #[max_length = 1200]
         site_ids -> Nullable<Varchar>,
+        #[max_length = 2048]
+        privacy_url -> Nullable<Varchar>,
+        #[max_length = 2048]
+        terms_url -> Nullable<Varchar>,
+        #[max_length = 16]
+        icon_type -> Nullable<Varchar>,
+        icon_updated_at -> Nullable<Datetime>,
+    }
+}
+
+diesel::table! {
+    oauth_client_icons (client_id) {
+        client_id -> Bigint,
+        #[max_length = 16]
+        content_type -> Varchar,
+        data -> Blob,
+        updated_at -> Datetime,
     }
 }
 
@@ -437,7 +454,9 @@ diesel::joinable!(oauth_refresh_tokens -> oauth_grants (grant_id));
 diesel::joinable!(oauth_consents -> oauth_clients (client_id));
 diesel::joinable!(oauth_authorization_requests -> oauth_clients (client_id));
 diesel::joinable!(oauth_device_codes -> oauth_clients (client_id));
+diesel::joinable!(oauth_client_icons -> oauth_clients (client_id));
 diesel::allow_tables_to_appear_in_same_query!(
+    oauth_client_icons,
     oauth_device_codes,
     oauth_clients,
     users,

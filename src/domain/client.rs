@@ -323,6 +323,11 @@ pub struct Client {
     pub secret_expires_at: Option<NaiveDateTime>,
     /// The websites its client-credentials tokens may act on.
     pub site_limit: super::SiteLimit,
+    /// Its privacy policy and terms of service, linked from the consent screen.
+    pub privacy_url: Option<String>,
+    pub terms_url: Option<String>,
+    /// When its icon was uploaded; `None`: it has none.
+    pub icon_updated_at: Option<NaiveDateTime>,
 }
 
 /// A replaced secret that still works until `until` (a rotation's grace period), and how
@@ -492,5 +497,72 @@ impl Client {
             SecretCheck::Previous => self.live_previous_secret(now).map(|p| p.hash.as_slice()),
             SecretCheck::Expired | SecretCheck::Wrong => None,
         }
+    }
+}
+
+/// A client's icon as uploaded: PNG or JPEG (recognised from its bytes, never from what the
+/// browser claims), at most [`ClientIcon::MAX_BYTES`] and [`ClientIcon::MAX_SIDE`] pixels a
+/// side. Served by Consentry itself with the content type found here.
+#[derive(Clone)]
+pub struct ClientIcon {
+    bytes: Vec<u8>,
+    content_type: &'static str,
+}
+
+impl ClientIcon {
+    pub const MAX_BYTES: usize = 64 * 1024;
+    pub const MAX_SIDE: usize = 1024;
+
+    pub fn parse(bytes: Vec<u8>) -> Result<Self, InvalidInput> {
+        if bytes.is_empty() {
+            return Err(InvalidInput::new("Choose a PNG or JPEG file."));
+        }
+        if bytes.len() > Self::MAX_BYTES {
+            return Err(InvalidInput::new(format!(
+                "The icon is {} KB; it may be at most 64 KB.",
+                bytes.len().div_ceil(1024)
+            )));
+        }
+        let content_type = match imagesize::image_type(&bytes) {
+            Ok(imagesize::ImageType::Png) => "image/png",
+            Ok(imagesize::ImageType::Jpeg) => "image/jpeg",
+            _ => return Err(InvalidInput::new("The icon must be a PNG or JPEG image.")),
+        };
+        let size = imagesize::blob_size(&bytes)
+            .map_err(|_| InvalidInput::new("The icon could not be read as an image."))?;
+        if size.width == 0 || size.height == 0 {
+            return Err(InvalidInput::new("The icon could not be read as an image."));
+        }
+        if size.width > Self::MAX_SIDE || size.height > Self::MAX_SIDE {
+            return Err(InvalidInput::new(format!(
+                "The icon is {}×{} pixels; it may be at most {max}×{max}.",
+                size.width,
+                size.height,
+                max = Self::MAX_SIDE
+            )));
+        }
+        Ok(Self {
+            bytes,
+            content_type,
+        })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn content_type(&self) -> &'static str {
+        self.content_type
+    }
+}
+
+impl fmt::Debug for ClientIcon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ClientIcon({}, {} bytes)",
+            self.content_type,
+            self.bytes.len()
+        )
     }
 }

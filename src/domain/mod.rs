@@ -14,8 +14,8 @@ mod signing_alg;
 mod site;
 
 pub use client::{
-    Client, ClientId, ClientName, ClientSecret, ClientStatus, ClientType, PreviousSecret,
-    SECRET_EXPIRY_WARNING_DAYS, SecretCheck, SecretGrace, SecretHash, hash_secret,
+    Client, ClientIcon, ClientId, ClientName, ClientSecret, ClientStatus, ClientType,
+    PreviousSecret, SECRET_EXPIRY_WARNING_DAYS, SecretCheck, SecretGrace, SecretHash, hash_secret,
     parse_description, parse_secret_expiry, secret_matches,
 };
 pub use device::UserCode;

@@ -198,7 +198,10 @@ pub struct Metadata {
     /// The OpenID Connect scopes named in `scope`, echoed in the response.
     pub identity: Identity,
     pub client_uri: Option<String>,
+    /// Stored as given and shown as a link; never fetched by the server.
     pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
 }
 
 /// Reads and checks RFC 7591 metadata; unknown fields are ignored. Pure, so it can be
@@ -249,6 +252,10 @@ pub fn parse_metadata(
         .map_err(|e| metadata_error(e.0))?;
     let logo_uri = parse_web_url(string(metadata, "logo_uri")?.unwrap_or(""), "logo_uri")
         .map_err(|e| metadata_error(e.0))?;
+    let policy_uri = parse_web_url(string(metadata, "policy_uri")?.unwrap_or(""), "policy_uri")
+        .map_err(|e| metadata_error(e.0))?;
+    let tos_uri = parse_web_url(string(metadata, "tos_uri")?.unwrap_or(""), "tos_uri")
+        .map_err(|e| metadata_error(e.0))?;
     Ok(Metadata {
         name,
         auth_method: auth_method.to_string(),
@@ -261,6 +268,8 @@ pub fn parse_metadata(
         identity,
         client_uri,
         logo_uri,
+        policy_uri,
+        tos_uri,
     })
 }
 
@@ -420,6 +429,8 @@ pub fn register(
         identity,
         client_uri,
         logo_uri,
+        policy_uri,
+        tos_uri,
     } = parse_metadata(settings, metadata)?;
     let key = clients::secret_key(conn)?;
     let client_id = ClientId::generate();
@@ -441,6 +452,8 @@ pub fn register(
         may_introspect_any: false,
         homepage_url: client_uri,
         icon_url: logo_uri,
+        privacy_url: policy_uri,
+        terms_url: tos_uri,
         secret_expires_at: None,
         site_limit: Default::default(),
     };
@@ -524,6 +537,12 @@ fn response_body(
     }
     if let Some(uri) = &spec.icon_url {
         body["logo_uri"] = json!(uri);
+    }
+    if let Some(uri) = &spec.privacy_url {
+        body["policy_uri"] = json!(uri);
+    }
+    if let Some(uri) = &spec.terms_url {
+        body["tos_uri"] = json!(uri);
     }
     body
 }

@@ -62,23 +62,108 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                 .ok()
                 .and_then(|f| f.csrf_token)
                 .unwrap_or_default();
-            let expected = req
-                .get_session()
-                .get::<String>(super::session::CSRF)
-                .ok()
-                .flatten();
-            let valid = expected.is_some_and(|e| {
-                !sent.is_empty() && bool::from(e.as_bytes().ct_eq(sent.as_bytes()))
-            });
-            if !valid {
-                tracing::info!(path = %req.path(), "refused a POST without a valid CSRF token");
-                return Err(AppError::CsrfRejected);
-            }
+            check_token(&req, &sent)?;
             serde_urlencoded::from_bytes::<T>(&body)
                 .map(CsrfForm)
                 .map_err(|e| AppError::BadRequest(format!("The form could not be read: {e}")))
         })
     }
+}
+
+/// Refuses unless `sent` is the session's token (compared in constant time).
+fn check_token(req: &HttpRequest, sent: &str) -> Result<(), AppError> {
+    let expected = req
+        .get_session()
+        .get::<String>(super::session::CSRF)
+        .ok()
+        .flatten();
+    let valid = expected
+        .is_some_and(|e| !sent.is_empty() && bool::from(e.as_bytes().ct_eq(sent.as_bytes())));
+    if !valid {
+        tracing::info!(path = %req.path(), "refused a POST without a valid CSRF token");
+        return Err(AppError::CsrfRejected);
+    }
+    Ok(())
+}
+
+/// A `multipart/form-data` form (a file upload) whose CSRF token matched: its text fields,
+/// and its one file, read up to [`UPLOAD_LIMIT`] bytes; a longer file is marked, not read.
+pub struct CsrfUpload {
+    pub fields: crate::web::routes::form::Fields,
+    pub file: Vec<u8>,
+    /// The file was longer than [`UPLOAD_LIMIT`].
+    pub too_large: bool,
+}
+
+/// The largest file an upload reads (a client's icon is at most 64 KB).
+pub const UPLOAD_LIMIT: usize = 64 * 1024;
+/// A text part of an upload form (the token, a password) is at most this long.
+const TEXT_PART_LIMIT: usize = 4096;
+
+impl FromRequest for CsrfUpload {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let multipart = actix_multipart::Multipart::new(req.headers(), payload.take());
+        Box::pin(async move {
+            check_same_site(&req)?;
+            let upload = read_upload(multipart).await?;
+            check_token(&req, &upload.fields.text(FIELD))?;
+            Ok(upload)
+        })
+    }
+}
+
+async fn read_upload(mut multipart: actix_multipart::Multipart) -> Result<CsrfUpload, AppError> {
+    use futures_util::StreamExt;
+    let unreadable = || AppError::BadRequest("The upload could not be read.".into());
+    let (mut pairs, mut file, mut too_large) = (Vec::new(), Vec::new(), false);
+    // A file over the limit is read on (and dropped) up to this much, so that the browser
+    // hears the answer rather than a closed connection; past it the body is refused.
+    let mut discarded = 0usize;
+    while let Some(part) = multipart.next().await {
+        let mut part = part.map_err(|_| unreadable())?;
+        let disposition = part.content_disposition();
+        let is_file = disposition.and_then(|d| d.get_filename()).is_some();
+        let name = (disposition.and_then(|d| d.get_name()))
+            .unwrap_or_default()
+            .to_string();
+        let limit = if is_file {
+            UPLOAD_LIMIT
+        } else {
+            TEXT_PART_LIMIT
+        };
+        let mut bytes = Vec::new();
+        while let Some(chunk) = part.next().await {
+            let chunk = chunk.map_err(|_| unreadable())?;
+            if bytes.len() + chunk.len() <= limit {
+                bytes.extend_from_slice(&chunk);
+                continue;
+            }
+            if !is_file {
+                return Err(AppError::BadRequest("A form field is too long.".into()));
+            }
+            too_large = true;
+            discarded += chunk.len();
+            if discarded > 16 * UPLOAD_LIMIT {
+                return Err(AppError::BadRequest(
+                    "The file is far larger than 64 KB.".into(),
+                ));
+            }
+        }
+        match is_file {
+            true if !too_large => file = bytes,
+            true => {}
+            false => pairs.push((name, String::from_utf8(bytes).map_err(|_| unreadable())?)),
+        }
+    }
+    Ok(CsrfUpload {
+        fields: crate::web::routes::form::Fields::from_pairs(pairs),
+        file,
+        too_large,
+    })
 }
 
 /// Refuses requests that a browser marks as cross-site. Non-browser clients send neither

@@ -107,6 +107,8 @@ pub fn create_confidential(
             may_introspect_any: false,
             homepage_url: None,
             icon_url: None,
+            privacy_url: None,
+            terms_url: None,
             secret_expires_at: None,
             site_limit: Default::default(),
         },

@@ -47,6 +47,10 @@ struct ClientRow {
     pub secret_rotated_at: Option<NaiveDateTime>,
     pub secret_expires_at: Option<NaiveDateTime>,
     pub site_ids: Option<String>,
+    pub privacy_url: Option<String>,
+    pub terms_url: Option<String>,
+    pub icon_type: Option<String>,
+    pub icon_updated_at: Option<NaiveDateTime>,
 }
 
 /// A stored JSON list of URIs (written only from parsed ones).
@@ -87,6 +91,9 @@ impl ClientRow {
             secret_rotated_at: self.secret_rotated_at,
             secret_expires_at: self.secret_expires_at,
             site_limit: crate::domain::SiteLimit::stored(self.site_ids.as_deref()),
+            privacy_url: self.privacy_url,
+            terms_url: self.terms_url,
+            icon_updated_at: self.icon_type.and(self.icon_updated_at),
             id: self.id,
             client_id: self.client_id,
             name: self.name,
@@ -130,6 +137,8 @@ pub struct NewClient<'a> {
     pub secret_hash: Option<&'a [u8]>,
     pub secret_expires_at: Option<NaiveDateTime>,
     pub site_ids: Option<&'a str>,
+    pub privacy_url: Option<&'a str>,
+    pub terms_url: Option<&'a str>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub self_registered: bool,
@@ -243,6 +252,8 @@ pub struct ClientChanges<'a> {
     pub icon_url: Option<&'a str>,
     pub secret_expires_at: Option<NaiveDateTime>,
     pub site_ids: Option<&'a str>,
+    pub privacy_url: Option<&'a str>,
+    pub terms_url: Option<&'a str>,
     pub updated_at: NaiveDateTime,
 }
 

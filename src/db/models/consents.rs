@@ -81,6 +81,11 @@ pub struct ApprovedClient {
     pub approved_at: chrono::NaiveDateTime,
     /// The websites the user limited it to (`SiteLimit`'s stored text; `None`: all).
     pub site_ids: Option<String>,
+    pub homepage_url: Option<String>,
+    pub privacy_url: Option<String>,
+    pub terms_url: Option<String>,
+    /// When its icon was uploaded (`None`: no icon).
+    pub icon_updated_at: Option<chrono::NaiveDateTime>,
 }
 
 /// The clients a user has approved, by name.
@@ -101,6 +106,10 @@ pub fn list_for_user(
             consents::scope,
             consents::updated_at,
             consents::site_ids,
+            clients::homepage_url,
+            clients::privacy_url,
+            clients::terms_url,
+            clients::icon_updated_at,
         ))
         .load(conn)?)
 }

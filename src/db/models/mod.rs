@@ -6,6 +6,7 @@ pub mod access_tokens;
 pub mod annotations;
 pub mod audit_events;
 pub mod authorization_requests;
+pub mod client_icons;
 pub mod client_usage;
 pub mod clients;
 pub mod codes;

@@ -8,8 +8,8 @@ use crate::audit::{self, Actor};
 use crate::db::DbError;
 use crate::db::models::{self, clients::NewClient};
 use crate::domain::{
-    Client, ClientId, ClientSecret, ClientStatus, ClientType, FieldErrors, GrantType, InvalidInput,
-    RedirectUri, Scope, ScopeSet, SecretGrace, SiteLimit,
+    Client, ClientIcon, ClientId, ClientSecret, ClientStatus, ClientType, FieldErrors, GrantType,
+    InvalidInput, RedirectUri, Scope, ScopeSet, SecretGrace, SiteLimit,
 };
 use crate::oauth::settings::Settings;
 use chrono::NaiveDateTime;
@@ -179,6 +179,8 @@ pub fn insert_row(
             secret_hash,
             secret_expires_at: spec.secret_expires_at,
             site_ids: spec.site_limit.to_stored().as_deref(),
+            privacy_url: spec.privacy_url.as_deref(),
+            terms_url: spec.terms_url.as_deref(),
             created_at: now,
             updated_at: now,
             self_registered,
@@ -328,6 +330,8 @@ pub fn update(
                 icon_url: spec.icon_url.as_deref(),
                 secret_expires_at: spec.secret_expires_at,
                 site_ids: spec.site_limit.to_stored().as_deref(),
+                privacy_url: spec.privacy_url.as_deref(),
+                terms_url: spec.terms_url.as_deref(),
                 updated_at: now,
             },
         )?;
@@ -442,6 +446,12 @@ fn changed_fields(
         ),
         ("icon_url", json!(before.icon_url), json!(spec.icon_url)),
         (
+            "privacy_url",
+            json!(before.privacy_url),
+            json!(spec.privacy_url),
+        ),
+        ("terms_url", json!(before.terms_url), json!(spec.terms_url)),
+        (
             "secret_expires_at",
             json!(before.secret_expires_at.map(crate::domain::rfc3339)),
             json!(spec.secret_expires_at.map(crate::domain::rfc3339)),
@@ -457,6 +467,38 @@ fn changed_fields(
         .filter(|(_, old, new)| old != new)
         .map(|(field, old, new)| (field.to_string(), json!({ "old": old, "new": new })))
         .collect()
+}
+
+/// Gives the client a new icon (`Some`) or removes it (`None`); recorded with its size.
+pub fn set_icon(
+    conn: &mut MysqlConnection,
+    client_id: &str,
+    icon: Option<&ClientIcon>,
+    actor: &Actor,
+) -> Result<(), ClientError> {
+    crate::db::transaction(conn, |conn| {
+        let Some(client) = models::clients::find_by_client_id(conn, client_id)? else {
+            return Err(ClientError::UnknownClient(client_id.to_string()));
+        };
+        let details = match icon {
+            Some(icon) => {
+                let now = models::now();
+                models::client_icons::set(conn, client.id, icon.content_type(), icon.bytes(), now)?;
+                json!({ "content_type": icon.content_type(), "bytes": icon.bytes().len() })
+            }
+            None => {
+                models::client_icons::remove(conn, client.id)?;
+                json!({ "removed": true })
+            }
+        };
+        audit::record(
+            conn,
+            audit::Event::by(actor, audit::CLIENT_ICON_CHANGED)
+                .target("client", client_id)
+                .details(details),
+        )?;
+        Ok(())
+    })
 }
 
 /// How to rotate a secret.
@@ -621,6 +663,9 @@ pub fn client_json(c: &Client) -> serde_json::Value {
         "require_pkce": c.require_pkce,
         "homepage_url": c.homepage_url,
         "icon_url": c.icon_url,
+        "privacy_url": c.privacy_url,
+        "terms_url": c.terms_url,
+        "has_icon": c.icon_updated_at.is_some(),
         "secret_expires_at": c.secret_expires_at.map(crate::domain::rfc3339),
         "client_credentials_sites": match &c.site_limit {
             crate::domain::SiteLimit::All => json!("all"),

@@ -32,6 +32,8 @@ pub struct ClientSpec {
     pub may_introspect_any: bool,
     pub homepage_url: Option<String>,
     pub icon_url: Option<String>,
+    pub privacy_url: Option<String>,
+    pub terms_url: Option<String>,
     /// When a confidential client's secret stops working; `None`: never.
     pub secret_expires_at: Option<NaiveDateTime>,
     /// The websites its client-credentials tokens may act on.
@@ -98,6 +100,8 @@ pub struct ClientInput {
     pub may_introspect_any: bool,
     pub homepage_url: String,
     pub icon_url: String,
+    pub privacy_url: String,
+    pub terms_url: String,
     /// A date, an RFC 3339 time, or empty for never.
     pub secret_expires: String,
     /// Website IDs for client-credentials tokens, separated by commas; empty or `all`.
@@ -136,6 +140,8 @@ impl ClientInput {
             may_introspect_any: c.may_introspect_any,
             homepage_url: c.homepage_url.clone().unwrap_or_default(),
             icon_url: c.icon_url.clone().unwrap_or_default(),
+            privacy_url: c.privacy_url.clone().unwrap_or_default(),
+            terms_url: c.terms_url.clone().unwrap_or_default(),
             secret_expires: c.secret_expires_at.map(expiry_input).unwrap_or_default(),
             kept_secret_expiry: c.secret_expires_at,
             site_ids: match &c.site_limit {
@@ -170,6 +176,11 @@ impl ClientInput {
             parse_web_url(&self.homepage_url, "Homepage URL"),
         );
         let icon_url = errors.take("icon_url", parse_web_url(&self.icon_url, "Icon URL"));
+        let privacy_url = errors.take(
+            "privacy_url",
+            parse_web_url(&self.privacy_url, "Privacy policy URL"),
+        );
+        let terms_url = errors.take("terms_url", parse_web_url(&self.terms_url, "Terms URL"));
         let secret_expires_at = self.secret_expiry(&mut errors);
         let site_limit = errors.take("site_ids", SiteLimit::parse(&self.site_ids));
         let (
@@ -180,6 +191,8 @@ impl ClientInput {
             Some(scopes),
             Some(homepage_url),
             Some(icon_url),
+            Some(privacy_url),
+            Some(terms_url),
         ) = (
             name,
             description,
@@ -188,6 +201,8 @@ impl ClientInput {
             scopes,
             homepage_url,
             icon_url,
+            privacy_url,
+            terms_url,
         )
         else {
             return Err(errors);
@@ -207,6 +222,8 @@ impl ClientInput {
             may_introspect_any: self.may_introspect_any,
             homepage_url,
             icon_url,
+            privacy_url,
+            terms_url,
             secret_expires_at: secret_expires_at
                 .filter(|_| client_type == ClientType::Confidential),
             site_limit: site_limit.unwrap_or_default(),

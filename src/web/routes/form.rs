@@ -10,6 +10,11 @@ use serde::Deserialize;
 pub struct Fields(Vec<(String, String)>);
 
 impl Fields {
+    /// Fields read from a body other than a url-encoded one (a file upload's text parts).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+
     /// The first value of `name`, or empty.
     pub fn text(&self, name: &str) -> String {
         self.0

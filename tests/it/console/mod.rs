@@ -4,6 +4,7 @@
 mod audit_log;
 mod authorized_apps;
 mod client_detail;
+mod client_pages;
 mod clients;
 mod navigation;
 mod secret_rotation;

@@ -127,6 +127,8 @@ pub async fn register(app: &TestApp, spec: Spec) -> Client {
                 may_introspect_any: spec.may_introspect_any,
                 homepage_url: Some("https://example-app.com/".into()),
                 icon_url: None,
+                privacy_url: None,
+                terms_url: None,
                 secret_expires_at: None,
                 site_limit: Default::default(),
             },

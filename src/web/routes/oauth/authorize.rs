@@ -163,6 +163,10 @@ pub struct ConsentPage {
     client_name: String,
     description: String,
     homepage: Option<String>,
+    privacy: Option<String>,
+    terms: Option<String>,
+    /// The uploaded icon's address on this server.
+    icon: Option<String>,
     client_kind: &'static str,
     redirect_host: String,
     login: String,
@@ -201,6 +205,15 @@ impl ConsentPage {
             } else {
                 "Public (a browser, mobile or desktop application without a secret)"
             },
+            icon: (prompt.client.icon_updated_at).map(|t| {
+                format!(
+                    "/oauth2/clients/{}/icon?v={}",
+                    prompt.client.client_id,
+                    t.and_utc().timestamp()
+                )
+            }),
+            privacy: prompt.client.privacy_url.clone(),
+            terms: prompt.client.terms_url.clone(),
             client_name: prompt.client.name,
             description: prompt.client.description,
             homepage: prompt.client.homepage_url,

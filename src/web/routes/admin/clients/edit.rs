@@ -93,6 +93,8 @@ fn input_for(fields: &Fields, stored: Option<&Client>) -> ClientInput {
         may_introspect_any: fields.checked("may_introspect_any"),
         homepage_url: fields.text("homepage_url"),
         icon_url: fields.text("icon_url"),
+        privacy_url: fields.text("privacy_url"),
+        terms_url: fields.text("terms_url"),
         secret_expires: fields.text("secret_expires"),
         site_ids: fields.text("site_ids"),
         kept_secret_expiry: stored.and_then(|c| c.secret_expires_at),

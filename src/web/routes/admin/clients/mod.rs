@@ -4,6 +4,7 @@
 pub mod delete;
 pub mod detail;
 pub mod edit;
+pub mod icon;
 pub mod list;
 
 use crate::db::{self, models};
@@ -86,6 +87,11 @@ impl ClientView {
             |t| t.format("%Y-%m-%d %H:%M").to_string(),
         )
     }
+    /// What makes the icon's address change when a new one is uploaded (`None`: no icon).
+    pub fn icon_version(&self) -> Option<i64> {
+        self.row.icon_updated_at.map(|t| t.and_utc().timestamp())
+    }
+
     /// The previous secret while its grace period lasts.
     pub fn live_previous(&self) -> Option<PreviousView> {
         let previous = self.row.live_previous_secret(models::now())?;

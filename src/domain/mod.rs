@@ -113,3 +113,40 @@ pub fn rfc3339(t: chrono::NaiveDateTime) -> String {
     t.and_utc()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+/// A number of seconds in words, for a lifetime entered in seconds: "1 hour",
+/// "1 day 2 hours", "90 seconds" stays "1 minute 30 seconds".
+pub fn duration_words(seconds: i64) -> String {
+    let units = [
+        (86_400, "day"),
+        (3_600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ];
+    let mut left = seconds.max(0);
+    let mut words = Vec::new();
+    for (size, name) in units {
+        let n = left / size;
+        left %= size;
+        if n > 0 {
+            words.push(format!("{n} {name}{}", if n == 1 { "" } else { "s" }));
+        }
+    }
+    if words.is_empty() {
+        return "0 seconds".into();
+    }
+    words.truncate(2);
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod duration_tests {
+    #[test]
+    fn lifetimes_read_in_words() {
+        assert_eq!(super::duration_words(3600), "1 hour");
+        assert_eq!(super::duration_words(86_400 + 7_200), "1 day 2 hours");
+        assert_eq!(super::duration_words(90), "1 minute 30 seconds");
+        assert_eq!(super::duration_words(31_536_000), "365 days");
+        assert_eq!(super::duration_words(0), "0 seconds");
+    }
+}

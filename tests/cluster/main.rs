@@ -464,6 +464,30 @@ async fn a_client_paused_at_one_node_is_refused_at_the_other_within_a_second() {
 #[ignore = "needs scripts/cluster up (the README's test command runs it)"]
 async fn two_purges_at_once_on_two_nodes_both_succeed() {
     let cluster = Cluster::load();
+    // A server purges when it starts (and hourly): wait until nobody holds the lease, so
+    // that the rounds below race only each other. A lease left by a process that died
+    // mid-purge would hold for its 15 minutes; the failure then names its holder.
+    let lease = || {
+        use consentry::db::schema::leases::dsl as l;
+        use diesel::prelude::*;
+        let mut conn = diesel::MysqlConnection::establish(&cluster.db_urls[0]).unwrap();
+        l::leases
+            .filter(l::name.eq("purge"))
+            .select((l::holder, l::expires_at))
+            .first::<(Option<String>, chrono::NaiveDateTime)>(&mut conn)
+            .optional()
+            .unwrap()
+    };
+    let free = |held: &Option<(Option<String>, chrono::NaiveDateTime)>| {
+        held.as_ref()
+            .is_none_or(|(_, until)| *until <= chrono::Utc::now().naive_utc())
+    };
+    let started = std::time::Instant::now();
+    while !free(&lease()) && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let held = lease();
+    assert!(free(&held), "the purge lease stays held: {held:?}");
     let mut skipped = 0;
     for round in 0..5 {
         let (one, two) = std::thread::scope(|s| {

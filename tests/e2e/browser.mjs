@@ -26,19 +26,35 @@ function check(condition, message) {
   if (!condition) throw new Error(message);
 }
 
-/** Runs axe-core on the page; serious or critical violations fail the scenario. */
+/** The widths every page is checked at: a laptop and a phone. */
+const WIDTHS = [[1280, 900], [390, 844]];
+
+/** Runs axe-core on the page at each width in WIDTHS; serious or critical violations, and
+ * any horizontal scroll (the page, or a table inside it, wider than the screen), fail the
+ * scenario. */
 async function audit(page, label) {
   const url = new URL(page.url());
   const key = `${url.pathname}:${label}`;
   if (audited.has(key)) return;
   audited.add(key);
   await page.addScriptTag({ content: AXE });
-  const violations = await page.evaluate(async () => {
-    const r = await window.axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) }));
-  });
-  const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  check(bad.length === 0, `axe on ${url.pathname} (${label}): ${JSON.stringify(bad)}`);
+  for (const [width, height] of WIDTHS) {
+    await page.setViewportSize({ width, height });
+    const violations = await page.evaluate(async () => {
+      const r = await window.axe.run(document, { resultTypes: ['violations'] });
+      return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) }));
+    });
+    const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    check(bad.length === 0, `axe at ${width} px on ${url.pathname} (${label}): ${JSON.stringify(bad)}`);
+    const wider = await page.evaluate(() => {
+      const root = document.documentElement;
+      const over = [root.scrollWidth - root.clientWidth];
+      for (const wrap of document.querySelectorAll('.table-wrap')) over.push(wrap.scrollWidth - wrap.clientWidth);
+      return Math.max(...over);
+    });
+    check(wider <= 0, `${url.pathname} (${label}) is ${wider} px wider than a ${width} px screen`);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
 }
 
 async function shot(page, name) {
@@ -368,5 +384,5 @@ for (const { ctx, dir } of browser.contexts) {
   rmSync(dir, { recursive: true, force: true });
 }
 clientServer.close();
-console.log(`browser scenarios: ${results.length - failed} passed, ${failed} failed; axe-core checked ${audited.size} page states; screenshots in ${SHOTS}`);
+console.log(`browser scenarios: ${results.length - failed} passed, ${failed} failed; axe-core checked ${audited.size} page states at ${WIDTHS.map(([w]) => `${w}`).join(' and ')} px; screenshots in ${SHOTS}`);
 process.exit(failed ? 1 : 0);

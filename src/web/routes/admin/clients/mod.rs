@@ -77,6 +77,33 @@ impl ClientView {
             .collect()
     }
 
+    /// The client ID as the list shows it: its first eight characters (the whole one is
+    /// copied by the button beside it and shown on the client's page).
+    pub fn short_id(&self) -> String {
+        format!(
+            "{}…",
+            &self.row.client_id[..8.min(self.row.client_id.len())]
+        )
+    }
+
+    /// A lifetime of its own, with its meaning ("3600 seconds = 1 hour").
+    pub fn lifetime(&self, seconds: &i64) -> String {
+        format!(
+            "{seconds} seconds = {}",
+            crate::domain::duration_words(*seconds)
+        )
+    }
+
+    /// When it was created, machine-readable (for `<time datetime>`).
+    pub fn created_at(&self) -> String {
+        rfc3339(self.row.created_at)
+    }
+
+    /// When it was last used, machine-readable.
+    pub fn last_used_at(&self) -> Option<String> {
+        self.row.last_used_at.map(rfc3339)
+    }
+
     pub fn created(&self) -> String {
         self.row.created_at.format("%Y-%m-%d %H:%M").to_string()
     }

@@ -19,6 +19,8 @@ const CALLBACK = `http://127.0.0.1:${CLIENT_PORT}/callback`;
 mkdirSync(SHOTS, { recursive: true });
 
 const results = [];
+/** A 1×1 PNG, for the icon upload. */
+const PNG_1PX = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
 const audited = new Set();
 let shared = {};
 
@@ -257,7 +259,7 @@ const scenarios = [
     for (const control of ['Pause ', 'Resume ', 'Edit ', 'Delete ']) {
       check((await page.getByRole('button', { name: control }).count()) === 0 && (await page.getByRole('link', { name: new RegExp(`^${control}`) }).count()) === 0, `no ${control.trim()} control`);
     }
-    await page.getByRole('link', { name: 'Dashboard sync', exact: true }).click();
+    await page.getByRole('link', { name: 'Details of Dashboard sync' }).click();
     await audit(page, 'detail');
     check(await page.locator('svg.chart rect').count() === 30, 'the 30-day chart');
     check(!(await page.content()).includes('/edit"'), 'no edit link on the detail page');
@@ -297,7 +299,90 @@ const scenarios = [
     await shot(page, '07-security');
     await ctx.close();
   }],
-  ['7 support user turns on two-factor authentication, signs in with a code, sees an OpenID Connect consent', async () => {
+  ['7 superuser rotates a secret with a grace period and uploads an icon; a user connects a device, limited to one website', async (ctx) => {
+    const page = await ctx.newPage();
+    await visit(page, '/admin/oauth2/clients');
+    await page.getByRole('link', { name: 'Dashboard sync', exact: true }).click();
+    const detail = page.url();
+    await page.getByRole('link', { name: 'Regenerate secret' }).click();
+    await audit(page, 'rotate');
+    await page.getByLabel('24 hours').check();
+    await page.getByLabel('Also revoke every token').uncheck();
+    await page.getByLabel('Your password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Regenerate secret' }).click();
+    await page.waitForURL(/\/credentials$/);
+    await visit(page, detail, 'grace');
+    check((await page.locator('#previous-secret').textContent()).includes('Previous secret valid until'), 'the grace period is shown');
+    await shot(page, '07-previous-secret');
+    await page.getByRole('link', { name: 'End it now' }).click();
+    await audit(page, 'end-previous');
+    await page.getByLabel('Your password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'End the previous secret now' }).click();
+    check((await flash(page)).includes('no longer works'), 'the previous secret ended');
+    // Manage clients on a phone: stacked cards (audit checks both widths, then returns to 1280).
+    await visit(page, '/admin/oauth2/clients', 'phone');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, '07-clients-phone');
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await shot(page, '07-clients');
+    // An icon, uploaded and shown from this server.
+    await visit(page, `${detail}/icon`, 'icon');
+    await page.getByLabel('Your password').fill(PASSWORD);
+    await page.getByLabel('Icon file').setInputFiles({ name: 'icon.png', mimeType: 'image/png', buffer: Buffer.from(PNG_1PX, 'base64') });
+    await page.getByRole('button', { name: 'Upload icon' }).click();
+    check((await flash(page)).includes('icon was saved'), 'the icon was saved');
+    await audit(page, 'with icon');
+    // The device grant: switched on, and a client for a TV.
+    await visit(page, '/admin/settings/oauth2', 'device switch');
+    await page.getByLabel(/^Enable device authorization grant/).check();
+    await page.getByLabel('Your password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Save' }).click();
+    check((await flash(page)).includes('saved'), 'settings saved');
+    await visit(page, '/admin/oauth2/clients/new', 'create-device');
+    await page.getByLabel('Name', { exact: true }).fill('TV app');
+    await page.getByLabel(/^Public/).check();
+    await page.getByLabel(/^Authorisation code/).uncheck();
+    await page.getByLabel(/^Client credentials/).uncheck();
+    await page.getByLabel(/^Device code/).check();
+    await page.getByLabel('Your password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create client' }).click();
+    await page.waitForURL(/\/admin\/oauth2\/clients\/[0-9a-f]{32}$/);
+    const tvId = page.url().split('/').pop();
+    await page.close();
+    const started = await fetch(`${BASE}/oauth2/device_authorization`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `client_id=${tvId}&scope=matomo:read`,
+    }).then((r) => r.json());
+    check(/^[B-Z]{4}-[B-Z]{4}$/.test(started.user_code), `a user code, got ${JSON.stringify(started)}`);
+    // The user types nothing: the complete URI fills the code in.
+    const userCtx = await newContext();
+    const user = await userCtx.newPage();
+    await signIn(user, 'analyst');
+    await visit(user, started.verification_uri_complete, 'device');
+    check((await user.getByLabel('Code from your device').inputValue()) === started.user_code, 'the code is filled in');
+    await shot(user, '07-device');
+    await user.getByRole('button', { name: 'Continue' }).click();
+    await audit(user, 'device consent');
+    await user.getByLabel('Only the websites ticked below').check();
+    await user.getByLabel(/^Shop/).check();
+    await shot(user, '07-device-consent');
+    await user.getByRole('button', { name: 'Allow' }).click();
+    await user.waitForURL(/answer=allowed/);
+    await audit(user, 'device connected');
+    const tokens = await fetch(`${BASE}/oauth2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=${encodeURIComponent('urn:ietf:params:oauth:grant-type:device_code')}&client_id=${tvId}&device_code=${started.device_code}`,
+    }).then((r) => r.json());
+    check(typeof tokens.access_token === 'string', `the device gets its tokens, got ${JSON.stringify(tokens)}`);
+    await visit(user, '/account/authorized-apps', 'with device');
+    await user.getByRole('link', { name: 'Change the websites of TV app' }).click();
+    await audit(user, 'app sites');
+    check(await user.getByLabel(/^Shop/).isChecked(), 'the limit is shown');
+    await userCtx.close();
+  }],
+  ['8 support user turns on two-factor authentication, signs in with a code, sees an OpenID Connect consent', async () => {
     const ctx = await newContext();
     const page = await ctx.newPage();
     await signIn(page, 'helper');
@@ -365,6 +450,16 @@ const admin = await newContext();
   audited.clear();
   await probe.close();
   if (!caught) { console.log('FAIL  axe-core did not flag an image without alt text'); process.exit(1); }
+}
+// And the width check must be able to fail: a table wider than a phone.
+{
+  const probe = await admin.newPage();
+  await probe.setContent('<!DOCTYPE html><html lang="en"><head><title>probe</title></head><body><main><div class="table-wrap" style="overflow-x:auto"><table><tr><td style="min-width:600px">wide</td></tr></table></div></main></body></html>');
+  let caught = false;
+  try { await audit(probe, 'wide probe'); } catch (e) { caught = String(e).includes('wider than a 390 px screen'); }
+  audited.clear();
+  await probe.close();
+  if (!caught) { console.log('FAIL  the width check did not flag a table wider than 390 px'); process.exit(1); }
 }
 let failed = 0;
 for (const [name, run] of scenarios) {

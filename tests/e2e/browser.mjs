@@ -319,6 +319,10 @@ const scenarios = [
     await page.getByLabel('Your password').fill(PASSWORD);
     await page.getByRole('button', { name: 'End the previous secret now' }).click();
     check((await flash(page)).includes('no longer works'), 'the previous secret ended');
+    // The other lists and pages at both widths.
+    for (const url of ['/admin/users', '/admin/websites', '/admin/oauth2/registration-tokens', '/admin/users/analyst', '/admin/audit', '/account/security/2fa']) {
+      await visit(page, url, 'lists');
+    }
     // Manage clients on a phone: stacked cards (audit checks both widths, then returns to 1280).
     await visit(page, '/admin/oauth2/clients', 'phone');
     await page.setViewportSize({ width: 390, height: 844 });

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::audit::{self, Actor};
 use crate::db::DbError;
 use crate::db::models;
-use crate::domain::{Client, ScopeSet, SiteLimit};
+use crate::domain::{Client, InvalidInput, ScopeSet, SiteLimit, parse_site_id};
 
 /// Removes the user's consent for the client, revokes every grant (and so every token) the
 /// user gave it and voids unredeemed codes. Returns whether there was anything to withdraw.
@@ -42,6 +42,29 @@ pub fn remembered(
     client_id: i64,
 ) -> Result<Option<ScopeSet>, DbError> {
     Ok(models::consents::find(conn, user_id, client_id)?.and_then(|s| s.parse::<ScopeSet>().ok()))
+}
+
+/// The websites a user ticked to limit a grant to (`None`: all of them), each checked to
+/// be one of `accessible`, the websites the user can access. The one rule behind the
+/// consent screen and Authorized applications, so both refuse the same choices.
+pub fn chosen_sites(
+    accessible: &[i64],
+    ticked: Option<&[String]>,
+) -> Result<SiteLimit, InvalidInput> {
+    let Some(ticked) = ticked else {
+        return Ok(SiteLimit::All);
+    };
+    let ids = ticked
+        .iter()
+        .map(|id| parse_site_id(id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let limit = SiteLimit::only(ids)?;
+    match limit.ids().iter().find(|id| !accessible.contains(id)) {
+        Some(id) => Err(InvalidInput::new(format!(
+            "You cannot limit access to website {id}: choose among the websites listed."
+        ))),
+        None => Ok(limit),
+    }
 }
 
 /// The websites the user limited the client to last time (all when never limited).

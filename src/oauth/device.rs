@@ -263,5 +263,6 @@ pub fn enter(
         redirect_uri: String::new(),
         sites,
         limit,
+        chosen_scope: None,
     }))
 }

@@ -323,6 +323,27 @@ const scenarios = [
     for (const url of ['/admin/users', '/admin/websites', '/admin/oauth2/registration-tokens', '/admin/users/analyst', '/admin/audit', '/account/security/2fa']) {
       await visit(page, url, 'lists');
     }
+    // An initial access token, shown once (a long unbroken string), with a field message first.
+    await visit(page, '/admin/oauth2/registration-tokens', 'lists');
+    await page.getByLabel('Label').fill('Deploy scripts');
+    await page.getByLabel('Valid for (days, 1 to 365)').fill('400');
+    await page.getByLabel('Your password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create token' }).click();
+    check((await page.locator('#days-error').textContent()).includes('365'), 'the days are refused with a field message');
+    await audit(page, 'token refused');
+    check(await page.getByLabel('Label').inputValue() === 'Deploy scripts', 'what was typed is kept');
+    await page.getByLabel('Valid for (days, 1 to 365)').fill('30');
+    await page.getByLabel('Your password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create token' }).click();
+    check((await page.locator('#iat-token').textContent()).length >= 32, 'the token is shown once');
+    await audit(page, 'token shown');
+    // Error pages: an unknown client, and an authorization request no client can make.
+    const missing = await page.goto(`${BASE}/admin/oauth2/clients/${'0'.repeat(32)}`);
+    check(missing.status() === 404, `an unknown client is 404, got ${missing.status()}`);
+    await audit(page, 'not found');
+    const refused = await page.goto(`${BASE}/oauth2/authorize?response_type=code&client_id=${'f'.repeat(32)}`);
+    check(refused.status() === 400, `an unknown client_id is 400, got ${refused.status()}`);
+    await audit(page, 'error page');
     // Manage clients on a phone: stacked cards (audit checks both widths, then returns to 1280).
     await visit(page, '/admin/oauth2/clients', 'phone');
     await page.setViewportSize({ width: 390, height: 844 });
@@ -368,7 +389,12 @@ const scenarios = [
     await shot(user, '07-device');
     await user.getByRole('button', { name: 'Continue' }).click();
     await audit(user, 'device consent');
+    // "Only the websites ticked" with none ticked: the screen again, with the message.
     await user.getByLabel('Only the websites ticked below').check();
+    await user.getByRole('button', { name: 'Allow' }).click();
+    check((await user.locator('#sites-error').textContent()).includes('Tick at least one website'), 'a field message by the websites');
+    check(await user.getByLabel('Only the websites ticked below').isChecked(), 'the choice is kept');
+    await audit(user, 'device consent refused');
     await user.getByLabel(/^Shop/).check();
     await shot(user, '07-device-consent');
     await user.getByRole('button', { name: 'Allow' }).click();

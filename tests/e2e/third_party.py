@@ -1,8 +1,9 @@
 """Third-party clients against a running Consentry: Authlib's OAuth 2.0 client drives every
 flow and joserfc verifies the access token against the published JWKS; Authlib's OpenID
 Connect relying party validates ID tokens and signs the user out. Any deviation from RFC
-6749, 7636, 7009, 7662, 8414 or 9068, OpenID Connect Core 1.0, Discovery 1.0 or
-RP-initiated logout 1.0 fails the run. Prepared by tests/e2e/run."""
+6749, 7636, 7009, 7662, 8414, 8628 or 9068, OpenID Connect Core 1.0, Discovery 1.0 or
+RP-initiated logout 1.0 fails the run. requests-oauth2client plays a device without a
+browser (RFC 8628): it asks for a code, polls as its polling job does, and obeys slow_down. Prepared by tests/e2e/run."""
 
 import html.parser
 import os
@@ -16,12 +17,15 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from requests_oauth2client import DeviceAuthorizationPollingJob, OAuth2Client
+from requests_oauth2client.exceptions import AccessDenied, AuthorizationPending, InvalidGrant, SlowDown
 
 BASE = os.environ["BASE_URL"]
 LOGIN, PASSWORD = os.environ["E2E_USER"], os.environ["E2E_PASSWORD"]
 CLIENT_ID, CLIENT_SECRET = os.environ["E2E_CLIENT_ID"], os.environ["E2E_CLIENT_SECRET"]
 REDIRECT = os.environ["E2E_REDIRECT_URI"]
 SIGNED_OUT = os.environ["E2E_POST_LOGOUT_URI"]
+DEVICE_CLIENT_ID = os.environ["E2E_DEVICE_CLIENT_ID"]
 
 checks = []
 
@@ -190,6 +194,94 @@ def introspect_and_revoke():
     check(oauth.revoke_token(meta["revocation_endpoint"], token="not-a-token").status_code == 200, "unknown token")
     api = requests.get(f"{BASE}/index.php?module=API&method=API.getConsentryVersion&format=json", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     check(api.status_code == 401 and "invalid_token" in api.headers.get("WWW-Authenticate", ""), api.text)
+
+
+def signed_in_browser():
+    browser = requests.Session()
+    page = browser.get(f"{BASE}/login", timeout=10).text
+    res = browser.post(f"{BASE}/login", data={"csrf_token": inputs(page)["csrf_token"], "login": LOGIN, "password": PASSWORD, "next": "/"},
+                       headers={"Origin": BASE}, allow_redirects=False, timeout=10)
+    check(res.status_code == 303, f"sign-in: {res.status_code}")
+    return browser
+
+
+def answer_on_device_page(browser, user_code, decision):
+    """What the user does on their phone: opens /device, types the code, answers the
+    consent screen."""
+    page = browser.get(f"{BASE}/device", timeout=10)
+    check(page.status_code == 200, f"/device: {page.status_code}")
+    res = browser.post(f"{BASE}/device", data={"csrf_token": inputs(page.text)["csrf_token"], "user_code": user_code.lower().replace("-", " ")},
+                       headers={"Origin": BASE}, allow_redirects=False, timeout=10)
+    check(res.status_code == 200 and "/oauth2/consent" in res.text, f"the code leads to the consent screen: {res.status_code}")
+    form = inputs(res.text)
+    res = browser.post(f"{BASE}/oauth2/consent", data={"csrf_token": form["csrf_token"], "request": form["request"], "scope": "matomo:read", "decision": decision},
+                       headers={"Origin": BASE}, allow_redirects=False, timeout=10)
+    check(res.status_code == 303, f"{decision}: {res.status_code}")
+
+
+def poll_until_answered(job, seconds=60):
+    """The library's polling loop: each call waits the interval, then polls once."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        token = job()
+        if token is not None:
+            return token
+    raise AssertionError("no answer within the time allowed")
+
+
+@step("device authorization grant (RFC 8628) with requests-oauth2client: pending, slow_down, tokens once, denial")
+def device_flow():
+    # Switched on by the CLI just before this script: the server picks the setting up.
+    deadline = time.monotonic() + 30
+    while True:
+        meta = requests.get(f"{BASE}/.well-known/oauth-authorization-server", timeout=10).json()
+        if "device_authorization_endpoint" in meta or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    check(meta.get("device_authorization_endpoint") == f"{BASE}/oauth2/device_authorization", meta)
+    check("urn:ietf:params:oauth:grant-type:device_code" in meta["grant_types_supported"], meta)
+    # Plain http on 127.0.0.1 here: the library checks for https unless testing.
+    device = OAuth2Client.from_discovery_document(meta, issuer=BASE, client_id=DEVICE_CLIENT_ID, testing=True)
+    started = device.authorize_device(scope="matomo:read")
+    code = started.user_code
+    check(len(code) == 9 and code[4] == "-" and all(c in "BCDFGHJKLMNPQRSTVWXZ" for c in code.replace("-", "")), code)
+    check(started.verification_uri == f"{BASE}/device", started.verification_uri)
+    check(started.verification_uri_complete.startswith(f"{BASE}/device?") and code in urllib.parse.unquote(started.verification_uri_complete), started.verification_uri_complete)
+    check(started.interval == 5 and not started.is_expired(), (started.interval, started.expires_at))
+    job = DeviceAuthorizationPollingJob(device, started)
+    check(job() is None, "authorization_pending before the user answers")
+    try:
+        device.device_code(started)
+        check(False, "polling again at once must be slow_down")
+    except SlowDown:
+        job.slow_down()
+    check(job.interval == 10, job.interval)
+    answer_on_device_page(signed_in_browser(), code, "allow")
+    token = poll_until_answered(job)
+    check(token.token_type.lower() == "bearer" and token.scope == "matomo:read" and token.refresh_token, token.as_dict())
+    api = requests.get(f"{BASE}/index.php?module=API&method=API.getConsentryVersion&format=json", auth=token, timeout=10)
+    check(api.status_code == 200, api.text)
+    # Tokens once: the device code cannot be redeemed again.
+    time.sleep(job.interval)
+    try:
+        device.device_code(started)
+        check(False, "a second redemption must fail")
+    except InvalidGrant:
+        pass
+    # Another device, and this time the user denies it.
+    denied = device.authorize_device(scope="matomo:read")
+    job = DeviceAuthorizationPollingJob(device, denied)
+    answer_on_device_page(signed_in_browser(), denied.user_code, "deny")
+    try:
+        poll_until_answered(job)
+        check(False, "a denied device must get access_denied")
+    except AccessDenied:
+        pass
+    try:
+        device.device_code(started.device_code + "x")
+        check(False, "an unknown device code must fail")
+    except InvalidGrant:
+        pass
 
 
 class RelyingParty(OpenIDMixin):

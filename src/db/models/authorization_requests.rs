@@ -35,18 +35,27 @@ pub fn insert(conn: &mut MysqlConnection, row: &AuthorizationRequestRow) -> Resu
     Ok(())
 }
 
+/// The user's pending request, left pending.
+pub fn find(
+    conn: &mut MysqlConnection,
+    handle_hash: &[u8],
+    user_id: i64,
+) -> Result<Option<AuthorizationRequestRow>, DbError> {
+    Ok(requests::table
+        .find(handle_hash)
+        .filter(requests::user_id.eq(user_id))
+        .select(AuthorizationRequestRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// Removes and returns the request, so a decision is taken once.
 pub fn take(
     conn: &mut MysqlConnection,
     handle_hash: &[u8],
     user_id: i64,
 ) -> Result<Option<AuthorizationRequestRow>, DbError> {
-    let found = requests::table
-        .find(handle_hash)
-        .filter(requests::user_id.eq(user_id))
-        .select(AuthorizationRequestRow::as_select())
-        .first(conn)
-        .optional()?;
+    let found = find(conn, handle_hash, user_id)?;
     if found.is_some() {
         let deleted = diesel::delete(requests::table.find(handle_hash)).execute(conn)?;
         // Two concurrent decisions: only the one that deleted the row proceeds.

@@ -12,7 +12,9 @@ use super::{
 use crate::audit;
 use crate::db::DbError;
 use crate::db::models::{self, authorization_requests::AuthorizationRequestRow};
-use crate::domain::{GrantType, Role, Scope, ScopeRequest, ScopeSet, SiteLimit};
+use crate::domain::{
+    GrantType, InvalidInput, Role, Scope, ScopeRequest, ScopeSet, SiteLimit, parse_site_id,
+};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::oidc::SignIn;
 use crate::oauth::pkce::CodeChallenge;
@@ -119,6 +121,7 @@ pub fn decide(
         offered,
         sites,
         limit,
+        chosen_scope: None,
     })))
 }
 
@@ -135,6 +138,8 @@ pub(crate) fn site_choice(
     Ok((sites, limit))
 }
 
+const REQUEST_GONE: &str = "This authorization request has expired or was already answered. Return to the application and start again.";
+
 /// What the user's answer grants: the scopes, and the websites they apply to.
 #[derive(Clone, Copy)]
 struct Granted<'a> {
@@ -142,32 +147,59 @@ struct Granted<'a> {
     sites: &'a SiteLimit,
 }
 
-/// The websites of an answer: all (`None`), or the ticked ones, each of which the user
-/// must be able to access.
+/// The websites ticked on the consent screen, checked against those the user can access.
 fn chosen_sites(
     conn: &mut MysqlConnection,
     user: &Approver,
     ticked: Option<&[String]>,
-) -> Result<SiteLimit, AuthorizeError> {
-    let Some(ticked) = ticked else {
-        return Ok(SiteLimit::All);
-    };
-    let refuse = |message: String| AuthorizeError::Page(message);
-    let ids = ticked
-        .iter()
-        .map(|id| crate::domain::parse_site_id(id).map_err(|e| refuse(e.0)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let limit = SiteLimit::only(ids).map_err(|e| refuse(e.0))?;
+) -> Result<Result<SiteLimit, InvalidInput>, DbError> {
+    if ticked.is_none() {
+        return Ok(Ok(SiteLimit::All));
+    }
     let accessible: Vec<i64> = crate::sites::accessible(conn, user.id, user.role)?
         .iter()
         .map(|s| s.id)
         .collect();
-    if let Some(id) = limit.ids().iter().find(|id| !accessible.contains(id)) {
-        return Err(refuse(format!(
-            "You cannot limit access to website {id}: choose among the websites listed."
-        )));
-    }
-    Ok(limit)
+    Ok(consents::chosen_sites(&accessible, ticked))
+}
+
+/// The consent screen of the still pending request, as the user filled it in, to show
+/// again with `message`; or, when the request is gone, the page saying so.
+fn ask_again(
+    conn: &mut MysqlConnection,
+    handle: &str,
+    user: &Approver,
+    chosen: &ConsentChoice,
+    message: String,
+) -> Result<AuthorizeError, DbError> {
+    let gone = || AuthorizeError::Page(REQUEST_GONE.into());
+    let Some(row) = models::authorization_requests::find(conn, &token_hash(handle), user.id)?
+        .filter(|r| r.expires_at > models::now())
+    else {
+        return Ok(gone());
+    };
+    let (Some(client), Ok(stored)) = (
+        models::clients::find_by_id(conn, row.client_id)?,
+        ScopeRequest::parse(&row.scopes),
+    ) else {
+        return Ok(gone());
+    };
+    let ticked = chosen.sites.iter().flatten();
+    let prompt = ConsentPrompt {
+        handle: handle.to_string(),
+        client,
+        highest_requested: stored.matomo.last().copied(),
+        chosen_scope: chosen.scope.parse::<Scope>().ok(),
+        offered: stored.matomo,
+        identity: stored.identity,
+        redirect_uri: row.redirect_uri,
+        sites: crate::sites::accessible(conn, user.id, user.role)?,
+        limit: SiteLimit::Only(ticked.filter_map(|id| parse_site_id(id).ok()).collect()),
+    };
+    Ok(AuthorizeError::AskAgain {
+        prompt: Box::new(prompt),
+        message,
+    })
 }
 
 /// The scopes offered on the screen as stored with the pending request: the identity
@@ -233,16 +265,15 @@ fn answer_steps(
     let (user_id, login, role) = (user.id, user.login.as_str(), user.role);
     // Checked before the request is spent: a wrong choice can be corrected and sent again.
     let sites = match allow {
-        true => chosen_sites(conn, user, chosen.sites.as_deref())?,
+        true => match chosen_sites(conn, user, chosen.sites.as_deref())? {
+            Ok(sites) => sites,
+            Err(refused) => return Err(ask_again(conn, handle, user, chosen, refused.0)?),
+        },
         false => SiteLimit::All,
     };
     let row = models::authorization_requests::take(conn, &token_hash(handle), user_id)?
         .filter(|r| r.expires_at > models::now())
-        .ok_or_else(|| {
-            AuthorizeError::Page(
-                "This authorization request has expired or was already answered. Return to the application and start again.".into(),
-            )
-        })?;
+        .ok_or_else(|| AuthorizeError::Page(REQUEST_GONE.into()))?;
     let client = models::clients::find_by_id(conn, row.client_id)?
         .ok_or_else(|| AuthorizeError::Page("This application no longer exists.".into()))?;
     let stored = ScopeRequest::parse(&row.scopes)

@@ -173,6 +173,13 @@ pub enum AuthorizeError {
     Redirect(ErrorRedirect),
     #[error(transparent)]
     Protocol(#[from] OAuthError),
+    /// The consent screen's answer cannot be accepted: show the screen again, as filled
+    /// in, with this message. The request stays pending.
+    #[error("{message}")]
+    AskAgain {
+        prompt: Box<ConsentPrompt>,
+        message: String,
+    },
 }
 
 impl From<DbError> for AuthorizeError {
@@ -209,6 +216,18 @@ pub struct ConsentPrompt {
     /// choice preselected (what they chose for this client last time).
     pub sites: Vec<crate::db::models::sites::SiteRow>,
     pub limit: crate::domain::SiteLimit,
+    /// The scope preselected: the least privileged, unless the user chose another.
+    pub chosen_scope: Option<Scope>,
+}
+
+/// Without the handle: it answers the pending request, so it is never logged.
+impl std::fmt::Debug for ConsentPrompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentPrompt")
+            .field("client_id", &self.client.client_id)
+            .field("offered", &self.offered)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Step one: check the request, before anyone signs in.

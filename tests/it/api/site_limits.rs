@@ -70,8 +70,10 @@ async fn a_grant_limited_on_the_consent_screen_acts_only_there_and_the_user_can_
             && html.contains(&format!("value=\"{}\"", w.site2))
     );
 
-    // A website she cannot access is refused, and the request stays answerable.
+    // A website she cannot access is refused: the screen again, as she filled it in, with
+    // the message by the websites; the request stays answerable.
     let (handle, csrf) = consent_form(&html);
+    let site1 = w.site1.to_string();
     let res = alice
         .post_form(
             "/oauth2/consent",
@@ -81,11 +83,23 @@ async fn a_grant_limited_on_the_consent_screen_acts_only_there_and_the_user_can_
                 ("scope", "matomo:read"),
                 ("decision", "allow"),
                 ("sites", "chosen"),
+                ("site", &site1),
                 ("site", "999"),
             ],
         )
         .await;
-    assert_eq!(res.status(), 400);
+    assert_eq!(res.status(), 422);
+    let again = res.text().await.unwrap();
+    assert!(
+        again.contains("You cannot limit access to website 999"),
+        "{again}"
+    );
+    assert!(
+        again.contains(&format!("value=\"{site1}\" checked")),
+        "{again}"
+    );
+    assert!(again.contains("value=\"chosen\" checked"), "{again}");
+    assert_eq!(consent_form(&again).0, handle, "the same request");
     let res = alice
         .post_form(
             "/oauth2/consent",
@@ -98,7 +112,13 @@ async fn a_grant_limited_on_the_consent_screen_acts_only_there_and_the_user_can_
             ],
         )
         .await;
-    assert_eq!(res.status(), 400, "none ticked");
+    assert_eq!(res.status(), 422, "none ticked");
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Tick at least one website")
+    );
     let res = alice
         .post_form(
             "/oauth2/consent",
@@ -203,6 +223,12 @@ async fn a_grant_limited_on_the_consent_screen_acts_only_there_and_the_user_can_
             .unwrap()
             .contains("Tick at least one website")
     );
+    // The same rule as the consent screen: what is not a website ID is refused too.
+    let res = alice
+        .post_form(&page, &csrf, &[("sites", "chosen"), ("site", "abc")])
+        .await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("positive whole number"));
     assert_eq!(site_status(&w, &bearer, w.site2).await.0, 200);
     let (actor, details, _) = crate::console::last_event(&w.app, "consent.sites_changed");
     assert_eq!(

@@ -9,7 +9,7 @@ use askama::Template;
 
 use crate::audit::Actor;
 use crate::db::{self, models, models::consents::ApprovedClient};
-use crate::domain::{ClientId, FieldErrors, SiteLimit};
+use crate::domain::{Client, ClientId, FieldErrors, SiteLimit, parse_site_id};
 use crate::oauth::consents;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::AppError;
@@ -108,8 +108,7 @@ pub async fn revoke(
 #[template(path = "account/app_sites.html")]
 struct SitesPage {
     layout: Layout,
-    client_id: String,
-    name: String,
+    client: Client,
     sites: Vec<crate::db::models::sites::SiteRow>,
     limit: SiteLimit,
     errors: FieldErrors,
@@ -128,16 +127,15 @@ pub async fn show_sites(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let page = sites_page(&state, &user, &path, None, FieldErrors::default()).await?;
-    render(&page)
+    render(&sites_page(&state, &user, &path).await?)
 }
 
+/// The page as stored: the client (404 unless the user approved it), the websites the user
+/// can access and the limit remembered.
 async fn sites_page(
     state: &AppState,
     user: &SessionUser,
     raw_id: &str,
-    typed: Option<SiteLimit>,
-    errors: FieldErrors,
 ) -> Result<SitesPage, AppError> {
     let id = ClientId::parse(raw_id).map_err(|_| AppError::NotFound)?;
     let (user_id, role) = (user.id, user.role);
@@ -156,11 +154,10 @@ async fn sites_page(
     .ok_or(AppError::NotFound)?;
     Ok(SitesPage {
         layout: Layout::for_user(user, "authorized-apps"),
-        client_id: client.client_id,
-        name: client.name,
+        client,
         sites,
-        limit: typed.unwrap_or(limit),
-        errors,
+        limit,
+        errors: FieldErrors::default(),
     })
 }
 
@@ -175,51 +172,27 @@ pub async fn save_sites(
     path: web::Path<String>,
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<HttpResponse, AppError> {
-    let typed = match fields.text("sites").as_str() {
-        "chosen" => SiteLimit::only(
-            (fields.all("site").iter())
-                .filter_map(|id| crate::domain::parse_site_id(id).ok())
-                .collect(),
-        ),
-        _ => Ok(SiteLimit::All),
-    };
-    let page = sites_page(&state, &user, &path, None, FieldErrors::default()).await?;
+    let ticked = (fields.text("sites") == "chosen").then(|| fields.all("site"));
+    let mut page = sites_page(&state, &user, &path).await?;
     let accessible: Vec<i64> = page.sites.iter().map(|s| s.id).collect();
-    let limit =
-        typed.and_then(
-            |limit| match limit.ids().iter().find(|id| !accessible.contains(id)) {
-                Some(id) => Err(crate::domain::InvalidInput::new(format!(
-                    "Website {id} is not one you can access."
-                ))),
-                None => Ok(limit),
-            },
-        );
-    let limit = match limit {
+    let limit = match consents::chosen_sites(&accessible, ticked.as_deref()) {
         Ok(limit) => limit,
         Err(e) => {
-            let chosen = SiteLimit::Only(Vec::new());
-            let page = sites_page(
-                &state,
-                &user,
-                &path,
-                Some(chosen),
-                FieldErrors::one("sites", e.0),
-            )
-            .await?;
+            // Shown again as typed: the ticks that were website IDs stay ticked.
+            let kept = ticked.iter().flatten();
+            page.limit = SiteLimit::Only(kept.filter_map(|id| parse_site_id(id).ok()).collect());
+            page.errors = FieldErrors::one("sites", e.0);
             return crate::web::routes::page::render_form(&page.errors, &page);
         }
     };
     let actor = Actor::new(&user.login).from_ip(client_ip(&req));
-    let (user_id, client_id, name) = (user.id, page.client_id.clone(), page.name.clone());
-    let saved = limit.clone();
+    let (user_id, client, saved) = (user.id, page.client.clone(), limit.clone());
     db::run(&state.pool, move |conn| {
-        let Some(client) = models::clients::find_by_client_id(conn, &client_id)? else {
-            return Ok(());
-        };
         consents::limit_sites(conn, user_id, &client, &saved, &actor)?;
         Ok(())
     })
     .await?;
+    let name = &page.client.name;
     let message = match limit {
         SiteLimit::All => format!("{name} may now act on all the websites you can access."),
         SiteLimit::Only(ids) => format!(

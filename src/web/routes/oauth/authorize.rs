@@ -6,14 +6,14 @@ use askama::Template;
 
 use super::read_form;
 use crate::db;
-use crate::domain::{Identity, IdentityScope};
+use crate::domain::{FieldErrors, Identity, IdentityScope};
 use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError, ConsentPrompt, Next};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::web::csrf::CsrfForm;
 use crate::web::error::AppError;
 use crate::web::routes::form::Fields;
-use crate::web::routes::page::{Layout, render, see_other};
+use crate::web::routes::page::{Layout, render, render_form, see_other};
 use crate::web::session::{self, SessionUser};
 use crate::web::state::AppState;
 
@@ -139,7 +139,10 @@ fn resume_path(params: &Params) -> String {
 
 fn answer_error(state: &AppState, error: AuthorizeError) -> Result<HttpResponse, AppError> {
     match error {
-        AuthorizeError::Page(message) => Err(AppError::BadRequest(message)),
+        // Only the consent POST asks again, and it renders the screen itself.
+        AuthorizeError::Page(message) | AuthorizeError::AskAgain { message, .. } => {
+            Err(AppError::BadRequest(message))
+        }
         AuthorizeError::Redirect(redirect) => {
             match authorize::error_location(&redirect, &state.protocol.issuer) {
                 Ok(location) => Ok(see_other(&location)),
@@ -154,6 +157,7 @@ fn answer_error(state: &AppState, error: AuthorizeError) -> Result<HttpResponse,
 struct ScopeOption {
     value: &'static str,
     description: &'static str,
+    checked: bool,
 }
 
 #[derive(Template)]
@@ -184,6 +188,8 @@ pub struct ConsentPage {
     limited: bool,
     /// A superuser's "all websites" includes the ones added later.
     superuser: bool,
+    /// Set when an answer could not be accepted and the screen is shown again.
+    errors: FieldErrors,
 }
 
 pub struct SiteOption {
@@ -197,6 +203,9 @@ impl ConsentPage {
     pub fn new(user: &SessionUser, prompt: ConsentPrompt) -> Self {
         let highest = prompt.highest_requested;
         let least = prompt.offered.first().copied();
+        let chosen = (prompt.chosen_scope)
+            .filter(|s| prompt.offered.contains(s))
+            .or(least);
         Self {
             layout: Layout::for_user(user, ""),
             self_registered: prompt.client.self_registered,
@@ -239,6 +248,7 @@ impl ConsentPage {
                 .map(|s| ScopeOption {
                     value: s.as_str(),
                     description: s.describe(),
+                    checked: Some(*s) == chosen,
                 })
                 .collect(),
             highest_requested: highest.filter(|h| Some(*h) != least).map(|h| h.as_str()),
@@ -253,6 +263,7 @@ impl ConsentPage {
                 .collect(),
             limited: prompt.limit.is_limited(),
             superuser: user.role == crate::domain::Role::Superuser,
+            errors: FieldErrors::default(),
         }
     }
 }
@@ -299,6 +310,11 @@ pub async fn consent(
     .await;
     match answer {
         Ok(location) => Ok(see_other(&location)),
+        Err(AuthorizeError::AskAgain { prompt, message }) => {
+            let mut page = ConsentPage::new(&user, *prompt);
+            page.errors = FieldErrors::one("sites", message);
+            render_form(&page.errors, &page)
+        }
         Err(e) => answer_error(&state, e),
     }
 }

@@ -284,6 +284,16 @@ struct EndPreviousPage {
     errors: FieldErrors,
 }
 
+impl EndPreviousPage {
+    fn new(user: &SessionUser, client: Client, errors: FieldErrors) -> Self {
+        Self {
+            layout: Layout::for_user(user, "clients"),
+            client: ClientView { row: client },
+            errors,
+        }
+    }
+}
+
 #[get("/admin/oauth2/clients/{client_id}/secret/end-previous")]
 pub async fn confirm_end_previous(
     Superuser(user): Superuser,
@@ -291,11 +301,7 @@ pub async fn confirm_end_previous(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let client = load(&state, &path).await?;
-    render(&EndPreviousPage {
-        layout: Layout::for_user(&user, "clients"),
-        client: ClientView { row: client },
-        errors: FieldErrors::default(),
-    })
+    render(&EndPreviousPage::new(&user, client, FieldErrors::default()))
 }
 
 /// Ends the previous secret's grace period now (password confirmed): every server should
@@ -311,11 +317,7 @@ pub async fn end_previous(
 ) -> Result<HttpResponse, AppError> {
     let client = load(&state, &path).await?;
     if let Err(errors) = reauth::confirm(&state, &user, &req, &fields, reauth::FIELD).await? {
-        let page = EndPreviousPage {
-            layout: Layout::for_user(&user, "clients"),
-            client: ClientView { row: client },
-            errors,
-        };
+        let page = EndPreviousPage::new(&user, client, errors);
         return render_form(&page.errors, &page);
     }
     let actor = Actor::new(&user.login).from_ip(client_ip(&req));

@@ -240,8 +240,10 @@ def device_flow():
         time.sleep(0.5)
     check(meta.get("device_authorization_endpoint") == f"{BASE}/oauth2/device_authorization", meta)
     check("urn:ietf:params:oauth:grant-type:device_code" in meta["grant_types_supported"], meta)
-    # Plain http on 127.0.0.1 here: the library checks for https unless testing.
-    device = OAuth2Client.from_discovery_document(meta, issuer=BASE, client_id=DEVICE_CLIENT_ID, testing=True)
+    # Plain http on 127.0.0.1 here: the library checks for https unless testing. It reads
+    # no device endpoint from a discovery document, so it is passed on.
+    device = OAuth2Client.from_discovery_document(meta, issuer=BASE, client_id=DEVICE_CLIENT_ID, testing=True,
+                                                  device_authorization_endpoint=meta["device_authorization_endpoint"])
     started = device.authorize_device(scope="matomo:read")
     code = started.user_code
     check(len(code) == 9 and code[4] == "-" and all(c in "BCDFGHJKLMNPQRSTVWXZ" for c in code.replace("-", "")), code)
@@ -363,5 +365,5 @@ for name, fn in checks:
     except Exception as e:  # report every step, then fail
         failed += 1
         print(f"FAIL  {name}: {type(e).__name__}: {e}")
-print(f"third-party clients: {len(checks) - failed} passed, {failed} failed (authlib OAuth 2.0 and OpenID Connect, joserfc, requests)")
+print(f"third-party clients: {len(checks) - failed} passed, {failed} failed (authlib OAuth 2.0 and OpenID Connect, joserfc, requests, requests-oauth2client)")
 sys.exit(1 if failed else 0)

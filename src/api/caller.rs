@@ -115,15 +115,6 @@ impl Caller {
         site_id: i64,
         needed: AccessLevel,
     ) -> Result<models::sites::SiteRow, ApiError> {
-        if !self.sites.allows(site_id) {
-            return Err(ApiError::InsufficientScope {
-                needed: scope_for(needed).as_str(),
-                message: format!(
-                    "This token is limited to websites {}: website {site_id} is not among them.",
-                    self.sites
-                ),
-            });
-        }
         let own = self.own_level(db, site_id)?;
         let site = self
             .live
@@ -131,6 +122,20 @@ impl Caller {
             .iter()
             .find(|s| s.id == site_id)
             .cloned();
+        if !self.sites.allows(site_id) {
+            // The site's name only to someone who may see it.
+            let named = match (&site, own) {
+                (Some(s), Some(_)) => format!("website {site_id} ({})", s.name),
+                _ => format!("website {site_id}"),
+            };
+            return Err(ApiError::InsufficientScope {
+                needed: scope_for(needed).as_str(),
+                message: format!(
+                    "This token is limited to websites {}: {named} is not among them.",
+                    self.sites
+                ),
+            });
+        }
         match (site, self.effective(own)) {
             (Some(site), Some(level)) if level >= needed => Ok(site),
             // A superuser may learn that a site does not exist; others get the same

@@ -180,7 +180,7 @@ fn client_error(e: ClientError) -> ApiError {
                 "scope" => "scopes",
                 "redirect-uri" => "redirectUris",
                 "type" => "type",
-                "grace" | "expires" | "previous" => "clientId",
+                "client_id" => "clientId",
                 other => parameter_of(other),
             };
             ApiError::bad_parameter(name, message)

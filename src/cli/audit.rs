@@ -24,6 +24,9 @@ pub enum AuditCommand {
         /// csv (the console's export) or json.
         #[arg(long, default_value = "csv", value_name = "csv|json")]
         format: String,
+        /// The same as --format json, as every command that prints has it.
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
     },
 }
 
@@ -35,17 +38,21 @@ pub(super) fn audit(command: AuditCommand) -> Result<(), CliError> {
         user,
         action,
         format,
+        json,
     } = command;
-    let json = match format.as_str() {
-        "csv" => false,
-        "json" => true,
-        other => {
-            return Err(CliError::Invalid {
-                flag: "--format",
-                message: InvalidInput::new(format!("'{other}' is not a format: use csv or json.")),
-            });
-        }
-    };
+    let json = json
+        || match format.as_str() {
+            "csv" => false,
+            "json" => true,
+            other => {
+                return Err(CliError::Invalid {
+                    flag: "--format",
+                    message: InvalidInput::new(format!(
+                        "'{other}' is not a format: use csv or json."
+                    )),
+                });
+            }
+        };
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let (since, until, client, user, action) = (
         text(&since),

@@ -95,7 +95,8 @@ pub struct CreateArgs {
     /// Confidential clients get a secret; public ones (apps, SPAs) must use PKCE.
     #[arg(long = "type", value_name = "confidential|public")]
     pub client_type: String,
-    /// Grant types: authorization_code, refresh_token, client_credentials.
+    /// Grant types: authorization_code, refresh_token, client_credentials,
+    /// urn:ietf:params:oauth:grant-type:device_code (or device_code).
     #[arg(long = "grant", num_args = 1.., required = true, value_name = "GRANT")]
     pub grants: Vec<String>,
     /// Scopes it may ask for: matomo:read, matomo:write, matomo:admin, matomo:superuser.
@@ -233,6 +234,11 @@ fn flag_of(field: &str) -> &'static str {
 
 pub(super) fn client_error_line(e: &ClientError) -> String {
     match e {
+        // A refusal about the client itself names the argument, not a flag.
+        ClientError::Invalid {
+            field: "client_id",
+            message,
+        } => format!("CLIENT_ID: {message}"),
         ClientError::Invalid { field, message } => format!("--{field}: {message}"),
         other => other.to_string(),
     }

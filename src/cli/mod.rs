@@ -509,13 +509,12 @@ mod tests {
     }
 
     /// Scripts read every command's outcome the same way: each one that prints something
-    /// (all but the server, the shell files and the audit export, which has --format)
-    /// takes --json.
+    /// (all but the server and the shell files) takes --json.
     #[test]
     fn every_command_that_prints_takes_json() {
         fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
             let leaf = cmd.get_subcommands().next().is_none();
-            let exempt = ["serve", "completions", "manpage", "export", "help"];
+            let exempt = ["serve", "completions", "manpage", "help"];
             if leaf
                 && !exempt.contains(&cmd.get_name())
                 && !cmd.get_arguments().any(|a| a.get_id() == "json")

@@ -139,6 +139,15 @@ pub fn duration_words(seconds: i64) -> String {
     words.join(" ")
 }
 
+/// A lifetime as typed on a form, with its meaning when it is a number of seconds
+/// ("3600 = 1 hour"); empty otherwise.
+pub fn typed_duration_meaning(typed: &str) -> String {
+    match typed.trim().parse::<i64>() {
+        Ok(n) => format!("{n} = {}", duration_words(n)),
+        Err(_) => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod duration_tests {
     #[test]
@@ -148,5 +157,7 @@ mod duration_tests {
         assert_eq!(super::duration_words(90), "1 minute 30 seconds");
         assert_eq!(super::duration_words(31_536_000), "365 days");
         assert_eq!(super::duration_words(0), "0 seconds");
+        assert_eq!(super::typed_duration_meaning(" 7200 "), "7200 = 2 hours");
+        assert_eq!(super::typed_duration_meaning("soon"), "");
     }
 }

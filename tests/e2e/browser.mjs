@@ -314,7 +314,7 @@ const scenarios = [
     await visit(page, detail, 'grace');
     check((await page.locator('#previous-secret').textContent()).includes('Previous secret valid until'), 'the grace period is shown');
     await shot(page, '07-previous-secret');
-    await page.getByRole('link', { name: 'End it now' }).click();
+    await page.getByRole('button', { name: 'End it now' }).click();
     await audit(page, 'end-previous');
     await page.getByLabel('Your password').fill(PASSWORD);
     await page.getByRole('button', { name: 'End the previous secret now' }).click();

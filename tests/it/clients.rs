@@ -508,6 +508,14 @@ async fn audit_export_prints_the_filtered_log_as_csv_or_json() {
     let events: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(events.as_array().unwrap().len(), 1);
     assert_eq!(events[0]["target"], "root4");
+    // --json is --format json, as on every other printing command.
+    let out = consentry(
+        &app,
+        &["audit", "export", "--json", "--action", "user.created"],
+        "",
+    );
+    let same: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(same, events);
     assert_one_line_exit_2(
         &consentry(&app, &["audit", "export", "--since", "yesterday"], ""),
         "--since",

@@ -573,7 +573,7 @@ pub fn rotate_secret(
         };
         if !client.is_confidential() {
             return Err(invalid(
-                "type",
+                "client_id",
                 "A public client has no secret; make it confidential to give it one.",
             ));
         }
@@ -630,7 +630,7 @@ pub fn end_previous_secret(
         };
         let Some(uses) = models::clients::end_previous_secret(conn, client.id)? else {
             return Err(invalid(
-                "previous",
+                "client_id",
                 "This client has no previous secret in a grace period.",
             ));
         };

@@ -142,7 +142,7 @@ async fn a_grant_limited_on_the_consent_screen_acts_only_there_and_the_user_can_
     let (status, message) = site_status(&w, &bearer, w.site2).await;
     assert_eq!(status, 403);
     assert!(
-        message.contains(&format!("website {} is not among them", w.site2)),
+        message.contains(&format!("website {} (Blog) is not among them", w.site2)),
         "{message}"
     );
     let refused = api(

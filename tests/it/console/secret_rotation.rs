@@ -318,7 +318,7 @@ async fn the_command_line_rotates_with_a_grace_period_and_ends_the_previous_secr
     );
     assert_one_line_exit_2(
         &consentry(&app, &["client", "secret", "end-previous", &id], ""),
-        "no previous secret",
+        "CLIENT_ID: This client has no previous secret",
     );
     assert_eq!(count(&app, "SELECT id FROM audit_events"), events);
     assert_eq!(client_credentials(&app, &id, &new).await.0, 200);

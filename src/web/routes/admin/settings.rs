@@ -33,12 +33,8 @@ struct SettingsPage {
 }
 
 impl SettingsPage {
-    /// A lifetime as typed, with its meaning when it is a number ("3600 = 1 hour").
     fn meaning(&self, seconds: &str) -> String {
-        match seconds.trim().parse::<i64>() {
-            Ok(n) => format!("{n} = {}", crate::domain::duration_words(n)),
-            Err(_) => String::new(),
-        }
+        crate::domain::typed_duration_meaning(seconds)
     }
 
     fn scope_checked(&self, scope: &str) -> bool {

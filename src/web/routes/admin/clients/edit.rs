@@ -34,6 +34,10 @@ struct ClientFormPage {
 }
 
 impl ClientFormPage {
+    fn meaning(&self, seconds: &str) -> String {
+        crate::domain::typed_duration_meaning(seconds)
+    }
+
     fn action(&self) -> String {
         match &self.client_id {
             Some(id) => format!("{}/edit", detail_path(id)),

@@ -55,6 +55,12 @@ async function audit(page, label) {
       return Math.max(...over);
     });
     check(wider <= 0, `${url.pathname} (${label}) is ${wider} px wider than a ${width} px screen`);
+    // Stacked cards hide the column headings: each cell must carry its own.
+    const unlabelled = await page.evaluate(() => Array.from(document.querySelectorAll('table'))
+      .filter((t) => t.querySelector('thead th'))
+      .flatMap((t) => Array.from(t.querySelectorAll('tbody td:not([colspan])')))
+      .filter((td) => !td.getAttribute('data-label')).length);
+    check(unlabelled === 0, `${url.pathname} (${label}): ${unlabelled} table cells without their column's label`);
   }
   await page.setViewportSize({ width: 1280, height: 900 });
 }

@@ -274,28 +274,52 @@ async fn client_credentials_tokens_are_limited_by_the_clients_form() {
     let before = cc("matomo:read").await;
     assert_eq!(site_status(&w, &before, w.site2).await.0, 200);
 
-    // The form: a website that does not exist is a field message; nothing changes.
+    // The form lists every website to tick; a website that does not exist (a tampered
+    // box), one that is not a number, or "only the ticked ones" with none ticked is a field
+    // message, and nothing changes.
     let edit = format!("/admin/oauth2/clients/{}/edit", w.client.id);
+    let page = root.page(&edit).await;
+    assert!(page.contains("value=\"all\" checked"), "all by default");
+    for id in [w.site1, w.site2] {
+        assert!(
+            page.contains(&format!("name=\"site\" value=\"{id}\">")),
+            "{page}"
+        );
+    }
+    for (ticked, message) in [
+        (vec!["999"], "No website has ID 999"),
+        (vec!["nope"], "A site ID is a positive whole number"),
+        (vec![], "Tick at least one website"),
+    ] {
+        let form = root
+            .form(&edit, &edit)
+            .await
+            .set("sites", "chosen")
+            .set_all("site", &ticked)
+            .set("password", crate::common::PASSWORD);
+        let res = root.submit(&form).await;
+        assert_eq!(res.status(), 422, "{ticked:?}");
+        let again = res.text().await.unwrap();
+        assert!(again.contains(message), "{ticked:?}: {again}");
+        assert!(
+            again.contains("value=\"chosen\" checked"),
+            "the choice is kept"
+        );
+    }
+    let site1 = w.site1.to_string();
     let form = root
         .form(&edit, &edit)
         .await
-        .set("site_ids", "999")
-        .set("password", crate::common::PASSWORD);
-    let res = root.submit(&form).await;
-    assert_eq!(res.status(), 422);
-    assert!(res.text().await.unwrap().contains("No website has ID 999"));
-    let form = root
-        .form(&edit, &edit)
-        .await
-        .set("site_ids", "nope")
-        .set("password", crate::common::PASSWORD);
-    assert_eq!(root.submit(&form).await.status(), 422);
-    let form = root
-        .form(&edit, &edit)
-        .await
-        .set("site_ids", &w.site1.to_string())
+        .set("sites", "chosen")
+        .set_all("site", &[&site1])
         .set("password", crate::common::PASSWORD);
     assert_eq!(root.submit(&form).await.status(), 303);
+    let page = root.page(&edit).await;
+    assert!(page.contains("value=\"chosen\" checked"), "{page}");
+    assert!(
+        page.contains(&format!("name=\"site\" value=\"{site1}\" checked>")),
+        "{page}"
+    );
     // New tokens and the ones already issued act on website 1 only.
     let after = cc("matomo:read").await;
     assert_eq!(site_status(&w, &after, w.site1).await.0, 200);

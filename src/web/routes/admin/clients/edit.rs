@@ -8,7 +8,7 @@ use askama::Template;
 use super::{LIST_PATH, detail_path, load};
 use crate::audit::Actor;
 use crate::db;
-use crate::domain::{Client, ClientType, FieldErrors, GrantType, Scope};
+use crate::domain::{Client, ClientType, FieldErrors, GrantType, Scope, SiteLimit};
 use crate::oauth::clients::{self as registrar, ClientError, ClientInput};
 use crate::oauth::settings::Settings;
 use crate::web::csrf::CsrfForm;
@@ -31,6 +31,8 @@ struct ClientFormPage {
     errors: FieldErrors,
     scopes: Vec<Scope>,
     grants: [GrantType; 4],
+    /// Every website, to tick the ones its client credentials tokens may act on.
+    sites: Vec<db::models::sites::SiteRow>,
 }
 
 impl ClientFormPage {
@@ -55,6 +57,15 @@ impl ClientFormPage {
 
     fn is_type(&self, kind: &str) -> bool {
         self.form.client_type == kind
+    }
+
+    /// "Only the websites ticked below" was chosen (or is stored).
+    fn sites_limited(&self) -> bool {
+        !matches!(self.form.site_ids.trim(), "" | "all")
+    }
+
+    fn site_ticked(&self, id: &i64) -> bool {
+        SiteLimit::parse(&self.form.site_ids).is_ok_and(|l| l.is_limited() && l.allows(*id))
     }
 
     fn grant_help(grant: &GrantType) -> &'static str {
@@ -100,9 +111,22 @@ fn input_for(fields: &Fields, stored: Option<&Client>) -> ClientInput {
         privacy_url: fields.text("privacy_url"),
         terms_url: fields.text("terms_url"),
         secret_expires: fields.text("secret_expires"),
-        site_ids: fields.text("site_ids"),
+        site_ids: ticked_sites(fields),
         kept_secret_expiry: stored.and_then(|c| c.secret_expires_at),
         native_redirects: stored.is_some_and(|c| c.self_registered),
+    }
+}
+
+/// The websites ticked for client credentials tokens, as the CLI and the API type them:
+/// empty for all; with "only the ticked ones" and none ticked, a list with no ID (",") so
+/// that the shared rule refuses it rather than reading it as all.
+fn ticked_sites(fields: &Fields) -> String {
+    if fields.text("sites") != "chosen" {
+        return String::new();
+    }
+    match fields.all("site").join(",") {
+        none if none.is_empty() => ",".into(),
+        ticked => ticked,
     }
 }
 
@@ -113,13 +137,17 @@ async fn page(
     form: ClientInput,
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
-    let settings = db::run(&state.pool, Settings::load).await?;
+    let (settings, sites) = db::run(&state.pool, |conn| {
+        Ok((Settings::load(conn)?, db::models::sites::list(conn)?))
+    })
+    .await?;
     let page = ClientFormPage {
         layout: Layout::for_user(user, "clients"),
         client_id,
         form,
         scopes: settings.allowed_scopes,
         grants: GrantType::ALL,
+        sites,
         errors,
     };
     render_form(&page.errors, &page)

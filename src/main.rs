@@ -40,6 +40,9 @@ fn main() -> ExitCode {
         },
         format,
     );
+    if !serving {
+        one_line_when_output_fails();
+    }
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -47,6 +50,28 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// A command's output is printed with `println!`, which panics when standard output is
+/// closed or full (`| head`, `> /dev/full`). A reader that stopped early ends the command
+/// quietly, as other Unix tools do (SIGPIPE); any other failure is one line and exit 1,
+/// not a backtrace.
+fn one_line_when_output_fails() {
+    #[cfg(unix)]
+    // SAFETY: restores the default action of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("unexpected failure");
+        eprintln!("consentry: {}", what.lines().next().unwrap_or(what));
+        std::process::exit(1);
+    }));
 }
 
 /// Each password check takes 19 MiB (argon2). glibc raises its mmap threshold after the

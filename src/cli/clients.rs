@@ -239,6 +239,10 @@ pub(super) fn client_error_line(e: &ClientError) -> String {
             field: "client_id",
             message,
         } => format!("CLIENT_ID: {message}"),
+        ClientError::Invalid {
+            field: "site_ids",
+            message,
+        } => format!("--sites: {message}"),
         ClientError::Invalid { field, message } => format!("--{field}: {message}"),
         other => other.to_string(),
     }

@@ -708,3 +708,18 @@ async fn every_printing_command_answers_json_with_rfc3339_times() {
         true
     );
 }
+
+/// Output that cannot be written (a full disk) is one line and exit 1, not a backtrace.
+#[tokio::test]
+async fn output_that_cannot_be_written_is_one_line() {
+    let app = spawn_app().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(["site", "list", "--json"])
+        .env("DATABASE_URL", app.db_url.full())
+        .env("CONSENTRY_DATA_DIR", &app.data_dir)
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_one_line_exit(&out, 1, "stdout");
+}

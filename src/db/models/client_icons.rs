@@ -52,6 +52,9 @@ pub fn find(
     conn: &mut MysqlConnection,
     client_id: &str,
 ) -> Result<Option<(String, Vec<u8>)>, DbError> {
+    if !super::clients::could_be_stored(client_id) {
+        return Ok(None);
+    }
     Ok(icons::table
         .inner_join(clients::table)
         .filter(clients::client_id.eq(client_id))

@@ -164,6 +164,9 @@ pub fn find_by_client_id(
     conn: &mut MysqlConnection,
     client_id: &str,
 ) -> Result<Option<Client>, DbError> {
+    if !could_be_stored(client_id) {
+        return Ok(None);
+    }
     oauth_clients::table
         .filter(oauth_clients::client_id.eq(client_id))
         .select(ClientRow::as_select())
@@ -202,11 +205,12 @@ fn filtered(filter: &ClientFilter) -> oauth_clients::BoxedQuery<'static, diesel:
     }
     if let Some(text) = &filter.text {
         let escaped = super::escape_like(text);
-        query = query.filter(
-            oauth_clients::name
-                .like(format!("%{escaped}%"))
-                .or(oauth_clients::client_id.like(format!("{escaped}%"))),
-        );
+        let name = oauth_clients::name.like(format!("%{escaped}%"));
+        query = if could_be_stored(text) {
+            query.filter(name.or(oauth_clients::client_id.like(format!("{escaped}%"))))
+        } else {
+            query.filter(name)
+        };
     }
     query
 }
@@ -375,8 +379,18 @@ pub fn update_status(
     Ok(true)
 }
 
+/// Whether text could be a stored `client_id`: the column is ASCII (binary collation), and
+/// MySQL refuses to compare it with other characters ("illegal mix of collations"), so
+/// such text is answered as "no such client" without a query.
+pub fn could_be_stored(client_id: &str) -> bool {
+    client_id.is_ascii()
+}
+
 /// The row id of the client with this `client_id`.
 fn pk_of(conn: &mut MysqlConnection, client_id: &str) -> Result<Option<i64>, DbError> {
+    if !could_be_stored(client_id) {
+        return Ok(None);
+    }
     Ok(oauth_clients::table
         .filter(oauth_clients::client_id.eq(client_id))
         .select(oauth_clients::id)

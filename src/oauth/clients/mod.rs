@@ -582,7 +582,14 @@ pub fn rotate_secret(
             Some(at) => at,
             None => client.secret_expires_at.filter(|at| *at > now),
         };
-        let previous_until = request.grace.duration().map(|d| now + d);
+        // The old secret's grace never outlives the old secret: an expired one gets none,
+        // one about to expire keeps only what it had left.
+        let previous_until = match (request.grace.duration(), client.secret_expires_at) {
+            (None, _) => None,
+            (Some(_), Some(old_end)) if old_end <= now => None,
+            (Some(d), Some(old_end)) => Some((now + d).min(old_end)),
+            (Some(d), None) => Some(now + d),
+        };
         let secret = ClientSecret::generate();
         models::clients::rotate_secret(
             conn,

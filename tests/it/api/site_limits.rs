@@ -352,6 +352,15 @@ async fn client_credentials_tokens_are_limited_by_the_clients_form() {
         ),
         "--sites",
     );
+    // A website that does not exist (known only to the database) names the flag too.
+    crate::cli::assert_one_line_exit_2(
+        &crate::cli::consentry(
+            &w.app,
+            &["client", "edit", &w.client.id, "--sites", "999"],
+            "",
+        ),
+        "--sites: No website has ID 999",
+    );
     until("all websites again", || async {
         site_status(&w, &before, w.site2).await.0 == 200
     })

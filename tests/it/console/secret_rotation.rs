@@ -344,3 +344,74 @@ async fn the_command_line_rotates_with_a_grace_period_and_ends_the_previous_secr
     assert_eq!(rotated["secret_expires_at"], "2099-01-01T00:00:00Z", "kept");
     assert!(rotated["previous_secret_valid_until"].is_null());
 }
+
+/// A grace period never brings back a secret that expired, nor keeps one past its expiry.
+#[tokio::test]
+async fn a_grace_period_never_outlives_the_old_secrets_expiry() {
+    let app = superuser_app().await;
+    let rotate = |id: String| {
+        let app = &app;
+        async move {
+            let out = consentry(
+                app,
+                &["client", "secret", "rotate", &id, "--grace", "7d", "--json"],
+                "",
+            );
+            assert!(out.status.success(), "{}", crate::cli::stderr(&out));
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        }
+    };
+    // Expired: the rotation gives the old secret no grace.
+    let (id, old) = machine_client(&app, "Expired app").await;
+    protocol::sql(
+        &app,
+        &format!(
+            "UPDATE oauth_clients SET secret_expires_at = UTC_TIMESTAMP() - INTERVAL 1 MINUTE WHERE client_id = '{id}'"
+        ),
+    );
+    until("the expiry reaches the server", || async {
+        client_credentials(&app, &id, &old).await.0 == 401
+    })
+    .await;
+    let rotated = rotate(id.clone()).await;
+    assert!(
+        rotated["previous_secret_valid_until"].is_null(),
+        "{rotated}"
+    );
+    assert_eq!(client_credentials(&app, &id, &old).await.0, 401);
+    let new = rotated["client_secret"].as_str().unwrap();
+    assert_eq!(client_credentials(&app, &id, new).await.0, 200);
+
+    // About to expire: the grace ends when the old secret would have.
+    let (id, _) = machine_client(&app, "Expiring app").await;
+    protocol::sql(
+        &app,
+        &format!(
+            "UPDATE oauth_clients SET secret_expires_at = UTC_TIMESTAMP() + INTERVAL 1 HOUR WHERE client_id = '{id}'"
+        ),
+    );
+    let rotated = rotate(id.clone()).await;
+    let until_text = rotated["previous_secret_valid_until"].as_str().unwrap();
+    let until = chrono::DateTime::parse_from_rfc3339(until_text).unwrap();
+    assert!(
+        until < chrono::Utc::now() + chrono::Duration::minutes(61),
+        "capped at the old expiry, not 7 days: {until_text}"
+    );
+}
+
+/// Text that no client ID can be (non-ASCII) is "no such client", never a database error.
+#[tokio::test]
+async fn a_non_ascii_client_id_is_unknown_not_an_error() {
+    let app = superuser_app().await;
+    for args in [
+        vec!["client", "show", "é"],
+        vec!["client", "pause", "é"],
+        vec!["client", "secret", "rotate", "é"],
+    ] {
+        assert_one_line_exit_2(&consentry(&app, &args, ""), "é");
+    }
+    let res = app
+        .get("/admin/oauth2/clients?q=Caf%C3%A9%20%F0%9F%98%80")
+        .await;
+    assert_eq!(res.status(), 200);
+}

@@ -361,13 +361,6 @@ fn edit(args: EditArgs) -> Result<(), CliError> {
     let settings = crate::oauth::settings::Settings::load(&mut conn)?;
     // The stored client as the console's form shows it, with the flags given typed over it.
     let mut input = ClientInput::from_row(&before);
-    let lifetime = |value: String| {
-        if value == "default" {
-            String::new()
-        } else {
-            value
-        }
-    };
     let set = |field: &mut String, value: Option<String>| {
         if let Some(value) = value {
             *field = value;
@@ -383,13 +376,10 @@ fn edit(args: EditArgs) -> Result<(), CliError> {
         &mut input.post_logout_redirect_uris,
         args.post_logout_redirect_uris.map(|u| u.join("\n")),
     );
-    set(
-        &mut input.access_token_lifetime,
-        args.access_token_lifetime.map(lifetime),
-    );
+    set(&mut input.access_token_lifetime, args.access_token_lifetime);
     set(
         &mut input.refresh_token_lifetime,
-        args.refresh_token_lifetime.map(lifetime),
+        args.refresh_token_lifetime,
     );
     set(&mut input.homepage_url, args.homepage);
     set(&mut input.secret_expires, args.secret_expires);

@@ -136,7 +136,7 @@ fn bind(variable: &'static str, addr: std::net::SocketAddr) -> Result<TcpListene
 const HASH_SLOT_WAIT_MS: u64 = 1500;
 
 /// Content-Security-Policy for every response: no inline script, no framing, nothing third-party.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 pub struct Application {

@@ -240,15 +240,15 @@ impl ClientInput {
         errors.check(|| spec)
     }
 
-    /// The client's own lifetimes: empty is the server's, anything else within the bounds of
-    /// the General settings (the one rule, `settings::seconds`).
+    /// The client's own lifetimes: empty or `default` is the server's, anything else within
+    /// the bounds of the General settings (the one rule, `settings::seconds`).
     fn lifetimes(
         &self,
         errors: &mut FieldErrors,
         settings: &Settings,
     ) -> (Option<i64>, Option<i64>) {
         let mut read = |field: &'static str, raw: &str, range: (i64, i64)| match raw.trim() {
-            "" => None,
+            "" | "default" => None,
             raw => crate::oauth::settings::seconds(errors, field, raw, range),
         };
         let access = read(

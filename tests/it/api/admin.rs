@@ -112,6 +112,20 @@ async fn every_admin_method_works_for_a_superuser_token_and_is_audited_as_user_v
         (Some("Deploy robot"), Some(600))
     );
     assert_eq!(last_event(&w.app, "client.edited").0, via);
+    // `default` gives a lifetime back to the server, as on the command line.
+    let reset = post(
+        &w.app,
+        &bearer,
+        "OAuth2.updateClient",
+        &[("clientId", &id), ("accessTokenLifetime", "default")],
+    )
+    .await;
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    assert!(
+        reset.body["access_token_lifetime"].is_null(),
+        "{}",
+        reset.body
+    );
 
     // Pause and resume.
     assert_eq!(

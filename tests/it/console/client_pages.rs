@@ -138,7 +138,10 @@ async fn an_icon_is_uploaded_checked_served_same_origin_and_shown_on_the_consent
         .to_str()
         .unwrap()
         .to_string();
-    assert!(csp.contains("img-src 'self'"), "{csp}");
+    assert!(
+        csp.contains("img-src 'self';"),
+        "no other image source: {csp}"
+    );
     let html = res.text().await.unwrap();
     assert!(
         html.contains(&format!("src=\"/oauth2/clients/{id}/icon?v=")),

@@ -378,9 +378,13 @@ async fn a_grace_period_never_outlives_the_old_secrets_expiry() {
         rotated["previous_secret_valid_until"].is_null(),
         "{rotated}"
     );
-    assert_eq!(client_credentials(&app, &id, &old).await.0, 401);
+    // The command is a process of its own: the server learns the new secret within a second.
     let new = rotated["client_secret"].as_str().unwrap();
-    assert_eq!(client_credentials(&app, &id, new).await.0, 200);
+    until("the new secret reaches the server", || async {
+        client_credentials(&app, &id, new).await.0 == 200
+    })
+    .await;
+    assert_eq!(client_credentials(&app, &id, &old).await.0, 401);
 
     // About to expire: the grace ends when the old secret would have.
     let (id, _) = machine_client(&app, "Expiring app").await;

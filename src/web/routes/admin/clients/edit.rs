@@ -59,9 +59,10 @@ impl ClientFormPage {
         self.form.client_type == kind
     }
 
-    /// "Only the websites ticked below" was chosen (or is stored).
+    /// "Only the websites ticked below" was chosen (or is stored): what the shared rule reads
+    /// as a limit, or refuses (none ticked, a bad ID) when the form comes back.
     fn sites_limited(&self) -> bool {
-        !matches!(self.form.site_ids.trim(), "" | "all")
+        SiteLimit::parse(&self.form.site_ids).map_or(true, |l| l.is_limited())
     }
 
     fn site_ticked(&self, id: &i64) -> bool {
